@@ -1,0 +1,102 @@
+# goro: build, test and benchmark entry points.
+#
+# Every target first runs scripts/setup.sh for the packages it needs, so on a fresh Debian
+# machine `make <target>` is the only step. CMake does the real work; each flavour of the
+# build lives in its own directory so they never invalidate each other:
+#   build/          RelWithDebInfo (-O2 -g): run, bench, unit tests, Valgrind
+#   build-asan/     ASan+UBSan, -O1, GORO_DEBUG
+#   build-tsan/     TSan, -O1, GORO_DEBUG
+#   build-aarch64/  cross-compiled for aarch64, tests run under qemu-user
+
+# 2 cores on the CI machine; more parallel tests than cores makes timing tests flaky.
+JOBS ?= 2
+# cmake --build runs make underneath; without this every line says which dir it is in.
+MAKEFLAGS += --no-print-directory
+export JOBS
+
+SETUP := bash scripts/setup.sh
+RUN_TESTS := bash scripts/run_tests.sh
+# A test tree that registers nothing is a broken test tree, not a pass.
+CTEST_ARGS := --no-tests=error
+
+SANITIZER_BUILD := -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g"
+ASAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+AARCH64_BUILD := -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	-DCMAKE_TOOLCHAIN_FILE=$(CURDIR)/cmake/aarch64-linux-gnu.cmake
+
+# $(call configure_build,DIR,CMAKE ARGS): re-running configure each time is cheap and
+# picks up option changes; the build then only recompiles what changed.
+define configure_build
+	cmake -S . -B $(1) $(2)
+	cmake --build $(1) -j$(JOBS)
+endef
+
+# The flavours are run one after another; each already uses both cores.
+.NOTPARALLEL:
+
+.PHONY: all build run bench test test-unit test-asan test-tsan test-valgrind test-aarch64 \
+	format clean help setup-run setup-test setup-bench setup-format
+
+all: build
+
+help:
+	@echo "make run           build and run examples/pi"
+	@echo "make test          all test suites: unit, asan, tsan, valgrind, aarch64"
+	@echo "make test-unit     ctest in build/ (without the Valgrind runs)"
+	@echo "make test-asan     ASan+UBSan build and its tests (build-asan/)"
+	@echo "make test-tsan     TSan build and its tests (build-tsan/)"
+	@echo "make test-valgrind tests labelled 'valgrind', run under Valgrind (build/)"
+	@echo "make test-aarch64  aarch64 cross build, tests under qemu (build-aarch64/)"
+	@echo "make bench         build and run scripts/bench.sh"
+	@echo "make format        clang-format -i the sources"
+	@echo "make clean         remove all build directories"
+
+setup-run setup-test setup-bench setup-format:
+	@$(SETUP) $(@:setup-%=%)
+
+build: setup-run
+	$(call configure_build,build,-DCMAKE_BUILD_TYPE=RelWithDebInfo)
+
+run: build
+	@test -x build/examples/pi || { \
+		echo "error: build/examples/pi was not built (is there an examples/CMakeLists.txt with a 'pi' target?)" >&2; \
+		exit 1; }
+	./build/examples/pi
+
+bench: setup-bench build
+	@test -f scripts/bench.sh || { echo "error: scripts/bench.sh does not exist" >&2; exit 1; }
+	bash scripts/bench.sh
+
+test: test-unit test-asan test-tsan test-valgrind test-aarch64
+	@echo "all test suites passed"
+
+test-unit: setup-test build
+	$(RUN_TESTS) build $(CTEST_ARGS) -LE memcheck
+
+test-asan: setup-test
+	$(call configure_build,build-asan,$(SANITIZER_BUILD) -DGORO_SANITIZE=address)
+	$(ASAN_ENV) $(RUN_TESTS) build-asan $(CTEST_ARGS)
+
+test-tsan: setup-test
+	$(call configure_build,build-tsan,$(SANITIZER_BUILD) -DGORO_SANITIZE=thread)
+	$(TSAN_ENV) $(RUN_TESTS) build-tsan $(CTEST_ARGS)
+
+# The <name>.memcheck tests that goro_add_test(... VALGRIND) registers; they run the
+# binaries of build/ under valgrind with GORO_MAXPROCS=2 and fail on any error.
+test-valgrind: setup-test build
+	$(RUN_TESTS) build $(CTEST_ARGS) -L memcheck
+
+test-aarch64: setup-test
+	$(call configure_build,build-aarch64,$(AARCH64_BUILD))
+	$(RUN_TESTS) build-aarch64 $(CTEST_ARGS)
+
+FORMAT_FILES = $(shell find include src tests bench examples -name '*.[ch]' 2>/dev/null) \
+	$(wildcard *.c *.h)
+
+format: setup-format
+	clang-format -i $(FORMAT_FILES)
+
+clean:
+	rm -rf build build-asan build-tsan build-aarch64

@@ -1,0 +1,116 @@
+/*
+ * bench.h - what every goro benchmark shares: flags, results, the resident set size.
+ *
+ * Each benchmark bench/<name>.c has a Go twin bench/go/<name>/main.go doing the same work
+ * with the same flags; both print one line per figure,
+ *
+ *     RESULT <metric> <value> <unit>
+ *
+ * which scripts/bench.sh collects and compares. Other lines are for people and are
+ * ignored. Flags are parsed as Go's flag package does: -name or --name, then the value as
+ * the next argument or after '='.
+ */
+#ifndef GORO_BENCH_H
+#define GORO_BENCH_H
+
+#include <goro.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct bench_flag {
+    const char *name; /* without dashes */
+    uint64_t *value;  /* holds the default on entry */
+    uint64_t min, max;
+    const char *help;
+} bench_flag;
+
+static inline void bench_usage(const char *prog, const bench_flag *flags, size_t n) {
+    fprintf(stderr, "usage: %s", prog);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, " [--%s N]", flags[i].name);
+    fprintf(stderr, "\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, "  --%-12s %s (default %" PRIu64 ")\n", flags[i].name, flags[i].help,
+                *flags[i].value);
+}
+
+/* Parses argv into the flags; on a bad flag prints the usage and exits 2 (0 for -h). */
+static inline void bench_parse(int argc, char **argv, const bench_flag *flags, size_t n) {
+    const char *prog = argc > 0 ? argv[0] : "bench";
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (arg[0] != '-')
+            goto bad;
+        arg += arg[1] == '-' ? 2 : 1;
+        if (strcmp(arg, "h") == 0 || strcmp(arg, "help") == 0) {
+            bench_usage(prog, flags, n);
+            exit(0);
+        }
+        const char *eq = strchr(arg, '=');
+        size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+        const bench_flag *f = NULL;
+        for (size_t k = 0; k < n; k++)
+            if (strlen(flags[k].name) == len && strncmp(flags[k].name, arg, len) == 0)
+                f = &flags[k];
+        if (f == NULL)
+            goto bad;
+        const char *val = eq != NULL ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (val == NULL || val[0] < '0' || val[0] > '9')
+            goto bad;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(val, &end, 10);
+        if (*end != '\0' || errno != 0 || v < f->min || v > f->max)
+            goto bad;
+        *f->value = v;
+    }
+    return;
+bad:
+    bench_usage(prog, flags, n);
+    exit(2);
+}
+
+/* The one machine-readable line per figure. */
+static inline void bench_result(const char *metric, double value, const char *unit) {
+    printf("RESULT %s %.2f %s\n", metric, value, unit);
+    fflush(stdout);
+}
+
+/* The resident set size of this process in bytes, from /proc/self/statm; -1 on error. */
+static inline int64_t bench_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return -1;
+    unsigned long long size, resident;
+    int got = fscanf(f, "%llu %llu", &size, &resident);
+    fclose(f);
+    if (got != 2)
+        return -1;
+    return (int64_t)resident * (int64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* goro_run, exiting with a message if the runtime could not start. */
+static inline void bench_run(const char *prog, int maxprocs, void (*main_fn)(void *), void *arg) {
+    goro_config cfg = {.maxprocs = maxprocs};
+    int err = goro_run(&cfg, main_fn, arg);
+    if (err != 0) {
+        fprintf(stderr, "%s: goro_run: %s\n", prog, goro_strerror(err));
+        exit(1);
+    }
+}
+
+/* goro_spawn, exiting with a message if the goroutine could not be created. */
+static inline void bench_spawn(void (*fn)(void *), void *arg) {
+    int err = goro_spawn(fn, arg);
+    if (err != 0) {
+        fprintf(stderr, "bench: goro_spawn: %s\n", goro_strerror(err));
+        exit(1);
+    }
+}
+
+#endif /* GORO_BENCH_H */

@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# bench.sh - runs every goro benchmark side by side with its Go twin and prints a table.
+#
+#   scripts/bench.sh [BUILD_DIR]        (default: build; `make bench` runs this)
+#
+# Each benchmark is <BUILD_DIR>/bench/bench_<name> (from bench/<name>.c) and a Go twin
+# built here from bench/go/<name> into <BUILD_DIR>/bench/go_<name>. For every benchmark the
+# two run alternately, BENCH_ROUNDS rounds (default 5; odd rounds C first, even rounds Go
+# first, so that neither always runs on a warmer machine). Every line a program prints that
+# reads "RESULT <metric> <value> <unit>" is one sample; the table shows the median of each.
+# The raw output goes to <BUILD_DIR>/bench/results.txt. Extra flags for one benchmark can be
+# given in BENCH_ARGS_<name>, e.g. BENCH_ARGS_parked="--n 100000"; both twins get them.
+# Exits 1 if any run failed, after printing what it has.
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build}
+case $build in /*) ;; *) build=$root/$build ;; esac
+rounds=${BENCH_ROUNDS:-5}
+timeout_s=${BENCH_TIMEOUT:-120}
+benchmarks=(yield spawn pi mutex parked)
+outdir=$build/bench
+raw=$outdir/results.txt
+failed=0
+
+case $rounds in '' | *[!0-9]* | 0)
+    echo "bench.sh: BENCH_ROUNDS must be a positive integer" >&2
+    exit 2
+    ;;
+esac
+
+# ---------------------------------------------------------------- build
+
+missing=()
+for b in "${benchmarks[@]}"; do
+    [ -x "$outdir/bench_$b" ] || missing+=("bench_$b")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ -f "$build/CMakeCache.txt" ]; then
+        echo "building ${missing[*]}"
+        cmake --build "$build" --target "${missing[@]}" || exit 1
+    else
+        echo "bench.sh: $build is not a configured build directory (run make first)" >&2
+        exit 1
+    fi
+fi
+
+if ! command -v go >/dev/null 2>&1; then
+    echo "bench.sh: go not found (scripts/setup.sh installs it)" >&2
+    exit 1
+fi
+mkdir -p "$outdir"
+# Offline, self-contained: the twins have no dependencies, and the caches live in build/.
+export GOFLAGS=-mod=mod GOCACHE=$build/go-cache GOMODCACHE=$build/go-modcache \
+    GOPATH=$build/go-path GOPROXY=off GOTOOLCHAIN=local GO111MODULE=on GOWORK=off
+for b in "${benchmarks[@]}"; do
+    (cd "$root/bench/go" && go build -o "$outdir/go_$b" "./$b") || {
+        echo "bench.sh: go build ./$b failed" >&2
+        exit 1
+    }
+done
+
+# ---------------------------------------------------------------- run
+
+ncpu=$(nproc)
+cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+echo "goro benchmarks, $(date '+%Y-%m-%d %H:%M:%S %z')"
+echo "machine: ${cpu:-unknown CPU}, nproc $ncpu, $(uname -sr)"
+echo "go: $(go version | cut -d' ' -f3-)   cc: $(cc --version 2>/dev/null | head -n 1)"
+echo "rounds: $rounds (BENCH_ROUNDS), medians shown"
+echo
+
+{
+    echo "# $(date '+%Y-%m-%d %H:%M:%S %z') ${cpu:-unknown CPU}, nproc $ncpu"
+} >"$raw"
+samples=$(mktemp)
+trap 'rm -f "$samples"' EXIT
+
+# run_one <impl> <benchmark>: one run, its RESULT lines appended to $samples.
+run_one() {
+    local impl=$1 b=$2 bin out rc var
+    if [ "$impl" = goro ]; then bin=$outdir/bench_$b; else bin=$outdir/go_$b; fi
+    var=BENCH_ARGS_$b
+    # shellcheck disable=SC2086  # the extra flags are meant to be split
+    out=$(timeout "$timeout_s" "$bin" ${!var:-} 2>&1)
+    rc=$?
+    printf '## %s %s (exit %d)\n%s\n' "$impl" "$b" "$rc" "$out" >>"$raw"
+    if [ $rc -ne 0 ]; then
+        [ $rc -eq 124 ] && out="timed out after ${timeout_s}s"
+        echo "  $impl $b failed (exit $rc): $(echo "$out" | tail -n 3 | tr '\n' ' ')" >&2
+        echo "$b FAIL $impl" >>"$samples"
+        failed=1
+        return
+    fi
+    echo "$out" | awk -v b="$b" -v impl="$impl" \
+        '$1 == "RESULT" && NF >= 4 { print b, $2, impl, $3, $4 }' >>"$samples"
+}
+
+for b in "${benchmarks[@]}"; do
+    printf 'running %-8s' "$b"
+    for ((r = 1; r <= rounds; r++)); do
+        if ((r % 2)); then
+            run_one goro "$b"
+            run_one go "$b"
+        else
+            run_one go "$b"
+            run_one goro "$b"
+        fi
+        printf '.'
+    done
+    echo
+done
+echo
+
+# ---------------------------------------------------------------- report
+
+# Lower is better for times and sizes; higher is better for a speedup ("x").
+awk '
+function median(list,    a, n, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++)
+        for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+$2 == "FAIL" { fail[$1 " " $3] = 1; next }
+{
+    key = $1 " " $2
+    if (!(key in unit)) { order[++nkeys] = key; unit[key] = $5 }
+    vals[key, $3] = vals[key, $3] " " $4
+}
+END {
+    fmt = "%-8s %-18s %14s %14s  %s\n"
+    printf fmt, "bench", "metric", "goro", "Go", "goro vs Go"
+    for (i = 1; i <= nkeys; i++) {
+        key = order[i]; split(key, k, " "); u = unit[key]
+        g = vals[key, "goro"] == "" ? "" : median(vals[key, "goro"])
+        o = vals[key, "go"] == "" ? "" : median(vals[key, "go"])
+        verdict = "-"
+        if (g != "" && o != "" && g > 0 && o > 0) {
+            higher_better = (u == "x")
+            better = higher_better ? g >= o : g <= o
+            r = g > o ? g / o : o / g
+            if (u == "x") word = better ? "higher" : "lower"
+            else if (u == "bytes") word = better ? "smaller" : "larger"
+            else word = better ? "faster" : "slower"
+            verdict = sprintf("goro %.2fx %s", r, word)
+        }
+        gs = g == "" ? (fail[k[1] " goro"] ? "FAIL" : "-") : sprintf("%.2f %s", g, u)
+        os = o == "" ? (fail[k[1] " go"] ? "FAIL" : "-") : sprintf("%.2f %s", o, u)
+        printf fmt, k[1], k[2], gs, os, verdict
+        seen[k[1]] = 1
+    }
+    for (f in fail) { split(f, k, " "); if (!(k[1] in seen)) { printf fmt, k[1], "(no result)", k[2] == "goro" ? "FAIL" : "-", k[2] == "go" ? "FAIL" : "-", "-"; seen[k[1]] = 1 } }
+}' "$samples"
+
+echo
+echo "raw output: $raw"
+if [ $failed -ne 0 ]; then
+    echo "bench.sh: some runs failed (see above and $raw)" >&2
+    exit 1
+fi

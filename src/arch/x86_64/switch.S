@@ -1,0 +1,62 @@
+/*
+ * switch.S (x86-64, System V) - the goroutine context switch.
+ *
+ * A switched-out context is its stack pointer; on the stack below it, from low to high:
+ *   +0  MXCSR (4 bytes) and the x87 control word (2 bytes)
+ *   +8  r15, r14, r13, r12, rbx, rbp
+ *   +56 the return address
+ * These are the registers the ABI says a callee preserves; every other register is
+ * already saved by the C caller of goro__ctx_switch. context.c builds the same frame on a
+ * fresh stack, returning into goro__ctx_start.
+ */
+    .text
+
+/* void goro__ctx_switch(void **from_sp, void *to_sp) */
+    .globl goro__ctx_switch
+    .type goro__ctx_switch, @function
+    .p2align 4
+goro__ctx_switch:
+    .cfi_startproc
+#ifdef __CET__
+    endbr64
+#endif
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .cfi_endproc
+    .size goro__ctx_switch, .-goro__ctx_switch
+
+/* The first frame of every goroutine: calls r12(r13) and never returns. The return address
+ * column is undefined and rbp is zero, so unwinders and frame-pointer walks stop here. */
+    .globl goro__ctx_start
+    .type goro__ctx_start, @function
+    .p2align 4
+goro__ctx_start:
+    .cfi_startproc
+    .cfi_undefined rip
+    xorl %ebp, %ebp
+    movq %r13, %rdi
+    callq *%r12
+    ud2
+    .cfi_endproc
+    .size goro__ctx_start, .-goro__ctx_start
+
+    .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,114 @@
+/*
+ * context.c - building goroutine frames and switching between contexts.
+ *
+ * The register save and restore itself is in arch/<cpu>/switch.S: a switch is a call that
+ * pushes the callee-saved registers, swaps stack pointers and pops the other context's.
+ * No ucontext: swapcontext makes a sigprocmask system call on every switch.
+ *
+ * Sanitizers must be told about every stack change:
+ *  - AddressSanitizer keeps per-stack bookkeeping (and fake stacks): start_switch_fiber
+ *    before, finish_switch_fiber after, on the resumed side; a context that will never run
+ *    again passes NULL so its fake stack is freed.
+ *  - ThreadSanitizer models each goroutine as a fiber with its own shadow call stack and
+ *    vector clock; switch_to_fiber before the switch. Switches synchronise (flag 0), so the
+ *    runtime's own hand-offs through a thread-local M are ordered.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+#if GORO_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if GORO_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+void goro__ctx_start(void); /* arch/<cpu>/switch.S */
+
+void *goro__ctx_init(char *lo, size_t size, void (*entry)(void *), void *arg) {
+    uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
+#if defined(__x86_64__)
+    /* 80 bytes keep the stack 16-byte aligned at goro__ctx_start's call: the switch pops 64
+     * bytes (control words, six registers, return address) and leaves top - 16. */
+    uint64_t *f = (uint64_t *)(top - 80);
+    memset(f, 0, 80);
+    f[0] = 0x1F80 | ((uint64_t)0x037F << 32); /* MXCSR and x87 control word defaults */
+    f[4] = (uint64_t)(uintptr_t)entry;        /* r12 */
+    f[3] = (uint64_t)(uintptr_t)arg;          /* r13 */
+    f[6] = 0;                                 /* rbp: ends the frame chain */
+    f[7] = (uint64_t)(uintptr_t)goro__ctx_start;
+    return f;
+#elif defined(__aarch64__)
+    uint64_t *f = (uint64_t *)(top - 176);
+    memset(f, 0, 176);
+    f[0] = (uint64_t)(uintptr_t)entry;           /* x19 */
+    f[1] = (uint64_t)(uintptr_t)arg;             /* x20 */
+    f[10] = 0;                                   /* x29: ends the frame chain */
+    f[11] = (uint64_t)(uintptr_t)goro__ctx_start; /* x30 */
+    f[20] = 0;                                   /* FPCR: round to nearest, no traps */
+    return f;
+#else
+#error "goro supports x86-64 and aarch64"
+#endif
+}
+
+void goro__ctx_frame(void *sp, uintptr_t *fp, uintptr_t *pc) {
+    const uint64_t *f = sp;
+#if defined(__x86_64__)
+    *fp = f[6];
+    *pc = f[7];
+#else
+    *fp = f[10];
+    *pc = f[11];
+#endif
+}
+
+void goro__switch(goro__g *from, goro__g *to, bool dying) {
+#if GORO_ASAN
+    __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake_stack, to->stack_lo,
+                                   to->stack_size);
+#endif
+#if GORO_TSAN
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+    (void)dying;
+    goro__ctx_switch(&from->sp, to->sp);
+#if GORO_ASAN
+    __sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
+#endif
+}
+
+void goro__switch_started(void) {
+#if GORO_ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+}
+
+void goro__g_san_create(goro__g *g) {
+#if GORO_TSAN
+    if (!g->tsan_fiber)
+        g->tsan_fiber = __tsan_create_fiber(0);
+#else
+    (void)g;
+#endif
+}
+
+void goro__g_san_destroy(goro__g *g) {
+#if GORO_TSAN
+    if (g->tsan_fiber) {
+        __tsan_destroy_fiber(g->tsan_fiber);
+        g->tsan_fiber = NULL;
+    }
+#else
+    (void)g;
+#endif
+}
+
+void goro__m_san_init(goro__m *m) {
+#if GORO_TSAN
+    m->g0.tsan_fiber = __tsan_get_current_fiber();
+#else
+    (void)m;
+#endif
+}

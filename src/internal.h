@@ -1,0 +1,180 @@
+/*
+ * internal.h - declarations shared between the runtime's files (goro__ prefix), the
+ * assertion and fatal-error machinery, and sanitizer detection.
+ */
+#ifndef GORO_INTERNAL_H
+#define GORO_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "goro.h"
+
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
+#define GORO_ASAN 1
+#else
+#define GORO_ASAN 0
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+#define GORO_TSAN 1
+#else
+#define GORO_TSAN 0
+#endif
+#ifndef GORO_DEBUG
+#define GORO_DEBUG 0
+#endif
+
+#include "runtime.h"
+
+#define GORO__LIKELY(x) __builtin_expect(!!(x), 1)
+#define GORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* Prints "goro: fatal: <message>" and a dump of every goroutine to stderr, then aborts. */
+void goro__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* Checked in debug and sanitizer builds: a broken runtime invariant is fatal. */
+#if GORO_DEBUG
+#define GORO_ASSERT(cond)                                                                        \
+    do {                                                                                         \
+        if (GORO__UNLIKELY(!(cond)))                                                             \
+            goro__fatal("runtime invariant broken: %s (%s:%d)", #cond, __FILE__, __LINE__);     \
+    } while (0)
+#else
+#define GORO_ASSERT(cond) ((void)0)
+#endif
+
+/* ---- sched.c: the scheduler */
+extern goro__sched goro__sched_state;
+#define goro__S goro__sched_state
+/* The calling thread's M, or NULL outside the runtime. Never cached by the compiler across
+ * a call that may switch goroutines (the goroutine may resume on another thread). */
+goro__m *goro__getm(void);
+void goro__setm(goro__m *m);
+/* The running goroutine, or NULL outside a goroutine. */
+goro__g *goro__getg(void);
+/* Parks the running goroutine with reason. After its context is saved, unlockf(g, arg) runs
+ * on the next context; if it returns false the goroutine is made runnable again at once.
+ * unlockf may be NULL. Must be called from a goroutine. */
+void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg);
+/* Makes a WAITING goroutine runnable on the caller's P, in its runnext slot. The caller
+ * runs on an M that holds a P (a goroutine, or g0 running timers). */
+void goro__ready(goro__g *g);
+/* Puts the running goroutine at the back of its P's queue and runs the next one. */
+void goro__yield_now(void);
+/* Wakes an idle M to run an idle P if there is one and nobody is spinning. */
+void goro__wakep(void);
+/* The M's random number generator (wyrand). */
+uint64_t goro__rand(goro__m *m);
+/* Scheduler entry points used by proc.c. */
+void goro__schedule(void);
+void goro__acquirep(goro__m *m, goro__p *p);
+goro__p *goro__releasep(goro__m *m);
+void goro__pidleput(goro__p *p);          /* Caller holds sched.lock. */
+goro__p *goro__pidleget(void);            /* Caller holds sched.lock. */
+void goro__startm(goro__p *p, bool spinning);
+void goro__globrunq_putbatch(goro__g *head, goro__g *tail, int32_t n); /* Caller holds sched.lock. */
+void goro__runqput(goro__p *p, goro__g *g, bool next);
+goro__g *goro__g_alloc(goro__p *p);
+void goro__g_free_all(void);
+void goro__for_each_g(void (*f)(goro__g *, void *), void *arg);
+int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(void *), void *arg,
+                  void *pc, goro__g **out);
+void goro__m_init_thread(goro__m *m);
+void goro__m_fini_thread(goro__m *m);
+
+/* ---- proc.c: start, stop, resize */
+void goro__stop_the_world(void);
+void goro__start_the_world(int newprocs);
+
+/* ---- context.c and arch/<cpu>/switch.S: the context switch */
+/* Saves the callee-saved registers on the current stack, stores the stack pointer in
+ * *from_sp, loads to_sp and restores the registers found there. */
+void goro__ctx_switch(void **from_sp, void *to_sp);
+/* Prepares a fresh stack [lo, lo+size) so that switching to the returned stack pointer calls
+ * entry(arg) on it as the outermost frame. */
+void *goro__ctx_init(char *lo, size_t size, void (*entry)(void *), void *arg);
+/* Switches from the running context `from` to `to`, telling the sanitizers; `dying` says
+ * that `from` never runs again. Returns when something switches back to `from`. */
+void goro__switch(goro__g *from, goro__g *to, bool dying);
+/* Tells the sanitizers that a context began running (first instruction of a goroutine). */
+void goro__switch_started(void);
+void goro__g_san_create(goro__g *g);
+void goro__g_san_destroy(goro__g *g);
+void goro__m_san_init(goro__m *m);
+/* The saved frame pointer and return address of a switched-out context, for backtraces. */
+void goro__ctx_frame(void *sp, uintptr_t *fp, uintptr_t *pc);
+
+/* ---- stack.c: goroutine stacks */
+extern size_t goro__page_size;
+/* Gives g a stack of g->stack_size usable bytes (from p's cache when of the default size).
+ * Returns 0 or GORO_ENOMEM. */
+int goro__stack_get(goro__p *p, goro__g *g);
+/* Takes g's stack back (into p's cache when of the default size). */
+void goro__stack_put(goro__p *p, goro__g *g);
+/* Moves p's cached stacks to the global cache. */
+void goro__stack_flush(goro__p *p);
+/* Unmaps every stack. The runtime is stopped. */
+void goro__stack_release_all(void);
+/* The guard region below g's stack: [*lo, *hi). */
+void goro__stack_guard(const goro__g *g, uintptr_t *lo, uintptr_t *hi);
+void goro__stack_stats(uint64_t *count, uint64_t *bytes);
+#define GORO__STACK_CANARY 0x676f726f5354414bULL
+
+/* ---- timer.c: per-P timers */
+struct goro__timer {
+    int64_t when;                    /* [lock: p->timers_lock] fires at or after this */
+    int64_t period;                  /* [lock: p->timers_lock] 0: one-shot */
+    void (*f)(goro__timer *, int64_t now); /* runs on an M holding a P, no lock held */
+    void *arg;
+    goro__p *p;  /* [lock: p->timers_lock] the P whose heap holds it (moves only when stopped) */
+    int32_t idx; /* [lock: p->timers_lock] heap index, -1 when not in a heap */
+};
+/* Adds t to p's heap. */
+void goro__timer_add(goro__p *p, goro__timer *t);
+/* Removes t if pending; true if it was. */
+bool goro__timer_del(goro__timer *t);
+/* Runs the timers of src due at now; their callbacks run on the caller's P. Returns the
+ * number run. */
+int goro__timers_run(goro__p *src, int64_t now);
+/* Moves all timers of src to dst. The world is stopped. */
+void goro__timers_move(goro__p *dst, goro__p *src);
+void goro__timers_free(goro__p *p);
+/* Called after a timer is added: wakes the M sleeping until a later time, if any. */
+void goro__timers_added(int64_t when);
+
+/* ---- os_linux.c: the operating system */
+int64_t goro__nanotime(void);
+/* A cheaper clock with about a millisecond of resolution, for "waiting since". */
+int64_t goro__nanotime_coarse(void);
+/* Sleeps while *key == val, at most until deadline (GORO_FOREVER: no limit). */
+void goro__futex_wait(uint32_t *key, uint32_t val, int64_t deadline);
+void goro__futex_wake(uint32_t *key, int n);
+void goro__note_clear(goro__note *n);
+void goro__note_wakeup(goro__note *n);
+/* Returns true if woken, false at the deadline. */
+bool goro__note_sleep(goro__note *n, int64_t deadline);
+int goro__ncpu(void);
+int64_t goro__physmem(void);
+int goro__gettid(void);
+void goro__signals_install(void);
+void goro__signals_restore(void);
+void goro__altstack_install(goro__m *m);
+void goro__altstack_remove(goro__m *m);
+/* A spin lock for short critical sections that never park (sema queues, timer heaps). */
+void goro__spin_lock(uint32_t *l);
+void goro__spin_unlock(uint32_t *l);
+bool goro__spin_trylock(uint32_t *l);
+
+/* ---- sync.c: semaphores */
+void goro__sema_acquire(goro__sema *s, bool lifo, int reason);
+void goro__sema_release(goro__sema *s, bool handoff);
+
+/* ---- trace.c: dumps and statistics */
+const char *goro__wait_reason_str(int reason);
+void goro__dump_locked(int fd, bool take_locks);
+
+#endif

@@ -1,0 +1,377 @@
+/*
+ * proc.c - the runtime's life cycle and the goroutine-facing calls built on the scheduler:
+ * goro_run, spawning, sleeping, goro_maxprocs and the stop-the-world it needs.
+ *
+ * Start-up: goro_run makes the Ps, turns the calling thread into M0 (its g0 is the
+ * caller's own stack), spawns the main goroutine (id 1) and enters the scheduler loop.
+ * Shutdown: when main returns, sched.exiting is set and every idle M woken; each M leaves
+ * its scheduler loop at its next switch. M0 returns to goro_run, joins the other threads
+ * and frees every descriptor, stack, P and M, so goro_run can be called again.
+ *
+ * Invariant (L1): at most one runtime per process (`running`); all global state is reset
+ * at start, so a second goro_run starts from nothing.
+ *
+ * Resizing (goro_maxprocs) stops the world, moves the work of removed Ps (queues, timers,
+ * caches) to the global queue and P0, and restarts Ps that have work.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+#define GORO__DEFAULT_STACK (64 * 1024)
+#define GORO__MIN_STACK (16 * 1024)
+#define GORO__MAX_STACK ((size_t)1 << 30)
+
+static uint32_t running; /* [atomic] (L1) */
+
+/* ------------------------------------------------------------------ threads */
+
+void goro__m_init_thread(goro__m *m) {
+    goro__setm(m);
+    m->thread = pthread_self();
+    m->rand = (uint64_t)(uintptr_t)m ^ (uint64_t)goro__nanotime();
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void *lo;
+        size_t size;
+        pthread_attr_getstack(&attr, &lo, &size);
+        pthread_attr_destroy(&attr);
+        m->g0.stack_lo = lo;
+        m->g0.stack_size = (uint32_t)(size > UINT32_MAX ? UINT32_MAX : size);
+    }
+    goro__m_san_init(m);
+    goro__altstack_install(m);
+}
+
+void goro__m_fini_thread(goro__m *m) {
+    goro__altstack_remove(m);
+    goro__setm(NULL);
+}
+
+/* ------------------------------------------------------------------ configuration */
+
+static int env_int(const char *name, long min, long max, long *out) {
+    const char *s = getenv(name);
+    if (!s || !*s)
+        return 0;
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*end == 'k' || *end == 'K')
+        v *= 1024, end++;
+    else if (*end == 'm' || *end == 'M')
+        v *= 1024 * 1024, end++;
+    if (*end || v < min || v > max) {
+        fprintf(stderr, "goro: ignoring %s=%s (want %ld..%ld)\n", name, s, min, max);
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+static goro__p *p_new(int id) {
+    goro__p *p = calloc(1, sizeof *p);
+    if (p)
+        p->id = id;
+    return p;
+}
+
+static void san_destroy(goro__g *g, void *arg) {
+    (void)arg;
+    goro__g_san_destroy(g);
+}
+
+static void free_all(goro__m *m0) {
+    goro__stack_release_all();
+    goro__for_each_g(san_destroy, NULL);
+    goro__g_free_all();
+    if (goro__S.allp) {
+        for (int i = 0; i < GORO__MAXPROCS_LIMIT && goro__S.allp[i]; i++) {
+            goro__timers_free(goro__S.allp[i]);
+            free(goro__S.allp[i]);
+        }
+        free(goro__S.allp);
+        goro__S.allp = NULL;
+    }
+    goro__m *next;
+    for (goro__m *m = goro__S.allm; m; m = next) {
+        next = m->alllink;
+        if (m != m0)
+            free(m);
+    }
+    goro__S.allm = NULL;
+}
+
+int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
+    goro_config c = {0};
+    if (cfg)
+        c = *cfg;
+    if (!main_fn || c.maxprocs < 0 || c.max_threads < 0 ||
+        (c.stack_size && (c.stack_size < GORO__MIN_STACK || c.stack_size > GORO__MAX_STACK)))
+        return GORO_EINVAL;
+    uint32_t idle = 0;
+    if (!goro__cas_acqrel(&running, &idle, 1))
+        return GORO_EBUSY;
+
+    memset(&goro__S, 0, sizeof goro__S);
+    pthread_mutex_init(&goro__S.lock, NULL);
+    pthread_mutex_init(&goro__S.gfree_lock, NULL);
+    goro__page_size = (size_t)sysconf(_SC_PAGESIZE);
+    goro__S.ncpu = goro__ncpu();
+    long v = 0;
+    int procs = c.maxprocs;
+    if (!procs)
+        procs = env_int("GORO_MAXPROCS", 1, GORO__MAXPROCS_LIMIT, &v) ? (int)v : goro__S.ncpu;
+    if (procs > GORO__MAXPROCS_LIMIT)
+        procs = GORO__MAXPROCS_LIMIT;
+    size_t stack = c.stack_size;
+    if (!stack)
+        stack = env_int("GORO_STACK_SIZE", GORO__MIN_STACK, (long)GORO__MAX_STACK, &v)
+                    ? (size_t)v
+                    : GORO__DEFAULT_STACK;
+    goro__S.stack_size = (stack + goro__page_size - 1) & ~(goro__page_size - 1);
+    goro__S.max_threads = c.max_threads ? c.max_threads : 10000;
+    /* Each live goroutine holds at least a descriptor and, once it ran, a stack page. */
+    goro__S.max_goroutines = goro__physmem() / (int64_t)(goro__page_size + sizeof(goro__g));
+    goro__S.timer_wake = INT64_MAX;
+
+    static goro__m m0;
+    memset(&m0, 0, sizeof m0);
+    goro__m *m = &m0;
+    int err = GORO_ENOMEM;
+    goro__S.allp = calloc(GORO__MAXPROCS_LIMIT, sizeof *goro__S.allp);
+    if (!goro__S.allp)
+        goto out_free;
+    for (int i = 0; i < procs; i++)
+        if (!(goro__S.allp[i] = p_new(i)))
+            goto out_free;
+    goro__S.gomaxprocs = procs;
+    goro__S.allm = m;
+    goro__S.mcount = 1;
+    goro__m_init_thread(m);
+    goro__signals_install();
+    goro__acquirep(m, goro__S.allp[0]);
+    for (int i = procs - 1; i > 0; i--)
+        goro__pidleput(goro__S.allp[i]);
+
+    goro__g *g;
+    err = goro__newproc(m->p, goro__S.stack_size, "main", main_fn, arg, __builtin_return_address(0),
+                        &g);
+    if (err) {
+        goro__signals_restore();
+        goro__m_fini_thread(m);
+        goto out_free;
+    }
+    g->is_main = 1;
+    goro__schedule();
+
+    /* Main returned: every other M leaves its loop at its next switch (sched.c). */
+    pthread_mutex_lock(&goro__S.lock);
+    for (goro__m *w = goro__S.midle; w; w = goro__S.midle) {
+        goro__S.midle = w->schedlink;
+        goro__note_wakeup(&w->park);
+    }
+    pthread_mutex_unlock(&goro__S.lock);
+    for (goro__m *o = goro__S.allm; o; o = o->alllink)
+        if (o != m)
+            pthread_join(o->thread, NULL);
+    goro__signals_restore();
+    goro__m_fini_thread(m);
+    err = 0;
+out_free:
+    free_all(m);
+    pthread_mutex_destroy(&goro__S.lock);
+    pthread_mutex_destroy(&goro__S.gfree_lock);
+    /* Release pairs with the CAS above in the next goro_run. */
+    goro__store_release(&running, 0);
+    return err;
+}
+
+/* ------------------------------------------------------------------ goroutines */
+
+int goro_spawn_attr(const goro_attr *attr, void (*fn)(void *), void *arg) {
+    goro__m *m = goro__getm();
+    if (!fn)
+        return GORO_EINVAL;
+    if (!m || !m->p)
+        return GORO_EPERM;
+    size_t size = goro__S.stack_size;
+    const char *name = NULL;
+    if (attr) {
+        if (attr->stack_size) {
+            if (attr->stack_size < GORO__MIN_STACK || attr->stack_size > GORO__MAX_STACK)
+                return GORO_EINVAL;
+            size = (attr->stack_size + goro__page_size - 1) & ~(goro__page_size - 1);
+        }
+        name = attr->name;
+    }
+    return goro__newproc(m->p, size, name, fn, arg, __builtin_return_address(0), NULL);
+}
+
+int goro_spawn(void (*fn)(void *), void *arg) {
+    goro__m *m = goro__getm();
+    if (!fn)
+        return GORO_EINVAL;
+    if (!m || !m->p)
+        return GORO_EPERM;
+    return goro__newproc(m->p, goro__S.stack_size, NULL, fn, arg, __builtin_return_address(0),
+                         NULL);
+}
+
+uint64_t goro_self(void) {
+    goro__g *g = goro__getg();
+    return g ? g->id : 0;
+}
+
+int goro_numgoroutine(void) {
+    if (!goro__load_acquire(&running) || !goro__S.allp)
+        return 0;
+    int64_t n = 0;
+    for (int i = 0; i < GORO__MAXPROCS_LIMIT && goro__S.allp[i]; i++)
+        n += goro__load_relaxed(&goro__S.allp[i]->ngoroutines);
+    return (int)n;
+}
+
+int64_t goro_now(void) {
+    return goro__nanotime();
+}
+
+static void sleep_fire(goro__timer *t, int64_t now) {
+    (void)now;
+    goro__ready(t->arg);
+}
+
+/* Adds the sleep timer once the goroutine is off its stack, so it cannot fire before. */
+static bool sleep_commit(goro__g *g, void *arg) {
+    (void)g;
+    goro__timer_add(goro__getm()->p, arg);
+    return true;
+}
+
+int goro_sleep_until(int64_t deadline) {
+    goro__g *g = goro__getg();
+    if (!g)
+        return 0;
+    if (deadline != GORO_FOREVER && deadline <= goro__nanotime()) {
+        goro_yield();
+        return 0;
+    }
+    if (deadline == GORO_FOREVER) {
+        goro__park(GORO__WAIT_SLEEP, NULL, NULL);
+        return 0;
+    }
+    goro__timer t = {.when = deadline, .f = sleep_fire, .arg = g, .idx = -1};
+    goro__park(GORO__WAIT_SLEEP, sleep_commit, &t);
+    return 0;
+}
+
+int goro_sleep(int64_t ns) {
+    if (ns <= 0) {
+        goro_yield();
+        return 0;
+    }
+    return goro_sleep_until(goro__nanotime() + ns);
+}
+
+/* ------------------------------------------------------------------ stop the world */
+
+void goro__stop_the_world(void) {
+    goro__m *m = goro__getm();
+    pthread_mutex_lock(&goro__S.lock);
+    goro__S.stopwait = goro__S.gomaxprocs;
+    /* Seq-cst: Ms check gcwaiting at every switch and before parking. */
+    goro__store_sc(&goro__S.gcwaiting, 1);
+    m->p->status = GORO__P_STOPPED;
+    goro__S.stopwait--;
+    goro__p *p;
+    while ((p = goro__pidleget())) {
+        p->status = GORO__P_STOPPED;
+        goro__S.stopwait--;
+    }
+    bool wait = goro__S.stopwait > 0;
+    pthread_mutex_unlock(&goro__S.lock);
+    while (wait) {
+        goro__note_sleep(&goro__S.stopnote, GORO_FOREVER);
+        goro__note_clear(&goro__S.stopnote);
+        pthread_mutex_lock(&goro__S.lock);
+        wait = goro__S.stopwait > 0 && !goro__load_relaxed(&goro__S.exiting);
+        pthread_mutex_unlock(&goro__S.lock);
+    }
+}
+
+/* Moves everything queued on p to the global queue and its caches to the global caches.
+ * The world is stopped; caller holds sched.lock. */
+static void p_drain(goro__p *p, goro__p *heir) {
+    goro__g *g;
+    if ((g = goro__xchg_acqrel(&p->runnext, NULL)))
+        goro__globrunq_putbatch(g, g, 1);
+    while ((g = goro__runq_get(&p->runq)))
+        goro__globrunq_putbatch(g, g, 1);
+    goro__timers_move(heir, p);
+    goro__stack_flush(p);
+    pthread_mutex_lock(&goro__S.gfree_lock);
+    while ((g = p->gfree)) {
+        p->gfree = g->schedlink;
+        g->schedlink = goro__S.gfree;
+        goro__S.gfree = g;
+        goro__S.ngfree++;
+    }
+    p->ngfree = 0;
+    pthread_mutex_unlock(&goro__S.gfree_lock);
+}
+
+void goro__start_the_world(int n) {
+    goro__m *m = goro__getm();
+    goro__p *start[GORO__MAXPROCS_LIMIT];
+    int nstart = 0;
+    pthread_mutex_lock(&goro__S.lock);
+    int old = goro__S.gomaxprocs;
+    for (int i = old; i < n; i++)
+        if (!goro__S.allp[i] && !(goro__S.allp[i] = p_new(i)))
+            n = i; /* out of memory: grow as far as we can */
+    if (n < 1)
+        n = 1;
+    if (m->p->id >= n) {
+        goro__p *mine = goro__releasep(m);
+        mine->status = GORO__P_STOPPED;
+        goro__acquirep(m, goro__S.allp[0]);
+    }
+    m->p->status = GORO__P_RUNNING;
+    for (int i = n; i < old; i++) {
+        p_drain(goro__S.allp[i], m->p);
+        goro__S.allp[i]->status = GORO__P_DEAD;
+    }
+    goro__store_sc(&goro__S.gomaxprocs, n);
+    goro__store_sc(&goro__S.gcwaiting, 0);
+    for (int i = n - 1; i >= 0; i--) {
+        goro__p *p = goro__S.allp[i];
+        if (p == m->p)
+            continue;
+        if (!goro__runq_empty(&p->runq) || goro__load_relaxed(&p->runnext))
+            start[nstart++] = p;
+        else
+            goro__pidleput(p);
+    }
+    pthread_mutex_unlock(&goro__S.lock);
+    for (int i = 0; i < nstart; i++)
+        goro__startm(start[i], false);
+    goro__wakep();
+}
+
+int goro_maxprocs(int n) {
+    goro__m *m = goro__getm();
+    if (!m || !m->curg)
+        return GORO_EPERM;
+    int old = goro__load_relaxed(&goro__S.gomaxprocs);
+    if (n < 1 || n == old)
+        return old;
+    if (n > GORO__MAXPROCS_LIMIT)
+        n = GORO__MAXPROCS_LIMIT;
+    goro__stop_the_world();
+    goro__start_the_world(n);
+    return old;
+}

@@ -1,0 +1,191 @@
+/*
+ * runtime.h - the runtime's data structures: G, M, P and the scheduler (Go's runtime2.go).
+ *
+ * G  a goroutine: a function, its stack (taken when it first runs) and its saved context.
+ * M  an OS thread. Each M has a g0: the context of the thread's own stack, where the
+ *    scheduler loop runs when there is no goroutine to switch to directly.
+ * P  a processor: the right to run goroutines. An M runs goroutines only while it holds a
+ *    P; there are gomaxprocs Ps. Each P owns a run queue, a runnext slot, timers and caches
+ *    of free goroutine descriptors and stacks.
+ *
+ * Protection tags on fields (STYLE.md):
+ *   [owner-P]   only the M holding the P reads or writes it;
+ *   [m-local]   only the M's own thread;
+ *   [g-local]   only the goroutine itself, or whoever holds it off-CPU (it is in no queue);
+ *   [lock: X]   while holding lock X;
+ *   [atomic]    through atomic.h only, ordering stated at each use;
+ *   [init-only] written before the runtime starts other threads, read-only after.
+ */
+#ifndef GORO_RUNTIME_H
+#define GORO_RUNTIME_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "runq.h"
+
+typedef struct goro__g goro__g;
+typedef struct goro__m goro__m;
+typedef struct goro__p goro__p;
+
+/* Goroutine states. Transitions: FREE -> RUNNABLE (spawn) -> RUNNING <-> RUNNABLE (yield)
+ * RUNNING -> WAITING (park) -> RUNNABLE (ready); RUNNING -> FREE (exit). */
+enum {
+    GORO__G_FREE = 0, /* descriptor on a free list, or never used */
+    GORO__G_RUNNABLE,
+    GORO__G_RUNNING,
+    GORO__G_WAITING,
+};
+
+/* Why a goroutine waits (Go's waitReason); goro__wait_reason_str names each. */
+enum {
+    GORO__WAIT_NONE = 0,
+    GORO__WAIT_SLEEP,
+    GORO__WAIT_MUTEX,
+    GORO__WAIT_WAITGROUP,
+    GORO__WAIT_SEMA,
+    GORO__WAIT_STW,
+    GORO__WAIT_NREASONS
+};
+
+/* What the context switched to does with the goroutine switched away from, once that one's
+ * registers are saved and its stack is no longer in use (see finish_switch in sched.c). */
+enum {
+    GORO__ACT_NONE = 0,
+    GORO__ACT_READY, /* put it on the run queue (yield) */
+    GORO__ACT_PARK,  /* it waits; run the unlock callback */
+    GORO__ACT_EXIT,  /* it ended; recycle its stack and descriptor */
+};
+
+struct goro__g {
+    void *sp;           /* [g-local] saved stack pointer while switched out */
+    goro__g *schedlink; /* [lock: whichever list or queue holds the goroutine] */
+    uint32_t status;    /* [atomic] GORO__G_*; read by goro_dump and stats */
+    uint8_t wait_reason; /* [g-local] GORO__WAIT_* while WAITING */
+    uint8_t is_main;     /* [init-only] the goroutine goro_run started */
+    uint8_t unguarded;   /* [g-local] stack has no guard page: check the canary */
+    uint8_t chunked;     /* [g-local] stack belongs to a shared chunk (default size) */
+    uint32_t stack_size; /* [g-local] usable stack bytes wanted / held */
+    uint64_t id;         /* [g-local] set at spawn, read by dumps */
+    void (*fn)(void *);  /* [g-local] */
+    void *arg;           /* [g-local] */
+    char *stack_lo;      /* [g-local] lowest usable stack byte, NULL before the first run */
+    const char *name;    /* [g-local] */
+    void *spawn_pc;      /* [g-local] return address of the goro_spawn call */
+    int64_t wait_since;  /* [g-local] goro_now() when it parked */
+#if GORO_ASAN
+    void *asan_fake_stack; /* [g-local] ASan's fake stack handle across a switch */
+#endif
+#if GORO_TSAN
+    void *tsan_fiber; /* [g-local] ThreadSanitizer fiber of this goroutine */
+#endif
+};
+
+/* A one-shot wake-up for a thread, on a futex. */
+typedef struct goro__note {
+    uint32_t key; /* [atomic] 0: not signalled, 1: signalled */
+} goro__note;
+
+struct goro__m {
+    goro__g g0;         /* [m-local] the thread's own stack context */
+    goro__g *curg;      /* [m-local] the goroutine running, NULL on g0 */
+    goro__p *p;         /* [m-local] the P held, NULL if none */
+    goro__p *nextp;     /* [lock: sched.lock] P handed over by whoever wakes this M */
+    goro__m *schedlink; /* [lock: sched.lock] idle M list */
+    goro__m *alllink;   /* [lock: sched.lock] every M */
+    goro__note park;    /* the M sleeps here when idle */
+    int id;             /* [init-only] */
+    bool spinning;      /* [m-local] looking for work, counted in sched.nmspinning */
+    bool idle;          /* [lock: sched.lock] on the idle M list */
+    pthread_t thread;   /* [init-only] */
+    /* The action finish_switch performs for the context switched away from. */
+    int pending;        /* [m-local] GORO__ACT_* */
+    goro__g *pending_g; /* [m-local] */
+    bool (*pending_unlock)(goro__g *, void *); /* [m-local] park's commit callback */
+    void *pending_arg;                         /* [m-local] */
+    void *altstack;       /* [m-local] signal stack for stack-overflow reports */
+    char *g0_stack_lo;    /* [init-only] bounds of the thread's own stack */
+    size_t g0_stack_size; /* [init-only] */
+    uint64_t rand;        /* [m-local] state of the M's random number generator */
+};
+
+/* P states. */
+enum {
+    GORO__P_IDLE = 0, /* on sched.pidle, or being handed over */
+    GORO__P_RUNNING,  /* held by an M */
+    GORO__P_STOPPED,  /* stopped for goro_maxprocs */
+    GORO__P_DEAD,     /* beyond gomaxprocs */
+};
+
+typedef struct goro__timer goro__timer;
+
+struct goro__p {
+    int id;              /* [init-only] */
+    uint32_t status;     /* [lock: sched.lock] GORO__P_* (read racily only by stats) */
+    goro__m *m;          /* [lock: sched.lock] M holding it */
+    goro__p *link;       /* [lock: sched.lock] idle P list */
+    uint32_t schedtick;  /* [owner-P] goroutines started; every 61st checks the global queue */
+    uint32_t runnext_streak; /* [owner-P] consecutive runnext picks */
+    goro__g *runnext;    /* [atomic] goroutine to run next (stealable with CAS) */
+    goro__runq runq;     /* owner puts; owner and thieves take (runq.c) */
+    goro__g *gfree;      /* [owner-P] free goroutine descriptors */
+    int32_t ngfree;      /* [owner-P] */
+    void *stackfree;     /* [owner-P] free default-size stacks, linked through their tops */
+    int32_t nstackfree;  /* [owner-P] */
+    uint64_t goid_next, goid_end; /* [owner-P] batch of goroutine ids */
+    /* Timers (timer.c): a 4-ary min-heap on when. */
+    uint32_t timers_lock;   /* spin lock guarding the fields below it */
+    goro__timer **timers;   /* [lock: timers_lock] */
+    int32_t ntimers, ctimers; /* [lock: timers_lock] */
+    int64_t timer0;         /* [atomic] when of the earliest timer, 0 if none */
+    /* Statistics; written by the owner with relaxed stores, summed by goro_stats_get. */
+    int64_t ngoroutines;    /* [atomic] spawned minus exited on this P */
+    uint64_t nspawned, nswitches, nsteals; /* [atomic] */
+};
+
+/* The scheduler's global state. */
+typedef struct goro__sched {
+    pthread_mutex_t lock; /* "sched.lock" */
+    /* Global run queue. */
+    goro__g *runq_head, *runq_tail; /* [lock: sched.lock] */
+    int32_t runq_size;              /* [atomic] written under sched.lock */
+    /* Idle Ps and Ms. */
+    goro__p *pidle;    /* [lock: sched.lock] */
+    int32_t npidle;    /* [atomic] written under sched.lock */
+    goro__m *midle;    /* [lock: sched.lock] */
+    int32_t nmidle;    /* [atomic] written under sched.lock */
+    int32_t nmspinning; /* [atomic] Ms with m->spinning set */
+    goro__m *allm;     /* [lock: sched.lock] */
+    int32_t mcount;    /* [atomic] written under sched.lock */
+    int32_t nblocking; /* [atomic] Ms in blocking calls */
+    /* Ps. allp has room for GORO__MAXPROCS_LIMIT; the first gomaxprocs are in use. */
+    goro__p **allp;    /* [init-only] the array; its entries [lock: sched.lock] */
+    int32_t gomaxprocs; /* [atomic] changed only with the world stopped */
+    /* Free goroutine descriptors beyond the per-P caches, and their slabs. */
+    pthread_mutex_t gfree_lock;
+    goro__g *gfree;     /* [lock: gfree_lock] */
+    int32_t ngfree;     /* [lock: gfree_lock] */
+    void *gslabs;       /* [lock: gfree_lock] list of descriptor slabs (dump walks them) */
+    /* Timers: the earliest time a sleeping M waits for, INT64_MAX if none. */
+    int64_t timer_wake; /* [atomic] written under sched.lock */
+    goro__m *timer_m;   /* [lock: sched.lock] the M sleeping until timer_wake, if any */
+    /* Stop-the-world (goro_maxprocs). */
+    uint32_t gcwaiting; /* [atomic] a stop is requested: Ps stop at their next switch */
+    int32_t stopwait;   /* [lock: sched.lock] Ps still to stop */
+    goro__note stopnote;
+    /* Shutdown: main returned. */
+    uint32_t exiting; /* [atomic] */
+    /* Configuration. */
+    size_t stack_size;    /* [init-only] default usable stack bytes */
+    int32_t max_threads;  /* [init-only] */
+    int64_t max_goroutines; /* [init-only] live goroutines allowed by physical memory */
+    int ncpu;             /* [init-only] */
+    uint64_t goidgen;     /* [atomic] last goroutine id handed out in a batch */
+    uint64_t nhandoffs;   /* [atomic] */
+} goro__sched;
+
+#define GORO__MAXPROCS_LIMIT 1024
+
+#endif

@@ -1,0 +1,904 @@
+/*
+ * sched.c - the scheduler: running goroutines on Ms that hold Ps (Go's proc.go).
+ *
+ * Terms (runtime.h): G goroutine, M OS thread, P processor. An M runs Gs only while it
+ * holds a P. Each P has a bounded lock-free run queue (runq.c) and a runnext slot; there is
+ * one global queue under sched.lock.
+ *
+ * Switching. A goroutine that parks, yields or exits switches straight to the next
+ * goroutine of its P when there is one (G -> G, one register switch), and otherwise to
+ * its M's g0, the thread's own stack, which runs findrunnable: global queue, timers,
+ * stealing, and finally parking the thread. What must happen to the goroutine switched
+ * away from (requeue it, run park's unlock callback, recycle its stack) cannot happen
+ * before its registers are saved, or another M could resume it on a half-saved stack; so
+ * the switcher records it in m->pending and the context switched to performs it first
+ * thing (finish_switch). Go does the same through mcall on g0 and gopark's unlockf; doing
+ * it on the next goroutine saves Go's second switch through g0.
+ *
+ * Where new work goes.
+ *  - goro_spawn puts the new G in runnext (the old runnext moves to the queue tail) and
+ *    wakes an idle P (wakep): spawned work is meant to run in parallel.
+ *  - goro__ready (a waiter woken by a mutex, a timer, ...) puts it in runnext and wakes
+ *    another thread only if that pushed something into the stealable queue. A woken
+ *    partner usually communicates with the waker, and waking a sleeping thread on the
+ *    other CPU costs ~5 us here, more than the whole exchange; runnext is stolen only on
+ *    the last pass of a thief.
+ *  - runnext inherits the time slice: up to GORO__RUNNEXT_MAX runnext picks in a row,
+ *    then the queue head runs, so a ping-pong pair cannot starve the rest of the queue.
+ *  - Every 61st pick looks at the global queue first, so it is never starved.
+ *
+ * Spinning and parking (no lost wake-ups). An M without work first spins: it steals half
+ * of a random victim's queue (4 passes over all Ps). At most half of the busy Ps have a
+ * spinning M (sched.nmspinning), so idle cores do not burn CPU. Then it gives its P back
+ * to the idle list and sleeps on its futex. The protocol that no runnable goroutine is
+ * left while every M sleeps:
+ *  (W1) A submitter puts the G in a queue, then (after a full fence) reads sched.npidle
+ *       and sched.nmspinning; if a P is idle and nobody spins it wakes an M (wakep).
+ *  (W2) A parking M first puts its P on the idle list (npidle++), then drops its spinning
+ *       count, then (after a full fence) looks once more at every P's queue and the global
+ *       queue; if it sees work it takes a P back and starts over.
+ *  (W3) A spinning M that finds work drops its spinning count and, if it was the last
+ *       spinner and Ps are idle, wakes another (resetspinning), so a burst of work
+ *       ramps up one thread at a time.
+ * With the fences, either the submitter sees the idle P and no spinner, or the parking M
+ * sees the work: each of the two writes before reading what the other wrote (Dekker).
+ * runnext is not part of the check: only ready() fills it without a wakep, and then the
+ * P is running and will run it at its next switch.
+ *
+ * Timers (timer.c) are per P; any M with a P runs due timers of its own P at every pick
+ * and of others while stealing or before parking. Of the parked Ms, one (sched.timer_m)
+ * sleeps with a timeout at the earliest timer; an earlier timer added later wakes it.
+ *
+ * Stop the world (goro_maxprocs, goro_dump): sched.gcwaiting makes every M give up its
+ * P at its next switch (gcstopm); the stopper waits until all Ps are stopped. A goroutine
+ * that never switches delays the stop: goroutines are not preempted.
+ *
+ * See-also: docs/ARCHITECTURE.md for the tour, proc.c for start-up and shutdown.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+#define GORO__RUNNEXT_MAX 61
+#define GORO__GFREE_MAX 64
+#define GORO__GSLAB 256
+
+goro__sched goro__sched_state;
+#if defined(__SANITIZE_THREAD__)
+unsigned goro__fence_word;
+#endif
+
+static __thread goro__m *tls_m;
+
+/* The asm makes the function impure, so the compiler calls it each time instead of
+ * reusing a value (or a thread-local address) computed before a switch. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((noinline, noipa))
+#else
+__attribute__((noinline))
+#endif
+goro__m *goro__getm(void) {
+    goro__m *m = tls_m;
+    __asm__ volatile("" : "+r"(m));
+    return m;
+}
+
+void goro__setm(goro__m *m) {
+    tls_m = m;
+}
+
+goro__g *goro__getg(void) {
+    goro__m *m = goro__getm();
+    return m ? m->curg : NULL;
+}
+
+uint64_t goro__rand(goro__m *m) {
+    m->rand += 0xa0761d6478bd642fULL;
+    __uint128_t r = (__uint128_t)m->rand * (m->rand ^ 0xe7037ed1a0b428dbULL);
+    return (uint64_t)(r >> 64) ^ (uint64_t)r;
+}
+
+static void lock_sched(void) {
+    pthread_mutex_lock(&goro__S.lock);
+}
+
+static void unlock_sched(void) {
+    pthread_mutex_unlock(&goro__S.lock);
+}
+
+/* ------------------------------------------------------------------ Ps and Ms */
+
+void goro__acquirep(goro__m *m, goro__p *p) {
+    GORO_ASSERT(m->p == NULL);
+    m->p = p;
+    p->m = m;
+    p->status = GORO__P_RUNNING;
+}
+
+goro__p *goro__releasep(goro__m *m) {
+    goro__p *p = m->p;
+    GORO_ASSERT(p != NULL);
+    p->m = NULL;
+    p->status = GORO__P_IDLE;
+    m->p = NULL;
+    return p;
+}
+
+void goro__pidleput(goro__p *p) {
+    p->status = GORO__P_IDLE;
+    p->link = goro__S.pidle;
+    goro__S.pidle = p;
+    /* Seq-cst: the (W2) store that a submitter's fence-then-load in wakep pairs with. */
+    goro__add_sc(&goro__S.npidle, 1);
+}
+
+goro__p *goro__pidleget(void) {
+    goro__p *p = goro__S.pidle;
+    if (p) {
+        goro__S.pidle = p->link;
+        p->link = NULL;
+        goro__add_sc(&goro__S.npidle, -1);
+    }
+    return p;
+}
+
+/* Caller holds sched.lock. */
+static void mput(goro__m *m) {
+    m->schedlink = goro__S.midle;
+    goro__S.midle = m;
+    m->idle = true;
+    goro__store_relaxed(&goro__S.nmidle, goro__S.nmidle + 1);
+}
+
+/* Caller holds sched.lock. */
+static void munlink(goro__m *m) {
+    for (goro__m **pm = &goro__S.midle; *pm; pm = &(*pm)->schedlink) {
+        if (*pm == m) {
+            *pm = m->schedlink;
+            m->schedlink = NULL;
+            m->idle = false;
+            goro__store_relaxed(&goro__S.nmidle, goro__S.nmidle - 1);
+            return;
+        }
+    }
+}
+
+/* Caller holds sched.lock. */
+static goro__m *mget(void) {
+    goro__m *m = goro__S.midle;
+    if (m)
+        munlink(m);
+    return m;
+}
+
+static void *mstart(void *arg) {
+    goro__m *m = arg;
+    goro__m_init_thread(m);
+    lock_sched();
+    goro__p *p = m->nextp;
+    m->nextp = NULL;
+    unlock_sched();
+    if (p)
+        goro__acquirep(m, p);
+    goro__schedule();
+    goro__m_fini_thread(m);
+    return NULL;
+}
+
+/* Creates an M that starts with p. Caller holds sched.lock. */
+static void newm(goro__p *p, bool spinning) {
+    if (goro__S.mcount >= goro__S.max_threads)
+        goro__fatal("thread limit reached: the program needs more than %d threads "
+                    "(max_threads)",
+                    goro__S.max_threads);
+    goro__m *m = calloc(1, sizeof *m);
+    if (!m)
+        goro__fatal("out of memory creating a thread");
+    m->id = goro__S.mcount;
+    m->nextp = p;
+    m->spinning = spinning;
+    m->alllink = goro__S.allm;
+    goro__S.allm = m;
+    goro__store_relaxed(&goro__S.mcount, goro__S.mcount + 1);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    /* Created under sched.lock so that shutdown, which walks allm under the lock, never
+     * sees an M without its thread. */
+    int err = pthread_create(&m->thread, &attr, mstart, m);
+    pthread_attr_destroy(&attr);
+    if (err)
+        goro__fatal("cannot create a thread (%s) with %d running", goro_strerror(-err),
+                    goro__S.mcount - 1);
+}
+
+void goro__startm(goro__p *p, bool spinning) {
+    lock_sched();
+    if (!p)
+        p = goro__pidleget();
+    if (!p || goro__load_relaxed(&goro__S.exiting)) {
+        if (p)
+            goro__pidleput(p);
+        unlock_sched();
+        if (spinning)
+            goro__add_sc(&goro__S.nmspinning, -1);
+        return;
+    }
+    goro__m *m = mget();
+    if (!m) {
+        newm(p, spinning);
+        unlock_sched();
+        return;
+    }
+    /* The M sleeps; it reads these after its note is signalled (release/acquire). */
+    m->spinning = spinning;
+    m->nextp = p;
+    unlock_sched();
+    goro__note_wakeup(&m->park);
+}
+
+void goro__wakep(void) {
+    if (goro__load_relaxed(&goro__S.gomaxprocs) == 1)
+        return; /* a running P means no P is idle */
+    /* (W1) StoreLoad: the caller's queue store is visible before we read npidle; pairs
+     * with the seq-cst npidle/nmspinning updates and fence in findrunnable (W2). */
+    goro__fence_sc();
+    if (goro__load_sc(&goro__S.npidle) == 0)
+        return;
+    int32_t zero = 0;
+    if (goro__load_relaxed(&goro__S.nmspinning) != 0 ||
+        !goro__cas_sc(&goro__S.nmspinning, &zero, 1))
+        return;
+    goro__startm(NULL, true);
+}
+
+/* (W3) */
+static void resetspinning(goro__m *m) {
+    m->spinning = false;
+    if (goro__add_sc(&goro__S.nmspinning, -1) == 0)
+        goro__wakep();
+}
+
+/* Parks the M until it is handed a P, or until `until` if it becomes the timer sleeper
+ * (then it may return without a P). */
+static void stopm(goro__m *m, int64_t until) {
+    lock_sched();
+    if (goro__load_relaxed(&goro__S.exiting)) {
+        unlock_sched();
+        return;
+    }
+    bool timed = until > 0 && until < goro__S.timer_wake;
+    if (timed) {
+        goro__store_relaxed(&goro__S.timer_wake, until);
+        goro__S.timer_m = m;
+    }
+    mput(m);
+    unlock_sched();
+    bool woken = goro__note_sleep(&m->park, timed ? until : GORO_FOREVER);
+    lock_sched();
+    if (goro__S.timer_m == m) {
+        goro__S.timer_m = NULL;
+        goro__store_relaxed(&goro__S.timer_wake, INT64_MAX);
+    }
+    if (!woken && m->idle) {
+        /* Timed out and nobody took us: go and run the timers. */
+        munlink(m);
+        unlock_sched();
+        return;
+    }
+    unlock_sched();
+    if (!woken)
+        goro__note_sleep(&m->park, GORO_FOREVER); /* taken meanwhile: the waker signals */
+    goro__note_clear(&m->park);
+    lock_sched();
+    goro__p *p = m->nextp;
+    m->nextp = NULL;
+    unlock_sched();
+    if (p)
+        goro__acquirep(m, p);
+}
+
+void goro__timers_added(int64_t when) {
+    /* Relaxed: a hint. A sleeper that went to sleep after this read computed its
+     * timeout from the heaps, which already hold the new timer. */
+    if (when >= goro__load_relaxed(&goro__S.timer_wake))
+        return;
+    lock_sched();
+    goro__m *m = goro__S.timer_m;
+    if (m && when < goro__S.timer_wake && m->idle) {
+        munlink(m);
+        goro__S.timer_m = NULL;
+        goro__store_relaxed(&goro__S.timer_wake, INT64_MAX);
+        unlock_sched();
+        goro__note_wakeup(&m->park);
+        return;
+    }
+    unlock_sched();
+}
+
+/* Gives up the P for a stop-the-world and sleeps. */
+static void gcstopm(goro__m *m) {
+    if (m->spinning) {
+        m->spinning = false;
+        goro__add_sc(&goro__S.nmspinning, -1);
+    }
+    goro__p *p = goro__releasep(m);
+    lock_sched();
+    p->status = GORO__P_STOPPED;
+    if (--goro__S.stopwait == 0)
+        goro__note_wakeup(&goro__S.stopnote);
+    unlock_sched();
+    stopm(m, 0);
+}
+
+/* ------------------------------------------------------------------ run queues */
+
+static void globrunq_put(goro__g *g) {
+    g->schedlink = NULL;
+    if (goro__S.runq_tail)
+        goro__S.runq_tail->schedlink = g;
+    else
+        goro__S.runq_head = g;
+    goro__S.runq_tail = g;
+    goro__store_relaxed(&goro__S.runq_size, goro__S.runq_size + 1);
+}
+
+void goro__globrunq_putbatch(goro__g *head, goro__g *tail, int32_t n) {
+    tail->schedlink = NULL;
+    if (goro__S.runq_tail)
+        goro__S.runq_tail->schedlink = head;
+    else
+        goro__S.runq_head = head;
+    goro__S.runq_tail = tail;
+    goro__store_relaxed(&goro__S.runq_size, goro__S.runq_size + n);
+}
+
+/* Takes a fair share of the global queue: one to return, the rest into p's queue, which
+ * must have room for GORO__RUNQ_SIZE / 2 (max 1: no room needed). Caller holds
+ * sched.lock. */
+static goro__g *globrunq_get(goro__p *p, int32_t max) {
+    int32_t n = goro__S.runq_size;
+    if (n == 0)
+        return NULL;
+    int32_t procs = goro__S.gomaxprocs;
+    n = n / procs + 1;
+    if (n > goro__S.runq_size)
+        n = goro__S.runq_size;
+    if (max > 0 && n > max)
+        n = max;
+    if (n > (int32_t)GORO__RUNQ_SIZE / 2)
+        n = GORO__RUNQ_SIZE / 2;
+    goro__store_relaxed(&goro__S.runq_size, goro__S.runq_size - n);
+    goro__g *g = goro__S.runq_head;
+    goro__S.runq_head = g->schedlink;
+    for (int32_t i = 1; i < n; i++) {
+        goro__g *h = goro__S.runq_head;
+        goro__S.runq_head = h->schedlink;
+        goro__runq_put(&p->runq, h);
+    }
+    if (!goro__S.runq_head)
+        goro__S.runq_tail = NULL;
+    return g;
+}
+
+/* The local queue is full: move half of it and g to the global queue in one batch.
+ * Returns false if thieves emptied it meanwhile (the caller retries the put). */
+static bool runq_overflow(goro__p *p, goro__g *g) {
+    goro__g *batch[GORO__RUNQ_SIZE / 2 + 2];
+    uint32_t n = goro__runq_grab(&p->runq, batch);
+    if (n < GORO__RUNQ_SIZE / 4)
+        goto retry; /* mostly stolen meanwhile: there is room now */
+    batch[n++] = g;
+    for (uint32_t i = 0; i + 1 < n; i++)
+        batch[i]->schedlink = batch[i + 1];
+    lock_sched();
+    goro__globrunq_putbatch(batch[0], batch[n - 1], (int32_t)n);
+    unlock_sched();
+    return true;
+retry:
+    for (uint32_t i = 0; i < n; i++)
+        if (!goro__runq_put(&p->runq, batch[i])) {
+            lock_sched();
+            globrunq_put(batch[i]);
+            unlock_sched();
+        }
+    return false;
+}
+
+void goro__runqput(goro__p *p, goro__g *g, bool next) {
+    if (next) {
+        /* Acq-rel: publishes g's fields to a thief that CASes runnext, and takes
+         * ownership of the one it displaces. */
+        g = goro__xchg_acqrel(&p->runnext, g);
+        if (!g)
+            return;
+    }
+    while (!goro__runq_put(&p->runq, g))
+        if (runq_overflow(p, g))
+            return;
+}
+
+static goro__g *take_runnext(goro__p *p) {
+    if (!goro__load_relaxed(&p->runnext))
+        return NULL;
+    /* Acq-rel pairs with the xchg in runqput and thieves' CAS. */
+    return goro__xchg_acqrel(&p->runnext, NULL);
+}
+
+/* The next goroutine for p from its own queues (and every 61st time the global queue).
+ * Owner P only. */
+static goro__g *pick_local(goro__p *p) {
+    goro__g *g;
+    if (++p->schedtick % 61 == 0 && goro__load_relaxed(&goro__S.runq_size) > 0) {
+        lock_sched();
+        g = globrunq_get(p, 1);
+        unlock_sched();
+        if (g)
+            return g;
+    }
+    if (p->runnext_streak < GORO__RUNNEXT_MAX) {
+        g = take_runnext(p);
+        if (g) {
+            p->runnext_streak++;
+            return g;
+        }
+    }
+    p->runnext_streak = 0;
+    g = goro__runq_get(&p->runq);
+    if (g)
+        return g;
+    return take_runnext(p);
+}
+
+/* ------------------------------------------------------------------ descriptors */
+
+typedef struct gslab {
+    struct gslab *next;
+    goro__g g[GORO__GSLAB];
+} gslab;
+
+static int64_t live_goroutines(void) {
+    int64_t n = 0;
+    for (int i = 0; i < GORO__MAXPROCS_LIMIT && goro__S.allp[i]; i++)
+        n += goro__load_relaxed(&goro__S.allp[i]->ngoroutines);
+    return n;
+}
+
+goro__g *goro__g_alloc(goro__p *p) {
+    if (!p->gfree) {
+        pthread_mutex_lock(&goro__S.gfree_lock);
+        if (!goro__S.gfree) {
+            pthread_mutex_unlock(&goro__S.gfree_lock);
+            /* A new slab: the moment to check the memory budget (max_goroutines). */
+            if (live_goroutines() >= goro__S.max_goroutines)
+                return NULL;
+            gslab *s = calloc(1, sizeof *s);
+            if (!s)
+                return NULL;
+            for (int i = GORO__GSLAB - 1; i >= 0; i--) {
+                s->g[i].schedlink = p->gfree;
+                p->gfree = &s->g[i];
+            }
+            p->ngfree += GORO__GSLAB;
+            pthread_mutex_lock(&goro__S.gfree_lock);
+            s->next = goro__S.gslabs;
+            goro__S.gslabs = s;
+        }
+        while (goro__S.gfree && p->ngfree < GORO__GFREE_MAX / 2) {
+            goro__g *g = goro__S.gfree;
+            goro__S.gfree = g->schedlink;
+            goro__S.ngfree--;
+            g->schedlink = p->gfree;
+            p->gfree = g;
+            p->ngfree++;
+        }
+        pthread_mutex_unlock(&goro__S.gfree_lock);
+    }
+    goro__g *g = p->gfree;
+    p->gfree = g->schedlink;
+    p->ngfree--;
+    g->schedlink = NULL;
+    return g;
+}
+
+static void gfput(goro__p *p, goro__g *g) {
+    g->schedlink = p->gfree;
+    p->gfree = g;
+    if (++p->ngfree > GORO__GFREE_MAX) {
+        pthread_mutex_lock(&goro__S.gfree_lock);
+        while (p->ngfree > GORO__GFREE_MAX / 2) {
+            goro__g *h = p->gfree;
+            p->gfree = h->schedlink;
+            p->ngfree--;
+            h->schedlink = goro__S.gfree;
+            goro__S.gfree = h;
+            goro__S.ngfree++;
+        }
+        pthread_mutex_unlock(&goro__S.gfree_lock);
+    }
+}
+
+void goro__for_each_g(void (*f)(goro__g *, void *), void *arg) {
+    for (gslab *s = goro__S.gslabs; s; s = s->next)
+        for (int i = 0; i < GORO__GSLAB; i++)
+            f(&s->g[i], arg);
+}
+
+void goro__g_free_all(void) {
+    while (goro__S.gslabs) {
+        gslab *s = goro__S.gslabs;
+        goro__S.gslabs = s->next;
+        free(s);
+    }
+    goro__S.gfree = NULL;
+    goro__S.ngfree = 0;
+}
+
+int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(void *), void *arg,
+                  void *pc, goro__g **out) {
+    goro__g *g = goro__g_alloc(p);
+    if (!g)
+        return GORO_ENOMEM;
+    if (p->goid_next == p->goid_end) {
+        /* Ids come in batches of 16 per P: no shared counter on every spawn. */
+        uint64_t end = goro__add_relaxed(&goro__S.goidgen, 16);
+        p->goid_next = end - 15;
+        p->goid_end = end + 1;
+    }
+    g->fn = fn;
+    g->arg = arg;
+    g->stack_size = (uint32_t)stack_size;
+    g->is_main = 0;
+    /* Relaxed stores: goro_dump may read these of a descriptor being reused. */
+    goro__store_relaxed(&g->id, p->goid_next++);
+    goro__store_relaxed(&g->name, name);
+    goro__store_relaxed(&g->spawn_pc, pc);
+    goro__store_relaxed(&g->wait_reason, GORO__WAIT_NONE);
+    /* Release: goro_dump reads the fields above after acquiring status. */
+    goro__store_release(&g->status, GORO__G_RUNNABLE);
+    goro__store_relaxed(&p->ngoroutines, p->ngoroutines + 1);
+    goro__store_relaxed(&p->nspawned, p->nspawned + 1);
+    if (out)
+        *out = g;
+    goro__runqput(p, g, true);
+    goro__wakep();
+    return 0;
+}
+
+/* ------------------------------------------------------------------ switching */
+
+static void g_entry(void *unused);
+
+/* Gives g a stack and an initial frame the first time it runs. */
+static void prepare(goro__p *p, goro__g *g) {
+    if (GORO__LIKELY(g->stack_lo != NULL))
+        return;
+    if (goro__stack_get(p, g))
+        goro__fatal("out of memory for the stack of goroutine %llu (%u bytes)",
+                    (unsigned long long)g->id, g->stack_size);
+    g->sp = goro__ctx_init(g->stack_lo, g->stack_size, g_entry, NULL);
+    goro__g_san_create(g);
+}
+
+/* Performs m->pending for the context just switched away from (see the top comment).
+ * Runs first thing in every context that resumes. */
+static void finish_switch(goro__m *m) {
+    int act = m->pending;
+    if (act == GORO__ACT_NONE)
+        return;
+    goro__g *prev = m->pending_g;
+    m->pending = GORO__ACT_NONE;
+    switch (act) {
+    case GORO__ACT_READY:
+        goro__store_release(&prev->status, GORO__G_RUNNABLE);
+        goro__runqput(m->p, prev, false);
+        break;
+    case GORO__ACT_PARK: {
+        bool (*unlockf)(goro__g *, void *) = m->pending_unlock;
+        /* Release: a waker that finds prev through what unlockf publishes sees it WAITING
+         * with its context saved. */
+        goro__store_release(&prev->status, GORO__G_WAITING);
+        if (unlockf && !unlockf(prev, m->pending_arg)) {
+            goro__store_release(&prev->status, GORO__G_RUNNABLE);
+            goro__runqput(m->p, prev, true);
+        }
+        break;
+    }
+    case GORO__ACT_EXIT:
+        goro__g_san_destroy(prev);
+        goro__stack_put(m->p, prev);
+        goro__store_release(&prev->status, GORO__G_FREE);
+        gfput(m->p, prev);
+        break;
+    }
+}
+
+/* Switches from cur to next on m; next is a goroutine of m's P (prepared) or m's g0. */
+static void run(goro__m *m, goro__g *cur, goro__g *next) {
+    if (GORO__UNLIKELY(cur->unguarded) && *(uint64_t *)cur->stack_lo != GORO__STACK_CANARY)
+        goro__fatal("goroutine %llu stack overflow (stack size %u)", (unsigned long long)cur->id,
+                    cur->stack_size);
+    if (next != &m->g0) {
+        goro__store_relaxed(&next->status, GORO__G_RUNNING);
+        m->curg = next;
+        goro__store_relaxed(&m->p->nswitches, m->p->nswitches + 1);
+    } else {
+        m->curg = NULL;
+    }
+    goro__switch(cur, next, m->pending == GORO__ACT_EXIT);
+    /* We may be on another thread now: read the M again. */
+    finish_switch(goro__getm());
+}
+
+/* Runs due timers of p. Owner P only. */
+static void check_timers(goro__p *p) {
+    if (goro__load_relaxed(&p->timer0))
+        goro__timers_run(p, goro__nanotime());
+}
+
+/* Switches away from the running goroutine after the caller has set m->pending. */
+static void switch_out(goro__m *m, goro__g *cur) {
+    goro__p *p = m->p;
+    goro__g *next = NULL;
+    if (GORO__LIKELY(!goro__load_relaxed(&goro__S.gcwaiting) &&
+                     !goro__load_relaxed(&goro__S.exiting))) {
+        check_timers(p);
+        next = pick_local(p);
+    }
+    if (next)
+        prepare(p, next);
+    else
+        next = &m->g0;
+    run(m, cur, next);
+}
+
+static void g_entry(void *unused) {
+    (void)unused;
+    goro__switch_started();
+    goro__m *m = goro__getm();
+    finish_switch(m);
+    goro__g *g = m->curg;
+    g->fn(g->arg);
+    goro_exit();
+}
+
+void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
+    goro__m *m = goro__getm();
+    goro__g *cur = m->curg;
+    GORO_ASSERT(cur != NULL);
+    goro__store_relaxed(&cur->wait_reason, (uint8_t)reason);
+    goro__store_relaxed(&cur->wait_since, goro__nanotime_coarse());
+    m->pending = GORO__ACT_PARK;
+    m->pending_g = cur;
+    m->pending_unlock = unlockf;
+    m->pending_arg = arg;
+    switch_out(m, cur);
+}
+
+void goro__ready(goro__g *g) {
+    goro__m *m = goro__getm();
+    if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
+        goro__fatal("runtime: waking goroutine %llu, which is not waiting",
+                    (unsigned long long)g->id);
+    goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
+    goro__p *p = m->p;
+    goro__g *old = goro__xchg_acqrel(&p->runnext, g);
+    if (old) {
+        goro__runqput(p, old, false);
+        goro__wakep();
+    }
+}
+
+void goro__yield_now(void) {
+    goro__m *m = goro__getm();
+    goro__g *cur = m->curg;
+    m->pending = GORO__ACT_READY;
+    m->pending_g = cur;
+    switch_out(m, cur);
+}
+
+void goro_yield(void) {
+    goro__m *m = goro__getm();
+    if (!m || !m->curg)
+        return;
+    goro__p *p = m->p;
+    /* Nothing else to run here: return without a switch. */
+    if (goro__runq_empty(&p->runq) && !goro__load_relaxed(&p->runnext) &&
+        !goro__load_relaxed(&goro__S.runq_size) && !goro__load_relaxed(&goro__S.gcwaiting) &&
+        !goro__load_relaxed(&goro__S.exiting)) {
+        int64_t t0 = goro__load_relaxed(&p->timer0);
+        if (!t0 || t0 > goro__nanotime())
+            return;
+    }
+    goro__yield_now();
+}
+
+static void wake_all_for_exit(void) {
+    lock_sched();
+    goro__m *m;
+    while ((m = mget()))
+        goro__note_wakeup(&m->park);
+    goro__note_wakeup(&goro__S.stopnote);
+    unlock_sched();
+}
+
+void goro_exit(void) {
+    goro__m *m = goro__getm();
+    if (!m || !m->curg)
+        goro__fatal("goro_exit called outside a goroutine");
+    goro__g *cur = m->curg;
+    goro__p *p = m->p;
+    goro__store_relaxed(&p->ngoroutines, p->ngoroutines - 1);
+    if (cur->is_main) {
+        /* As when Go's main returns: the program ends, other goroutines are dropped. */
+        goro__store_sc(&goro__S.exiting, 1);
+        wake_all_for_exit();
+    }
+    m->pending = GORO__ACT_EXIT;
+    m->pending_g = cur;
+    switch_out(m, cur);
+    __builtin_unreachable();
+}
+
+/* ------------------------------------------------------------------ finding work */
+
+/* Tries to take an idle P. */
+static bool get_idle_p(goro__m *m) {
+    lock_sched();
+    goro__p *p = goro__pidleget();
+    unlock_sched();
+    if (p)
+        goro__acquirep(m, p);
+    return p != NULL;
+}
+
+static goro__g *steal_work(goro__m *m) {
+    goro__p *pp = m->p;
+    int32_t n = goro__load_relaxed(&goro__S.gomaxprocs);
+    for (int pass = 0; pass < 4; pass++) {
+        bool last = pass == 3;
+        uint32_t off = (uint32_t)(goro__rand(m) % (uint64_t)n);
+        for (int32_t j = 0; j < n; j++) {
+            goro__p *v = goro__S.allp[(off + (uint32_t)j) % (uint32_t)n];
+            if (v == pp)
+                continue;
+            goro__g *g = goro__runq_steal(&pp->runq, &v->runq);
+            if (g) {
+                goro__store_relaxed(&pp->nsteals, pp->nsteals + 1);
+                return g;
+            }
+            if (last && goro__load_relaxed(&v->runnext)) {
+                g = goro__load_relaxed(&v->runnext);
+                /* Acq-rel pairs with the owner's xchg of runnext. */
+                if (g && goro__cas_acqrel(&v->runnext, &g, NULL))
+                    return g;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Runs the due timers of every P; their goroutines become runnable on the caller's P.
+ * Returns the number run. */
+static int run_due_timers(void) {
+    int ran = 0;
+    int64_t now = 0;
+    int32_t n = goro__load_relaxed(&goro__S.gomaxprocs);
+    for (int32_t i = 0; i < n; i++) {
+        goro__p *v = goro__S.allp[i];
+        int64_t t = goro__load_relaxed(&v->timer0);
+        if (!t)
+            continue;
+        if (!now)
+            now = goro__nanotime();
+        if (t <= now)
+            ran += goro__timers_run(v, now);
+    }
+    return ran;
+}
+
+/* The earliest timer of any P, 0 if none. */
+static int64_t next_timer(void) {
+    int64_t next = 0;
+    int32_t n = goro__load_relaxed(&goro__S.gomaxprocs);
+    for (int32_t i = 0; i < n; i++) {
+        int64_t t = goro__load_relaxed(&goro__S.allp[i]->timer0);
+        if (t && (!next || t < next))
+            next = t;
+    }
+    return next;
+}
+
+/* Finds a goroutine to run, parking the M while there is none. Returns NULL when the
+ * runtime is shutting down. Runs on g0. */
+static goro__g *findrunnable(goro__m *m) {
+    goro__g *g;
+top:
+    if (goro__load_acquire(&goro__S.exiting))
+        return NULL;
+    if (!m->p && !get_idle_p(m)) {
+        /* Every P is busy; their Ms run due timers at their next switch. */
+        stopm(m, 0);
+        goto top;
+    }
+    goro__p *p = m->p;
+    if (goro__load_acquire(&goro__S.gcwaiting)) {
+        gcstopm(m);
+        goto top;
+    }
+    check_timers(p);
+    if ((g = pick_local(p)))
+        return g;
+    if (goro__load_relaxed(&goro__S.runq_size)) {
+        lock_sched();
+        g = globrunq_get(p, 0);
+        unlock_sched();
+        if (g)
+            return g;
+    }
+    if (run_due_timers() && (g = pick_local(p)))
+        return g;
+    int32_t procs = goro__load_relaxed(&goro__S.gomaxprocs);
+    if (m->spinning || 2 * goro__load_relaxed(&goro__S.nmspinning) <
+                           procs - goro__load_relaxed(&goro__S.npidle)) {
+        if (!m->spinning) {
+            m->spinning = true;
+            goro__add_sc(&goro__S.nmspinning, 1);
+        }
+        if ((g = steal_work(m)))
+            return g;
+    }
+    /* Nothing found: give the P back, then look once more (W2). */
+    lock_sched();
+    if (goro__load_relaxed(&goro__S.gcwaiting) || goro__load_relaxed(&goro__S.exiting)) {
+        unlock_sched();
+        goto top;
+    }
+    if (goro__S.runq_size) {
+        g = globrunq_get(p, 0);
+        unlock_sched();
+        return g;
+    }
+    goro__releasep(m);
+    goro__pidleput(p);
+    unlock_sched();
+    bool was_spinning = m->spinning;
+    if (m->spinning) {
+        m->spinning = false;
+        goro__add_sc(&goro__S.nmspinning, -1);
+    }
+    /* (W2) StoreLoad: npidle++ and nmspinning-- above are ordered before the loads of
+     * the queues below; pairs with the fence in wakep (W1). */
+    goro__fence_sc();
+    bool work = goro__load_sc(&goro__S.runq_size) > 0;
+    for (int32_t i = 0; i < procs && !work; i++)
+        work = !goro__runq_empty(&goro__S.allp[i]->runq);
+    int64_t until = next_timer();
+    if (work || (until && until <= goro__nanotime())) {
+        if (get_idle_p(m)) {
+            if (was_spinning) {
+                m->spinning = true;
+                goro__add_sc(&goro__S.nmspinning, 1);
+            }
+            goto top;
+        }
+    }
+    stopm(m, until);
+    goto top;
+}
+
+/* The scheduler loop on g0: returns when the runtime shuts down. */
+void goro__schedule(void) {
+    goro__m *m = goro__getm();
+    for (;;) {
+        goro__g *g = findrunnable(m);
+        if (!g)
+            return;
+        if (m->spinning)
+            resetspinning(m);
+        prepare(m->p, g);
+        run(m, &m->g0, g);
+    }
+}

@@ -1,0 +1,299 @@
+/*
+ * stack.c - goroutine stacks.
+ *
+ * A stack is [guard][usable bytes], growing down from the top. A goroutine gets its stack
+ * when it first runs, not when it is spawned, and gives it back when it exits: a million
+ * spawned-but-not-started goroutines cost a million descriptors and no stacks, and a
+ * spawn/exit loop reuses one warm stack instead of faulting in fresh pages (~1.7 us each).
+ *
+ * Stacks of the default size are cut from chunks of GORO__CHUNK_STACKS stacks mapped at
+ * once, so a million stacks need thousands of mmap calls, not a million, and adjacent
+ * chunks merge into few kernel mappings (vm.max_map_count is 65530 here). Free ones are
+ * cached per P (no lock) and, beyond GORO__PCACHE_MAX, in a global list under stack_lock.
+ * A free stack is linked through its top word, so the cache allocates nothing and touches
+ * only memory that was touched already. Stacks of other sizes are mapped one by one and
+ * unmapped when their goroutine exits.
+ *
+ * Guards: on Linux >= 6.13 MADV_GUARD_INSTALL makes the guard region fault without a
+ * mapping of its own, so it costs neither memory nor a VMA and can be larger (16 KiB,
+ * catching frames that jump one page). Older kernels get a PROT_NONE page from mprotect,
+ * which splits the mapping; those are capped (GORO__MPROTECT_GUARDS_MAX) to stay far from
+ * vm.max_map_count, and stacks beyond the cap are unguarded: they carry a canary word at
+ * their lowest address, checked at every switch away from the goroutine, so an overflow
+ * is reported at the next switch rather than silently corrupting a neighbour.
+ * An access in a guard raises SIGSEGV; os_linux.c reports it as a stack overflow.
+ *
+ * Rejected: growing stacks by copying (C pointers into the stack cannot be found and
+ * fixed up) and segmented stacks (need compiler support). Stacks are fixed-size and
+ * lazily backed: only the pages a goroutine touches cost memory.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define GORO_VALGRIND 1
+#endif
+#endif
+#ifndef GORO_VALGRIND
+#define GORO_VALGRIND 0
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define GORO__CHUNK_STACKS 16
+#define GORO__PCACHE_MAX 32
+#define GORO__MPROTECT_GUARDS_MAX 16384
+
+size_t goro__page_size = 4096;
+
+typedef struct chunk {
+    struct chunk *next;
+    char *base;
+    size_t len;
+    unsigned vg_id[GORO__CHUNK_STACKS];
+} chunk;
+
+static struct {
+    pthread_mutex_t lock; /* "stack_lock" */
+    void *free;           /* [lock: stack_lock] free default stacks */
+    int32_t nfree;        /* [lock: stack_lock] */
+    chunk *chunks;        /* [lock: stack_lock] */
+    int guard_mode;       /* [lock: stack_lock] 0 unknown, 1 madvise, 2 mprotect */
+    int32_t nmprotect;    /* [lock: stack_lock] */
+    uint64_t count, bytes; /* [atomic] stacks mapped and their virtual size */
+} stk = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static size_t guard_size(int mode) {
+    return mode == 1 ? 16384 : goro__page_size;
+}
+
+/* The free-list link and the guard flag live in the two top words of a free stack. */
+static void **link_of(char *lo, size_t size) {
+    return (void **)(lo + size - 2 * sizeof(void *));
+}
+
+/* Installs the guard [at, at + len). Returns true if the region now faults. Caller holds
+ * stack_lock. */
+static bool guard_install(char *at, size_t len) {
+    if (stk.guard_mode != 2 && madvise(at, len, MADV_GUARD_INSTALL) == 0) {
+        stk.guard_mode = 1;
+        return true;
+    }
+    if (stk.guard_mode == 0)
+        stk.guard_mode = 2;
+    if (stk.guard_mode == 2 && stk.nmprotect < GORO__MPROTECT_GUARDS_MAX &&
+        mprotect(at + len - goro__page_size, goro__page_size, PROT_NONE) == 0) {
+        stk.nmprotect++;
+        return true;
+    }
+    return false;
+}
+
+/* Decides the guard mode once, before the first chunk is laid out. Caller holds stack_lock. */
+static void guard_probe(void) {
+    if (stk.guard_mode)
+        return;
+    char *p = mmap(NULL, goro__page_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return;
+    stk.guard_mode = madvise(p, goro__page_size, MADV_GUARD_INSTALL) == 0 ? 1 : 2;
+    munmap(p, goro__page_size);
+}
+
+static void mark_free(char *lo, size_t size, bool guarded) {
+    void **l = link_of(lo, size);
+    l[1] = (void *)(uintptr_t)guarded;
+}
+
+/* Maps a chunk of default stacks and puts all of them on the global list. Caller holds
+ * stack_lock. */
+static int chunk_new(void) {
+    guard_probe();
+    size_t size = goro__S.stack_size, guard = guard_size(stk.guard_mode);
+    size_t slot = guard + size;
+    chunk *c = calloc(1, sizeof *c);
+    if (!c)
+        return GORO_ENOMEM;
+    c->len = slot * GORO__CHUNK_STACKS;
+    c->base = mmap(NULL, c->len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (c->base == MAP_FAILED) {
+        free(c);
+        return GORO_ENOMEM;
+    }
+    for (int i = GORO__CHUNK_STACKS - 1; i >= 0; i--) {
+        char *lo = c->base + (size_t)i * slot + guard;
+        bool guarded = guard_install(lo - guard, guard);
+#if GORO_VALGRIND
+        c->vg_id[i] = VALGRIND_STACK_REGISTER(lo, lo + size);
+#endif
+        mark_free(lo, size, guarded);
+        *link_of(lo, size) = stk.free;
+        stk.free = lo;
+        stk.nfree++;
+    }
+    c->next = stk.chunks;
+    stk.chunks = c;
+    goro__add_relaxed(&stk.count, GORO__CHUNK_STACKS);
+    goro__add_relaxed(&stk.bytes, c->len);
+    return 0;
+}
+
+/* Refills p's cache with up to half its capacity from the global list. */
+static int pcache_refill(goro__p *p) {
+    size_t size = goro__S.stack_size;
+    int err = 0;
+    pthread_mutex_lock(&stk.lock);
+    if (!stk.free)
+        err = chunk_new();
+    while (stk.free && p->nstackfree < GORO__PCACHE_MAX / 2) {
+        char *lo = stk.free;
+        stk.free = *link_of(lo, size);
+        stk.nfree--;
+        *link_of(lo, size) = p->stackfree;
+        p->stackfree = lo;
+        p->nstackfree++;
+    }
+    pthread_mutex_unlock(&stk.lock);
+    return p->stackfree ? 0 : (err ? err : GORO_ENOMEM);
+}
+
+static int stack_map_single(goro__g *g) {
+    pthread_mutex_lock(&stk.lock);
+    guard_probe();
+    size_t guard = guard_size(stk.guard_mode);
+    size_t len = guard + g->stack_size;
+    char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED) {
+        pthread_mutex_unlock(&stk.lock);
+        return GORO_ENOMEM;
+    }
+    g->unguarded = !guard_install(base, guard);
+    pthread_mutex_unlock(&stk.lock);
+    g->stack_lo = base + guard;
+    g->chunked = 0;
+    goro__add_relaxed(&stk.count, 1);
+    goro__add_relaxed(&stk.bytes, len);
+    return 0;
+}
+
+int goro__stack_get(goro__p *p, goro__g *g) {
+    size_t size = goro__S.stack_size;
+    if (g->stack_size != size) {
+        int err = stack_map_single(g);
+        if (err)
+            return err;
+    } else {
+        if (!p->stackfree) {
+            int err = pcache_refill(p);
+            if (err)
+                return err;
+        }
+        char *lo = p->stackfree;
+        void **l = link_of(lo, size);
+        p->stackfree = l[0];
+        p->nstackfree--;
+        g->unguarded = !(uintptr_t)l[1];
+        g->stack_lo = lo;
+        g->chunked = 1;
+    }
+    if (g->unguarded)
+        *(uint64_t *)g->stack_lo = GORO__STACK_CANARY;
+    return 0;
+}
+
+void goro__stack_put(goro__p *p, goro__g *g) {
+    char *lo = g->stack_lo;
+    size_t size = g->stack_size;
+    g->stack_lo = NULL;
+    if (!lo)
+        return;
+    if (!g->chunked) {
+        size_t guard = guard_size(stk.guard_mode);
+        munmap(lo - guard, guard + size);
+        goro__add_relaxed(&stk.count, (uint64_t)-1);
+        goro__add_relaxed(&stk.bytes, -(uint64_t)(guard + size));
+        return;
+    }
+    mark_free(lo, size, !g->unguarded);
+    *link_of(lo, size) = p->stackfree;
+    p->stackfree = lo;
+    if (++p->nstackfree > GORO__PCACHE_MAX) {
+        /* Give half back, so a P that only frees does not hoard and one that only takes
+         * refills in batches. */
+        pthread_mutex_lock(&stk.lock);
+        while (p->nstackfree > GORO__PCACHE_MAX / 2) {
+            char *s = p->stackfree;
+            p->stackfree = *link_of(s, size);
+            p->nstackfree--;
+            *link_of(s, size) = stk.free;
+            stk.free = s;
+            stk.nfree++;
+        }
+        pthread_mutex_unlock(&stk.lock);
+    }
+}
+
+void goro__stack_flush(goro__p *p) {
+    size_t size = goro__S.stack_size;
+    pthread_mutex_lock(&stk.lock);
+    while (p->stackfree) {
+        char *s = p->stackfree;
+        p->stackfree = *link_of(s, size);
+        *link_of(s, size) = stk.free;
+        stk.free = s;
+        stk.nfree++;
+    }
+    p->nstackfree = 0;
+    pthread_mutex_unlock(&stk.lock);
+}
+
+static void release_single(goro__g *g, void *arg) {
+    (void)arg;
+    if (g->stack_lo && !g->chunked)
+        goro__stack_put(NULL, g);
+}
+
+void goro__stack_release_all(void) {
+    goro__for_each_g(release_single, NULL);
+    pthread_mutex_lock(&stk.lock);
+    while (stk.chunks) {
+        chunk *c = stk.chunks;
+        stk.chunks = c->next;
+#if GORO_VALGRIND
+        for (int i = 0; i < GORO__CHUNK_STACKS; i++)
+            VALGRIND_STACK_DEREGISTER(c->vg_id[i]);
+#endif
+        munmap(c->base, c->len);
+        free(c);
+    }
+    stk.free = NULL;
+    stk.nfree = 0;
+    stk.nmprotect = 0;
+    stk.count = stk.bytes = 0;
+    pthread_mutex_unlock(&stk.lock);
+}
+
+void goro__stack_guard(const goro__g *g, uintptr_t *lo, uintptr_t *hi) {
+    size_t guard = guard_size(goro__load_relaxed(&stk.guard_mode));
+    *hi = (uintptr_t)g->stack_lo;
+    *lo = *hi - guard;
+}
+
+void goro__stack_stats(uint64_t *count, uint64_t *bytes) {
+    *count = goro__load_relaxed(&stk.count);
+    *bytes = goro__load_relaxed(&stk.bytes);
+}

@@ -1,0 +1,266 @@
+/*
+ * sync.c - semaphores, goro_mutex and goro_waitgroup: they park goroutines, never threads.
+ *
+ * goro__sema is a counting semaphore with its own FIFO/LIFO queue of parked goroutines,
+ * guarded by a spin lock in the struct itself, so every primitive is a fixed-size struct
+ * whose all-zero bytes are a valid empty state (no global table keyed by address, as Go
+ * has, and nothing to initialise or destroy).
+ *
+ * Semaphore invariants
+ *  (S1) nwait counts goroutines that are enqueued or about to be (between nwait++ and
+ *       the retry under the lock); it is changed only under the lock.
+ *  (S2) Dekker pair: acquire does nwait++ then reads count; release does count++ then
+ *       reads nwait; both seq-cst, so a release never misses a waiter that will not see
+ *       its unit.
+ *  (S3) A released unit is taken on the waiter's behalf before it is woken (the release
+ *       succeeds in decrementing count for it), so a woken waiter owns its unit.
+ *  (S4) The waiter's queue node lives on its stack; it is enqueued under the lock, which
+ *       is dropped only after the goroutine's switch is complete (park's unlock callback).
+ *
+ * goro_mutex is Go's sync.Mutex state machine on one int32: locked, woken and starving
+ * bits and a waiter count. Normal mode lets a running goroutine barge in ahead of a woken
+ * waiter (good throughput: the lock stays on a running CPU); a waiter that has waited more
+ * than 1 ms switches the mutex to starvation mode, where unlock hands ownership directly
+ * to the oldest waiter and newcomers queue behind it, until that waiter is the last one
+ * or waited less than 1 ms.
+ *
+ * goro_waitgroup is Go's: counter and waiter count in one 64-bit word; when the counter
+ * reaches zero with waiters, it is reset and each waiter gets a semaphore unit.
+ */
+#include "atomic.h"
+#include "internal.h"
+
+typedef struct sema_waiter {
+    goro__g *g;
+    struct sema_waiter *next;
+} sema_waiter;
+
+static bool sema_try(goro__sema *s) {
+    uint32_t v = goro__load_relaxed(&s->count);
+    while (v > 0)
+        /* Acq-rel pairs with the count++ of the releaser whose unit we take. */
+        if (goro__cas_acqrel(&s->count, &v, v - 1))
+            return true;
+    return false;
+}
+
+static bool unlock_spin(goro__g *g, void *lock) {
+    (void)g;
+    goro__spin_unlock(lock);
+    return true;
+}
+
+void goro__sema_acquire(goro__sema *s, bool lifo, int reason) {
+    if (sema_try(s))
+        return;
+    sema_waiter w = {.g = goro__getg(), .next = NULL};
+    goro__spin_lock(&s->lock);
+    goro__add_sc(&s->nwait, 1); /* (S2) */
+    if (sema_try(s)) {
+        goro__add_relaxed(&s->nwait, -1);
+        goro__spin_unlock(&s->lock);
+        return;
+    }
+    sema_waiter *head = s->head;
+    if (lifo || !head) {
+        w.next = head;
+        s->head = &w;
+        if (!head)
+            s->tail = &w;
+    } else {
+        ((sema_waiter *)s->tail)->next = &w;
+        s->tail = &w;
+    }
+    goro__park(reason, unlock_spin, &s->lock); /* (S4) */
+    /* Woken with our unit already taken (S3). */
+}
+
+void goro__sema_release(goro__sema *s, bool handoff) {
+    goro__add_sc(&s->count, 1); /* (S2) */
+    if (goro__load_sc(&s->nwait) == 0)
+        return;
+    goro__spin_lock(&s->lock);
+    sema_waiter *w = s->head;
+    if (!w || !sema_try(s)) {
+        /* No one queued yet (S1), or a barging acquirer took the unit. */
+        goro__spin_unlock(&s->lock);
+        return;
+    }
+    s->head = w->next;
+    if (!s->head)
+        s->tail = NULL;
+    goro__add_relaxed(&s->nwait, -1);
+    goro__g *g = w->g; /* w dies once g runs */
+    goro__spin_unlock(&s->lock);
+    goro__ready(g);
+    if (handoff)
+        goro__yield_now(); /* g is in runnext: it runs now, on our time slice */
+}
+
+/* ------------------------------------------------------------------ mutex */
+
+enum {
+    MUTEX_LOCKED = 1,
+    MUTEX_WOKEN = 2,
+    MUTEX_STARVING = 4,
+    MUTEX_WAITER_SHIFT = 3,
+};
+#define STARVATION_NS 1000000
+
+static bool can_spin(int iter) {
+    if (iter >= 4 || goro__S.ncpu <= 1)
+        return false;
+    /* Spinning only pays if the holder is running on another P right now. */
+    int32_t procs = goro__load_relaxed(&goro__S.gomaxprocs);
+    if (procs <= goro__load_relaxed(&goro__S.npidle) + goro__load_relaxed(&goro__S.nmspinning) + 1)
+        return false;
+    goro__p *p = goro__getm()->p;
+    return goro__runq_empty(&p->runq) && !goro__load_relaxed(&p->runnext);
+}
+
+static void lock_slow(goro_mutex *mu) {
+    int64_t wait_start = 0;
+    bool starving = false, awoke = false;
+    int iter = 0;
+    int32_t old = goro__load_relaxed(&mu->state);
+    for (;;) {
+        /* Spin while locked in normal mode, announcing ourselves as the woken one so
+         * unlock does not wake another waiter for nothing. */
+        if ((old & (MUTEX_LOCKED | MUTEX_STARVING)) == MUTEX_LOCKED && can_spin(iter)) {
+            if (!awoke && !(old & MUTEX_WOKEN) && (old >> MUTEX_WAITER_SHIFT) != 0 &&
+                goro__cas_acqrel(&mu->state, &old, old | MUTEX_WOKEN))
+                awoke = true;
+            for (int i = 0; i < 30; i++)
+                goro__cpu_relax();
+            iter++;
+            old = goro__load_relaxed(&mu->state);
+            continue;
+        }
+        int32_t new = old;
+        if (!(old & MUTEX_STARVING))
+            new |= MUTEX_LOCKED; /* in starvation mode newcomers queue */
+        if (old & (MUTEX_LOCKED | MUTEX_STARVING))
+            new += 1 << MUTEX_WAITER_SHIFT;
+        if (starving && (old & MUTEX_LOCKED))
+            new |= MUTEX_STARVING;
+        if (awoke) {
+            if (!(new & MUTEX_WOKEN))
+                goro__fatal("sync: inconsistent mutex state (goroutine %llu)",
+                            (unsigned long long)goro_self());
+            new &= ~MUTEX_WOKEN;
+        }
+        /* Acq-rel: on taking the lock, pairs with the release in unlock. */
+        if (!goro__cas_acqrel(&mu->state, &old, new))
+            continue; /* old was refreshed by the failed CAS */
+        if (!(old & (MUTEX_LOCKED | MUTEX_STARVING)))
+            return; /* locked it */
+        bool lifo = wait_start != 0;
+        if (!wait_start)
+            wait_start = goro__nanotime();
+        goro__sema_acquire(&mu->sema, lifo, GORO__WAIT_MUTEX);
+        starving = starving || goro__nanotime() - wait_start > STARVATION_NS;
+        old = goro__load_acquire(&mu->state);
+        if (old & MUTEX_STARVING) {
+            /* Ownership was handed to us; the lock bit is not set yet. */
+            if ((old & (MUTEX_LOCKED | MUTEX_WOKEN)) || (old >> MUTEX_WAITER_SHIFT) == 0)
+                goro__fatal("sync: inconsistent mutex state (goroutine %llu)",
+                            (unsigned long long)goro_self());
+            int32_t delta = MUTEX_LOCKED - (1 << MUTEX_WAITER_SHIFT);
+            if (!starving || (old >> MUTEX_WAITER_SHIFT) == 1)
+                delta -= MUTEX_STARVING; /* last waiter or short wait: back to normal */
+            goro__add_acqrel(&mu->state, delta);
+            return;
+        }
+        awoke = true;
+        iter = 0;
+    }
+}
+
+void goro_mutex_lock(goro_mutex *mu) {
+    int32_t unlocked = 0;
+    /* Acquire on success pairs with the release in goro_mutex_unlock. */
+    if (GORO__LIKELY(goro__cas_acqrel(&mu->state, &unlocked, MUTEX_LOCKED)))
+        return;
+    lock_slow(mu);
+}
+
+int goro_mutex_trylock(goro_mutex *mu) {
+    int32_t old = goro__load_relaxed(&mu->state);
+    if (old & (MUTEX_LOCKED | MUTEX_STARVING))
+        return 0;
+    return goro__cas_acqrel(&mu->state, &old, old | MUTEX_LOCKED) ? 1 : 0;
+}
+
+static void unlock_slow(goro_mutex *mu, int32_t new) {
+    if (!((new + MUTEX_LOCKED) & MUTEX_LOCKED))
+        goro__fatal("sync: unlock of unlocked mutex (goroutine %llu)",
+                    (unsigned long long)goro_self());
+    if (new & MUTEX_STARVING) {
+        /* Hand ownership to the first waiter and let it run on our time slice. */
+        goro__sema_release(&mu->sema, true);
+        return;
+    }
+    int32_t old = new;
+    for (;;) {
+        /* Nobody to wake, or someone is already locked, woken or handed the lock. */
+        if ((old >> MUTEX_WAITER_SHIFT) == 0 ||
+            (old & (MUTEX_LOCKED | MUTEX_WOKEN | MUTEX_STARVING)))
+            return;
+        new = (old - (1 << MUTEX_WAITER_SHIFT)) | MUTEX_WOKEN;
+        if (goro__cas_acqrel(&mu->state, &old, new)) {
+            goro__sema_release(&mu->sema, false);
+            return;
+        }
+    }
+}
+
+void goro_mutex_unlock(goro_mutex *mu) {
+    /* Release: the critical section happens before the next lock's acquire. */
+    int32_t new = goro__add_acqrel(&mu->state, -MUTEX_LOCKED);
+    if (new != 0)
+        unlock_slow(mu, new);
+}
+
+/* ------------------------------------------------------------------ wait group */
+
+void goro_wg_add(goro_waitgroup *wg, int delta) {
+    /* Acq-rel: Done's release pairs with the acquire of a Wait that sees zero. */
+    uint64_t st = goro__add_acqrel(&wg->state, (uint64_t)(int64_t)delta << 32);
+    int32_t v = (int32_t)(st >> 32);
+    uint32_t w = (uint32_t)st;
+    if (v < 0)
+        goro__fatal("sync: negative WaitGroup counter (goroutine %llu)",
+                    (unsigned long long)goro_self());
+    if (w != 0 && delta > 0 && v == delta)
+        goro__fatal("sync: WaitGroup misuse: Add called concurrently with Wait (goroutine %llu)",
+                    (unsigned long long)goro_self());
+    if (v > 0 || w == 0)
+        return;
+    /* Counter is zero with waiters: nobody may change the state now but us. */
+    if (goro__load_relaxed(&wg->state) != st)
+        goro__fatal("sync: WaitGroup misuse: Add called concurrently with Wait (goroutine %llu)",
+                    (unsigned long long)goro_self());
+    goro__store_relaxed(&wg->state, 0);
+    for (; w > 0; w--)
+        goro__sema_release(&wg->sema, false);
+}
+
+void goro_wg_done(goro_waitgroup *wg) {
+    goro_wg_add(wg, -1);
+}
+
+void goro_wg_wait(goro_waitgroup *wg) {
+    uint64_t st = goro__load_acquire(&wg->state);
+    for (;;) {
+        if ((st >> 32) == 0)
+            return;
+        if (goro__cas_acqrel(&wg->state, &st, st + 1)) {
+            goro__sema_acquire(&wg->sema, false, GORO__WAIT_WAITGROUP);
+            if (goro__load_relaxed(&wg->state) != 0)
+                goro__fatal("sync: WaitGroup is reused before previous Wait has returned "
+                            "(goroutine %llu)",
+                            (unsigned long long)goro_self());
+            return;
+        }
+    }
+}
