@@ -26,6 +26,7 @@
 #define GORO__DEFAULT_STACK (64 * 1024)
 #define GORO__MIN_STACK (16 * 1024)
 #define GORO__MAX_STACK ((size_t)1 << 30)
+#define GORO__MAIN_STACK ((size_t)8 << 20)
 
 static uint32_t running; /* [atomic] (L1) */
 
@@ -158,8 +159,11 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     for (int i = procs - 1; i > 0; i--)
         goro__pidleput(goro__S.allp[i]);
 
+    /* Main gets a thread-sized stack (virtual; only touched pages cost memory): it is
+     * often ported code that expects what a C main has. */
+    size_t main_stack = goro__S.stack_size > GORO__MAIN_STACK ? goro__S.stack_size : GORO__MAIN_STACK;
     goro__g *g;
-    err = goro__newproc(m->p, goro__S.stack_size, "main", main_fn, arg, __builtin_return_address(0),
+    err = goro__newproc(m->p, main_stack, "main", main_fn, arg, __builtin_return_address(0),
                         &g);
     if (err) {
         goro__signals_restore();

@@ -14,6 +14,9 @@
  *       (the owner reads head with acquire before reusing space), so a successful CAS
  *       proves the values read were the live ones.
  *
+ * The owner's put and get and the emptiness test are inline in runq.h (they are on the
+ * path of every switch); grab and steal are here.
+ *
  * Each goroutine put is therefore taken exactly once. This is Go's runqput/runqget/
  * runqgrab design; the rejected alternative, a locked deque per P, costs a lock on every
  * spawn and switch and serialises thieves against the owner.
@@ -23,35 +26,6 @@
 #include <stddef.h>
 
 #include "atomic.h"
-
-bool goro__runq_put(goro__runq *q, struct goro__g *g) {
-    /* Only the owner writes tail, so a relaxed load reads its own last store. */
-    uint32_t t = goro__load_relaxed(&q->tail);
-    /* Acquire pairs with the consumers' CAS of head (R3): the slots they claimed were read
-     * before we overwrite them. */
-    uint32_t h = goro__load_acquire(&q->head);
-    if (t - h >= GORO__RUNQ_SIZE)
-        return false;
-    goro__store_relaxed(&q->ring[t % GORO__RUNQ_SIZE], g);
-    /* Release publishes the slot before the new tail (R2); pairs with the acquire load of
-     * tail in runq_get/runq_grab. */
-    goro__store_release(&q->tail, t + 1);
-    return true;
-}
-
-struct goro__g *goro__runq_get(goro__runq *q) {
-    for (;;) {
-        /* Acquire pairs with thieves' CAS of head, so we start from their latest claim. */
-        uint32_t h = goro__load_acquire(&q->head);
-        uint32_t t = goro__load_relaxed(&q->tail); /* owner: our own store */
-        if (t == h)
-            return NULL;
-        struct goro__g *g = goro__load_relaxed(&q->ring[h % GORO__RUNQ_SIZE]);
-        /* Release: our read of the slot happens before the owner may reuse it (R3). */
-        if (goro__cas_release(&q->head, &h, h + 1))
-            return g;
-    }
-}
 
 uint32_t goro__runq_grab(goro__runq *q, struct goro__g **batch) {
     for (;;) {
@@ -87,19 +61,4 @@ struct goro__g *goro__runq_steal(goro__runq *dst, goro__runq *src) {
     /* Release publishes the slots, as in runq_put (R2). */
     goro__store_release(&dst->tail, t + n);
     return g;
-}
-
-uint32_t goro__runq_len(const goro__runq *q) {
-    for (;;) {
-        /* A consistent pair: head did not move while tail was read. Both acquire, pairing
-         * with the owner's release of tail and the consumers' CAS of head. */
-        uint32_t h = goro__load_acquire(&q->head);
-        uint32_t t = goro__load_acquire(&q->tail);
-        if (goro__load_acquire(&q->head) == h)
-            return t - h;
-    }
-}
-
-bool goro__runq_empty(const goro__runq *q) {
-    return goro__runq_len(q) == 0;
 }

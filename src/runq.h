@@ -10,7 +10,10 @@
 #define GORO_RUNQ_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "atomic.h"
 
 #define GORO__RUNQ_SIZE 256u
 
@@ -22,19 +25,60 @@ typedef struct goro__runq {
     struct goro__g *ring[GORO__RUNQ_SIZE]; /* [atomic] slots, written by the owner only */
 } goro__runq;
 
-/* Owner P only. Appends g; false if the ring is full (the caller moves half elsewhere). */
-bool goro__runq_put(goro__runq *q, struct goro__g *g);
-/* Owner P only. Takes the oldest goroutine, or NULL if empty. */
-struct goro__g *goro__runq_get(goro__runq *q);
 /* Any thread. Claims up to half (rounded up) of q's goroutines, oldest first, into batch
  * (room for GORO__RUNQ_SIZE / 2 + 1). Returns how many were claimed. */
 uint32_t goro__runq_grab(goro__runq *q, struct goro__g **batch);
 /* Owner of dst only; dst must be empty. Steals half of src into dst and returns one of
  * them to run at once (the rest stay in dst), or NULL if src was empty. */
 struct goro__g *goro__runq_steal(goro__runq *dst, goro__runq *src);
-/* Any thread. An estimate of the number of queued goroutines. */
-uint32_t goro__runq_len(const goro__runq *q);
+
+/* Owner P only. Appends g; false if the ring is full (the caller moves half elsewhere).
+ * The protocol and invariants (R1)-(R3) are in runq.c. */
+static inline bool goro__runq_put(goro__runq *q, struct goro__g *g) {
+    /* Only the owner writes tail, so a relaxed load reads its own last store. */
+    uint32_t t = goro__load_relaxed(&q->tail);
+    /* Acquire pairs with the consumers' CAS of head (R3): the slots they claimed were read
+     * before we overwrite them. */
+    uint32_t h = goro__load_acquire(&q->head);
+    if (t - h >= GORO__RUNQ_SIZE)
+        return false;
+    goro__store_relaxed(&q->ring[t % GORO__RUNQ_SIZE], g);
+    /* Release publishes the slot before the new tail (R2); pairs with the acquire load of
+     * tail in runq_get/runq_grab. */
+    goro__store_release(&q->tail, t + 1);
+    return true;
+}
+
+/* Owner P only. Takes the oldest goroutine, or NULL if empty. */
+static inline struct goro__g *goro__runq_get(goro__runq *q) {
+    for (;;) {
+        /* Acquire pairs with thieves' CAS of head, so we start from their latest claim. */
+        uint32_t h = goro__load_acquire(&q->head);
+        uint32_t t = goro__load_relaxed(&q->tail); /* owner: our own store */
+        if (t == h)
+            return NULL;
+        struct goro__g *g = goro__load_relaxed(&q->ring[h % GORO__RUNQ_SIZE]);
+        /* Release: our read of the slot happens before the owner may reuse it (R3). */
+        if (goro__cas_release(&q->head, &h, h + 1))
+            return g;
+    }
+}
+
+/* Any thread. The number of queued goroutines at one instant. */
+static inline uint32_t goro__runq_len(const goro__runq *q) {
+    for (;;) {
+        /* A consistent pair: head did not move while tail was read. Both acquire, pairing
+         * with the owner's release of tail and the consumers' CAS of head. */
+        uint32_t h = goro__load_acquire(&q->head);
+        uint32_t t = goro__load_acquire(&q->tail);
+        if (goro__load_acquire(&q->head) == h)
+            return t - h;
+    }
+}
+
 /* Any thread. True if nothing is queued at this instant. */
-bool goro__runq_empty(const goro__runq *q);
+static inline bool goro__runq_empty(const goro__runq *q) {
+    return goro__runq_len(q) == 0;
+}
 
 #endif

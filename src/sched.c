@@ -638,20 +638,24 @@ static void check_timers(goro__p *p) {
         goro__timers_run(p, goro__nanotime());
 }
 
-/* Switches away from the running goroutine after the caller has set m->pending. */
-static void switch_out(goro__m *m, goro__g *cur) {
-    goro__p *p = m->p;
-    goro__g *next = NULL;
-    if (GORO__LIKELY(!goro__load_relaxed(&goro__S.gcwaiting) &&
-                     !goro__load_relaxed(&goro__S.exiting))) {
-        check_timers(p);
-        next = pick_local(p);
-    }
+/* Switches away from the running goroutine cur to next (picked from m's P), or to g0
+ * when next is NULL. The caller has set m->pending. */
+static void switch_to(goro__m *m, goro__g *cur, goro__g *next) {
     if (next)
-        prepare(p, next);
+        prepare(m->p, next);
     else
         next = &m->g0;
     run(m, cur, next);
+}
+
+/* Picks the next goroutine of m's P, unless the world is stopping or the runtime
+ * exiting (then g0 must run). */
+static goro__g *pick_next(goro__m *m) {
+    if (GORO__UNLIKELY(goro__load_relaxed(&goro__S.gcwaiting) ||
+                       goro__load_relaxed(&goro__S.exiting)))
+        return NULL;
+    check_timers(m->p);
+    return pick_local(m->p);
 }
 
 static void g_entry(void *unused) {
@@ -674,7 +678,7 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     m->pending_g = cur;
     m->pending_unlock = unlockf;
     m->pending_arg = arg;
-    switch_out(m, cur);
+    switch_to(m, cur, pick_next(m));
 }
 
 void goro__ready(goro__g *g) {
@@ -696,23 +700,27 @@ void goro__yield_now(void) {
     goro__g *cur = m->curg;
     m->pending = GORO__ACT_READY;
     m->pending_g = cur;
-    switch_out(m, cur);
+    switch_to(m, cur, pick_next(m));
 }
 
 void goro_yield(void) {
     goro__m *m = goro__getm();
     if (!m || !m->curg)
         return;
-    goro__p *p = m->p;
-    /* Nothing else to run here: return without a switch. */
-    if (goro__runq_empty(&p->runq) && !goro__load_relaxed(&p->runnext) &&
-        !goro__load_relaxed(&goro__S.runq_size) && !goro__load_relaxed(&goro__S.gcwaiting) &&
+    goro__g *cur = m->curg, *next = pick_next(m);
+    if (!next && !goro__load_relaxed(&goro__S.gcwaiting) &&
         !goro__load_relaxed(&goro__S.exiting)) {
-        int64_t t0 = goro__load_relaxed(&p->timer0);
-        if (!t0 || t0 > goro__nanotime())
+        if (!goro__load_relaxed(&goro__S.runq_size))
+            return; /* nothing else to run: no switch */
+        lock_sched();
+        next = globrunq_get(m->p, 1);
+        unlock_sched();
+        if (!next)
             return;
     }
-    goro__yield_now();
+    m->pending = GORO__ACT_READY;
+    m->pending_g = cur;
+    switch_to(m, cur, next);
 }
 
 static void wake_all_for_exit(void) {
@@ -738,7 +746,7 @@ void goro_exit(void) {
     }
     m->pending = GORO__ACT_EXIT;
     m->pending_g = cur;
-    switch_out(m, cur);
+    switch_to(m, cur, pick_next(m));
     __builtin_unreachable();
 }
 

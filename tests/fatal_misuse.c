@@ -9,6 +9,7 @@
  */
 #include "testutil.h"
 
+
 #define BYSTANDER "misuse-bystander"
 
 typedef struct misuse {

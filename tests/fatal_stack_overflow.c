@@ -13,6 +13,7 @@
  */
 #include "testutil.h"
 
+
 typedef struct scenario {
     const char *what;
     size_t cfg_stack;   /* goro_config.stack_size */

@@ -8,6 +8,7 @@
  */
 #include "testutil.h"
 
+
 #define BURN_NS (3000 * TU_MS)
 
 static volatile uint64_t sink;

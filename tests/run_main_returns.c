@@ -4,11 +4,11 @@
  * a long sleep, or never started), and none of them runs afterwards. The runtime's threads
  * and file descriptors are released (LeakSanitizer, in ASan builds, checks the memory).
  */
+#include "testutil.h"
+
 #include <dirent.h>
 #include <stdatomic.h>
 #include <time.h>
-
-#include "testutil.h"
 
 #define YIELDERS 8
 #define PARKED 8

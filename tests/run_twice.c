@@ -5,9 +5,9 @@
  * and the configuration (maxprocs) is that of the current run. One run ends with main
  * calling goro_exit, which must end the run exactly as returning would.
  */
-#include <stdatomic.h>
-
 #include "testutil.h"
+
+#include <stdatomic.h>
 
 #define WORKERS 100
 

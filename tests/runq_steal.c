@@ -9,13 +9,14 @@
  * Concurrent: an owner pthread puts and gets while thief pthreads steal from it and from
  * each other and drain what they stole; every pointer must be seen exactly once overall.
  */
+#include "testutil.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 
 #include "runq.h"
-#include "testutil.h"
 
 #define RUNQ_SIZE GORO__RUNQ_SIZE
 

@@ -9,9 +9,9 @@
  * wake a parked checker preferably from a thread other than the one it parked on, and
  * CPU-bound burners keep both Ps busy. Each checker must have run on at least two threads.
  */
-#include <stdatomic.h>
-
 #include "testutil.h"
+
+#include <stdatomic.h>
 
 #define CHECKERS 4
 #define WAKERS 4

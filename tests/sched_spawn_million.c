@@ -7,9 +7,9 @@
  * other half from many Ps at once. Every goroutine bumps its own slot; at the end every
  * slot must be exactly 1, and once the goroutines have all ended none may run again.
  */
-#include <stdatomic.h>
-
 #include "testutil.h"
+
+#include <stdatomic.h>
 
 #define SPAWNERS 64
 

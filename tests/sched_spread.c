@@ -5,9 +5,9 @@
  * parking) and waits. An idle P must be woken and take some of them, so they run on at
  * least two OS threads, and goroutines on different threads compute at the same time.
  */
-#include <stdatomic.h>
-
 #include "testutil.h"
+
+#include <stdatomic.h>
 
 #define NWORK 8
 #define WORK_NS (50 * TU_MS)

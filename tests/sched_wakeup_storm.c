@@ -13,9 +13,9 @@
  * A lost wakeup leaves goroutines parked forever and the test hangs (the CTest timeout
  * fails it); every count and every value handed over is checked as well.
  */
-#include <stdatomic.h>
-
 #include "testutil.h"
+
+#include <stdatomic.h>
 
 #define PAIRS 32
 #define BCAST_N 64

@@ -10,9 +10,9 @@
  * done at least half as many iterations. (With several Ps the OS may stall one P's thread
  * while another runs, so there only progress is checked.)
  */
-#include <stdatomic.h>
-
 #include "testutil.h"
+
+#include <stdatomic.h>
 
 #define CHAIN 32
 #define K 8

@@ -7,9 +7,9 @@
  * inside at once (checked with an atomic "inside" flag). Also: trylock semantics, unlock by
  * another goroutine than the locker, and an all-zero mutex in heap memory.
  */
-#include <stdatomic.h>
-
 #include "testutil.h"
+
+#include <stdatomic.h>
 
 #define K 16
 

@@ -9,9 +9,9 @@
  * the mutex to starvation mode and gets it handed over; the victim must get it within
  * BOUND_MS each time, generous for sanitizers and a busy machine.
  */
-#include <stdatomic.h>
-
 #include "testutil.h"
+
+#include <stdatomic.h>
 
 #define BOUND_MS 250
 #define TRIES 5

@@ -11,9 +11,9 @@
  *  - groups on main's stack go out of scope right after their wait returns (as in Go, the
  *    last goro_wg_done must not touch the group once the waiter can go on).
  */
-#include <stdatomic.h>
-
 #include "testutil.h"
+
+#include <stdatomic.h>
 
 #define WORKERS 50
 #define WAITERS 8

@@ -15,6 +15,11 @@
 #ifndef GORO_TESTUTIL_H
 #define GORO_TESTUTIL_H
 
+/* Included first by every test, so that this reaches every system header. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>

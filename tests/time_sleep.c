@@ -10,10 +10,10 @@
  *  - many concurrent sleepers with random durations each wake no earlier than their
  *    deadline, and they sleep at the same time, not one after another.
  */
+#include "testutil.h"
+
 #include <stdatomic.h>
 #include <time.h>
-
-#include "testutil.h"
 
 #define LATE_BOUND_NS (2000 * TU_MS) /* "returns at all": a wake this late is a bug */
 

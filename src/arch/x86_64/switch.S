@@ -2,7 +2,7 @@
  * switch.S (x86-64, System V) - the goroutine context switch.
  *
  * A switched-out context is its stack pointer; on the stack below it, from low to high:
- *   +0  MXCSR (4 bytes) and the x87 control word (2 bytes)
+ *   +0  MXCSR (4 bytes), the x87 control word (2 bytes), 2 zero bytes
  *   +8  r15, r14, r13, r12, rbx, rbp
  *   +56 the return address
  * These are the registers the ABI says a callee preserves; every other register is
@@ -26,13 +26,21 @@ goro__ctx_switch:
     pushq %r13
     pushq %r14
     pushq %r15
-    subq $8, %rsp
+    pushq $0
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
+    movl (%rsp), %eax
+    movzwl 4(%rsp), %ecx
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
+    /* Loading MXCSR and the x87 control word is slow (they serialise parts of the FPU);
+     * they almost never differ between goroutines, so load them only if they do. Each is
+     * read back with its own width so the loads forward from the stores just made. */
+    cmpl (%rsp), %eax
+    jne 1f
+    cmpw 4(%rsp), %cx
+    jne 1f
+2:
     addq $8, %rsp
     popq %r15
     popq %r14
@@ -41,6 +49,10 @@ goro__ctx_switch:
     popq %rbx
     popq %rbp
     ret
+1:
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    jmp 2b
     .cfi_endproc
     .size goro__ctx_switch, .-goro__ctx_switch
 
