@@ -87,7 +87,9 @@ void goro_yield(void);
 /* runtime.Goexit: ends the calling goroutine. Called from main, ends the program's main
  * goroutine as if main_fn returned. Does not return. */
 void goro_exit(void) __attribute__((noreturn));
-/* The calling goroutine's id: main is 1, then 2, 3, ... in spawn order. */
+/* The calling goroutine's id (0 outside a goroutine). Main is 1; ids are unique and never
+ * reused within a goro_run. Each P hands them out from its own batch, so they increase in
+ * spawn order among goroutines spawned on one P, not across Ps (as in Go). */
 uint64_t goro_self(void);
 /* runtime.GOMAXPROCS: n >= 1 sets the number of Ps (stopping the world briefly); n < 1
  * only queries. Returns the previous value. May park. n above 1024 is clamped to 1024. */

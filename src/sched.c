@@ -570,6 +570,7 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
 /* ------------------------------------------------------------------ switching */
 
 static void g_entry(void *unused);
+static goro__g *steal_pass(goro__m *m, bool runnext);
 
 /* Gives g a stack and an initial frame the first time it runs. */
 static void prepare(goro__p *p, goro__g *g) {
@@ -710,11 +711,16 @@ void goro_yield(void) {
     goro__g *cur = m->curg, *next = pick_next(m);
     if (!next && !goro__load_relaxed(&goro__S.gcwaiting) &&
         !goro__load_relaxed(&goro__S.exiting)) {
-        if (!goro__load_relaxed(&goro__S.runq_size))
-            return; /* nothing else to run: no switch */
-        lock_sched();
-        next = globrunq_get(m->p, 1);
-        unlock_sched();
+        /* Nothing queued here: take from the global queue, or else from a busy P's
+         * queue, so a yielding goroutine alone on its P does not leave others waiting
+         * behind a busy one. Nothing anywhere: return without a switch. */
+        if (goro__load_relaxed(&goro__S.runq_size)) {
+            lock_sched();
+            next = globrunq_get(m->p, 1);
+            unlock_sched();
+        }
+        if (!next && goro__load_relaxed(&goro__S.gomaxprocs) > 1)
+            next = steal_pass(m, false);
         if (!next)
             return;
     }
@@ -762,28 +768,37 @@ static bool get_idle_p(goro__m *m) {
     return p != NULL;
 }
 
-static goro__g *steal_work(goro__m *m) {
+/* One pass over the other Ps in random order, stealing half of the first non-empty run
+ * queue into m's (empty) queue; with runnext, also takes a victim's runnext. */
+static goro__g *steal_pass(goro__m *m, bool runnext) {
     goro__p *pp = m->p;
     int32_t n = goro__load_relaxed(&goro__S.gomaxprocs);
-    for (int pass = 0; pass < 4; pass++) {
-        bool last = pass == 3;
-        uint32_t off = (uint32_t)(goro__rand(m) % (uint64_t)n);
-        for (int32_t j = 0; j < n; j++) {
-            goro__p *v = goro__S.allp[(off + (uint32_t)j) % (uint32_t)n];
-            if (v == pp)
-                continue;
-            goro__g *g = goro__runq_steal(&pp->runq, &v->runq);
-            if (g) {
-                goro__store_relaxed(&pp->nsteals, pp->nsteals + 1);
-                return g;
-            }
-            if (last && goro__load_relaxed(&v->runnext)) {
-                g = goro__load_relaxed(&v->runnext);
-                /* Acq-rel pairs with the owner's xchg of runnext. */
-                if (g && goro__cas_acqrel(&v->runnext, &g, NULL))
-                    return g;
-            }
+    uint32_t off = (uint32_t)(goro__rand(m) % (uint64_t)n);
+    for (int32_t j = 0; j < n; j++) {
+        goro__p *v = goro__S.allp[(off + (uint32_t)j) % (uint32_t)n];
+        if (v == pp)
+            continue;
+        goro__g *g = goro__runq_steal(&pp->runq, &v->runq);
+        if (g) {
+            goro__store_relaxed(&pp->nsteals, pp->nsteals + 1);
+            return g;
         }
+        if (runnext && goro__load_relaxed(&v->runnext)) {
+            g = goro__load_relaxed(&v->runnext);
+            /* Acq-rel pairs with the owner's xchg of runnext. */
+            if (g && goro__cas_acqrel(&v->runnext, &g, NULL))
+                return g;
+        }
+    }
+    return NULL;
+}
+
+/* Four passes; only the last takes runnext, which its owner is about to run. */
+static goro__g *steal_work(goro__m *m) {
+    for (int pass = 0; pass < 4; pass++) {
+        goro__g *g = steal_pass(m, pass == 3);
+        if (g)
+            return g;
     }
     return NULL;
 }
