@@ -47,6 +47,10 @@
 #define GORO_VALGRIND 0
 #endif
 
+#if GORO_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
@@ -210,6 +214,11 @@ int goro__stack_get(goro__p *p, goro__g *g) {
         g->stack_lo = lo;
         g->chunked = 1;
     }
+#if GORO_ASAN
+    /* A goroutine that ended without returning (goro_exit, or dropped at shutdown) left
+     * its frames' redzones poisoned, here or at an address the kernel hands out again. */
+    __asan_unpoison_memory_region(g->stack_lo, g->stack_size);
+#endif
     if (g->unguarded)
         *(uint64_t *)g->stack_lo = GORO__STACK_CANARY;
     return 0;
