@@ -81,8 +81,9 @@ void goro__runqput(goro__p *p, goro__g *g, bool next);
 goro__g *goro__g_alloc(goro__p *p);
 void goro__g_free_all(void);
 void goro__for_each_g(void (*f)(goro__g *, void *), void *arg);
+/* Creates a runnable goroutine on p (in its runnext slot) and wakes an idle P. */
 int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(void *), void *arg,
-                  void *pc, goro__g **out);
+                  void *pc, bool is_main);
 void goro__m_init_thread(goro__m *m);
 void goro__m_fini_thread(goro__m *m);
 

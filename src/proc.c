@@ -162,15 +162,12 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     /* Main gets a thread-sized stack (virtual; only touched pages cost memory): it is
      * often ported code that expects what a C main has. */
     size_t main_stack = goro__S.stack_size > GORO__MAIN_STACK ? goro__S.stack_size : GORO__MAIN_STACK;
-    goro__g *g;
-    err = goro__newproc(m->p, main_stack, "main", main_fn, arg, __builtin_return_address(0),
-                        &g);
+    err = goro__newproc(m->p, main_stack, "main", main_fn, arg, __builtin_return_address(0), true);
     if (err) {
         goro__signals_restore();
         goro__m_fini_thread(m);
         goto out_free;
     }
-    g->is_main = 1;
     goro__schedule();
 
     /* Main returned: every other M leaves its loop at its next switch (sched.c). */
@@ -213,7 +210,7 @@ int goro_spawn_attr(const goro_attr *attr, void (*fn)(void *), void *arg) {
         }
         name = attr->name;
     }
-    return goro__newproc(m->p, size, name, fn, arg, __builtin_return_address(0), NULL);
+    return goro__newproc(m->p, size, name, fn, arg, __builtin_return_address(0), false);
 }
 
 int goro_spawn(void (*fn)(void *), void *arg) {
@@ -223,7 +220,7 @@ int goro_spawn(void (*fn)(void *), void *arg) {
     if (!m || !m->p)
         return GORO_EPERM;
     return goro__newproc(m->p, goro__S.stack_size, NULL, fn, arg, __builtin_return_address(0),
-                         NULL);
+                         false);
 }
 
 uint64_t goro_self(void) {

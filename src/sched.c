@@ -537,7 +537,7 @@ void goro__g_free_all(void) {
 }
 
 int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(void *), void *arg,
-                  void *pc, goro__g **out) {
+                  void *pc, bool is_main) {
     goro__g *g = goro__g_alloc(p);
     if (!g)
         return GORO_ENOMEM;
@@ -550,7 +550,7 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
     g->fn = fn;
     g->arg = arg;
     g->stack_size = (uint32_t)stack_size;
-    g->is_main = 0;
+    g->is_main = is_main;
     /* Relaxed stores: goro_dump may read these of a descriptor being reused. */
     goro__store_relaxed(&g->id, p->goid_next++);
     goro__store_relaxed(&g->name, name);
@@ -560,10 +560,10 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
     goro__store_release(&g->status, GORO__G_RUNNABLE);
     goro__store_relaxed(&p->ngoroutines, p->ngoroutines + 1);
     goro__store_relaxed(&p->nspawned, p->nspawned + 1);
-    if (out)
-        *out = g;
+    /* From here another M may steal and run g. */
     goro__runqput(p, g, true);
-    goro__wakep();
+    if (!is_main) /* main runs on the goro_run thread, which is about to look for it */
+        goro__wakep();
     return 0;
 }
 

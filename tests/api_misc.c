@@ -21,7 +21,7 @@
 
 static goro_waitgroup wg = GORO_WAITGROUP_INIT;
 static goro_waitgroup hold = GORO_WAITGROUP_INIT;
-static uint64_t recorded[PARKERS];
+static _Atomic uint64_t recorded[PARKERS]; /* written by goroutines, read without a sync */
 static char names[PARKERS][32];
 
 static void wait_for_numgoroutine(int n)

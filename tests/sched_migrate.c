@@ -5,9 +5,10 @@
  *
  * With two Ps, checker goroutines loop: compute locals from a seed, park / yield / sleep,
  * then recompute the locals from a fresh read of the seed and compare, and compare
- * goro_self() with the id they started with. Waker goroutines, spread over both threads,
- * wake a parked checker preferably from a thread other than the one it parked on, and
- * CPU-bound burners keep both Ps busy. Each checker must have run on at least two threads.
+ * goro_self() with the id they started with. Waker goroutines wake a parked checker
+ * preferably from a thread other than the one it parked on (a woken goroutine usually runs
+ * on its waker's P), and CPU-bound burners keep the Ps busy, sleeping now and then so that
+ * idle Ps steal work and goroutines move. Each checker must have run on >= 2 threads.
  */
 #include "testutil.h"
 
@@ -17,7 +18,7 @@
 #define WAKERS 4
 #define BURNERS 2
 #define MAX_TIDS 16
-#define FORCE_WAKE_NS (1000 * TU_MS)
+#define FORCE_WAKE_NS (5 * TU_MS)
 
 static volatile uint64_t seed = 0x1234567887654321ull; /* re-read after each switch */
 static long iterations;
@@ -156,13 +157,18 @@ static void waker(void *arg)
 
 static void burner(void *arg)
 {
-    (void)arg;
+    uint64_t rng = (uint64_t)(uintptr_t)arg + 7;
     uint64_t x = 1;
     while (atomic_load(&checkers_left) > 0) {
         int64_t t0 = goro_now();
         while (goro_now() - t0 < 50 * TU_US)
             x = mix(x, 3);
-        goro_yield();
+        /* Sleeping now and then lets a P run dry and steal, which moves goroutines
+         * between threads; a P that is never idle keeps its queue to itself. */
+        if (tu_rand(&rng) % 3 == 0)
+            goro_sleep(100 * TU_US);
+        else
+            goro_yield();
     }
     atomic_fetch_add_explicit(&burn_sink, x, memory_order_relaxed);
     goro_wg_done(&wg);
@@ -179,7 +185,7 @@ static void test_main(void *arg)
     for (int i = 0; i < WAKERS; i++)
         CHECK(goro_spawn(waker, (void *)(uintptr_t)i) == 0);
     for (int i = 0; i < BURNERS; i++)
-        CHECK(goro_spawn(burner, NULL) == 0);
+        CHECK(goro_spawn(burner, (void *)(uintptr_t)i) == 0);
     goro_wg_wait(&wg);
 
     for (int i = 0; i < CHECKERS; i++) {
