@@ -73,7 +73,7 @@ static struct {
     void *free;           /* [lock: stack_lock] free default stacks */
     int32_t nfree;        /* [lock: stack_lock] */
     chunk *chunks;        /* [lock: stack_lock] */
-    int guard_mode;       /* [lock: stack_lock] 0 unknown, 1 madvise, 2 mprotect */
+    int guard_mode;       /* [atomic] written under stack_lock: 0 unknown, 1 madvise, 2 mprotect */
     int32_t nmprotect;    /* [lock: stack_lock] */
     uint64_t count, bytes; /* [atomic] stacks mapped and their virtual size */
 } stk = {.lock = PTHREAD_MUTEX_INITIALIZER};
@@ -91,11 +91,11 @@ static void **link_of(char *lo, size_t size) {
  * stack_lock. */
 static bool guard_install(char *at, size_t len) {
     if (stk.guard_mode != 2 && madvise(at, len, MADV_GUARD_INSTALL) == 0) {
-        stk.guard_mode = 1;
+        goro__store_relaxed(&stk.guard_mode, 1);
         return true;
     }
     if (stk.guard_mode == 0)
-        stk.guard_mode = 2;
+        goro__store_relaxed(&stk.guard_mode, 2);
     if (stk.guard_mode == 2 && stk.nmprotect < GORO__MPROTECT_GUARDS_MAX &&
         mprotect(at + len - goro__page_size, goro__page_size, PROT_NONE) == 0) {
         stk.nmprotect++;
@@ -112,7 +112,7 @@ static void guard_probe(void) {
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return;
-    stk.guard_mode = madvise(p, goro__page_size, MADV_GUARD_INSTALL) == 0 ? 1 : 2;
+    goro__store_relaxed(&stk.guard_mode, madvise(p, goro__page_size, MADV_GUARD_INSTALL) == 0 ? 1 : 2);
     munmap(p, goro__page_size);
 }
 
@@ -231,7 +231,7 @@ void goro__stack_put(goro__p *p, goro__g *g) {
     if (!lo)
         return;
     if (!g->chunked) {
-        size_t guard = guard_size(stk.guard_mode);
+        size_t guard = guard_size(goro__load_relaxed(&stk.guard_mode));
         munmap(lo - guard, guard + size);
         goro__add_relaxed(&stk.count, (uint64_t)-1);
         goro__add_relaxed(&stk.bytes, -(uint64_t)(guard + size));

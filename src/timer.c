@@ -96,12 +96,14 @@ static void heap_remove(goro__p *p, goro__timer *t) {
 }
 
 void goro__timer_add(goro__p *p, goro__timer *t) {
+    /* Read before publishing: once unlocked, t may fire and its owner free or reuse it. */
+    int64_t when = t->when;
     goro__spin_lock(&p->timers_lock);
     bool ok = heap_push(p, t);
     goro__spin_unlock(&p->timers_lock);
     if (!ok)
         goro__fatal("out of memory adding a timer");
-    goro__timers_added(t->when);
+    goro__timers_added(when);
 }
 
 bool goro__timer_del(goro__timer *t) {

@@ -54,6 +54,25 @@ const char *goro_strerror(int code) {
 
 /* ------------------------------------------------------------------ dump */
 
+/* printf to fd through a stack buffer and write(2): no stdio buffer is allocated, so it
+ * is usable from the signal handlers (stack overflow, SIGQUIT). */
+static void out(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out(int fd, const char *fmt, ...) {
+    char buf[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof buf - 1)
+        n = (int)sizeof buf - 1;
+    for (int off = 0; n > 0 && off < n;) {
+        ssize_t w = write(fd, buf + off, (size_t)(n - off));
+        if (w <= 0)
+            return;
+        off += (int)w;
+    }
+}
+
 typedef struct dumpctx {
     int fd;
     bool frames; /* parked goroutines' stacks may be read */
@@ -65,13 +84,13 @@ static void print_pc(int fd, const char *prefix, uintptr_t pc) {
     Dl_info info;
     if (dladdr((void *)pc, &info) && info.dli_fname) {
         if (info.dli_sname)
-            dprintf(fd, "%s%s+0x%lx (%s)\n", prefix, info.dli_sname,
+            out(fd, "%s%s+0x%lx (%s)\n", prefix, info.dli_sname,
                     (unsigned long)(pc - (uintptr_t)info.dli_saddr), info.dli_fname);
         else
-            dprintf(fd, "%s%s+0x%lx\n", prefix, info.dli_fname,
+            out(fd, "%s%s+0x%lx\n", prefix, info.dli_fname,
                     (unsigned long)(pc - (uintptr_t)info.dli_fbase));
     } else {
-        dprintf(fd, "%s0x%lx\n", prefix, (unsigned long)pc);
+        out(fd, "%s0x%lx\n", prefix, (unsigned long)pc);
     }
 }
 
@@ -117,35 +136,38 @@ static void dump_g(goro__g *g, void *arg) {
     if (st == GORO__G_WAITING) {
         int64_t since = goro__load_relaxed(&g->wait_since);
         long long ms = since ? (long long)((c->now - since) / 1000000) : 0;
-        dprintf(c->fd, "goroutine %llu%s [%s, %lld ms]:\n", (unsigned long long)id, namebuf,
+        out(c->fd, "goroutine %llu%s [%s, %lld ms]:\n", (unsigned long long)id, namebuf,
                 goro__wait_reason_str(goro__load_relaxed(&g->wait_reason)), ms);
     } else {
-        dprintf(c->fd, "goroutine %llu%s [%s]:\n", (unsigned long long)id, namebuf,
+        out(c->fd, "goroutine %llu%s [%s]:\n", (unsigned long long)id, namebuf,
                 g == c->self ? "running, dumping" : state_name(st));
     }
-    uintptr_t lo = (uintptr_t)g->stack_lo, hi = lo + g->stack_size;
-    if (g == c->self) {
-        const uintptr_t *here = __builtin_frame_address(0);
-        print_frames(c->fd, here[0], here[1], lo, hi);
-    } else if (c->frames && g->stack_lo && st != GORO__G_RUNNING) {
-        uintptr_t fp, pc;
-        goro__ctx_frame(g->sp, &fp, &pc);
+    /* The stack fields of others are only stable when the world is stopped. */
+    if (g == c->self || (c->frames && st != GORO__G_RUNNING && g->stack_lo)) {
+        uintptr_t lo = (uintptr_t)g->stack_lo, hi = lo + g->stack_size, fp, pc;
+        if (g == c->self) {
+            const uintptr_t *here = __builtin_frame_address(0);
+            fp = here[0];
+            pc = here[1];
+        } else {
+            goro__ctx_frame(g->sp, &fp, &pc);
+        }
         print_frames(c->fd, fp, pc, lo, hi);
     }
     void *spawn_pc = goro__load_relaxed(&g->spawn_pc);
     if (spawn_pc)
         print_pc(c->fd, "  spawned at ", (uintptr_t)spawn_pc);
-    dprintf(c->fd, "\n");
+    out(c->fd, "\n");
 }
 
 void goro__dump_locked(int fd, bool frames) {
     if (!goro__S.allp) {
-        dprintf(fd, "goro: no runtime is running\n");
+        out(fd, "goro: no runtime is running\n");
         return;
     }
     dumpctx c = {.fd = fd, .frames = frames, .self = goro__getg(),
                  .now = goro__nanotime_coarse()};
-    dprintf(fd, "goro: %d goroutines, %d procs, %d threads\n\n", goro_numgoroutine(),
+    out(fd, "goro: %d goroutines, %d procs, %d threads\n\n", goro_numgoroutine(),
             goro__load_relaxed(&goro__S.gomaxprocs), goro__load_relaxed(&goro__S.mcount));
     goro__for_each_g(dump_g, &c);
 }
@@ -176,10 +198,9 @@ void goro__fatal(const char *fmt, ...) {
     if (n > (int)sizeof buf - 2)
         n = (int)sizeof buf - 2;
     buf[n++] = '\n';
-    if (write(2, "goro: fatal: ", 13) < 0 || write(2, buf, (size_t)n) < 0)
-        abort();
+    out(2, "goro: fatal: %.*s", n, buf);
     if (goro__xchg_acqrel(&dying, 1) == 0) {
-        dprintf(2, "\n");
+        out(2, "\n");
         goro__dump_locked(2, false);
     }
     abort();

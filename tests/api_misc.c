@@ -24,8 +24,7 @@ static goro_waitgroup hold = GORO_WAITGROUP_INIT;
 static _Atomic uint64_t recorded[PARKERS]; /* written by goroutines, read without a sync */
 static char names[PARKERS][32];
 
-static void wait_for_numgoroutine(int n)
-{
+static void wait_for_numgoroutine(int n) {
     int64_t deadline = goro_now() + 10 * 1000 * TU_MS;
     while (goro_numgoroutine() != n) {
         CHECKF(goro_now() < deadline, "numgoroutine stays %d, expected it to reach %d",
@@ -36,27 +35,23 @@ static void wait_for_numgoroutine(int n)
 
 /* ---------------------------------------------------------------- ids */
 
-static void record_id(void *arg)
-{
+static void record_id(void *arg) {
     recorded[(intptr_t)arg] = goro_self();
     goro_wg_done(&wg);
 }
 
-static void trivial(void *arg)
-{
+static void trivial(void *arg) {
     (void)arg;
     goro_wg_done(&wg);
 }
 
-static void parker(void *arg)
-{
+static void parker(void *arg) {
     recorded[(intptr_t)arg] = goro_self();
     goro_wg_wait(&hold);
     goro_wg_done(&wg);
 }
 
-static int has_token(const char *text, uint64_t v)
-{
+static int has_token(const char *text, uint64_t v) {
     char num[32];
     int n = snprintf(num, sizeof num, "%llu", (unsigned long long)v);
     for (const char *p = strstr(text, num); p != NULL; p = strstr(p + 1, num)) {
@@ -68,8 +63,7 @@ static int has_token(const char *text, uint64_t v)
     return 0;
 }
 
-static void ids_counts_stats_dump(void)
-{
+static void ids_counts_stats_dump(void) {
     CHECK_EQ(goro_self(), 1);
     CHECK_EQ(goro_numgoroutine(), 1);
 
@@ -150,8 +144,7 @@ static void ids_counts_stats_dump(void)
     for (int i = 0; i < PARKERS; i++) {
         CHECKF(has_token(text, recorded[i]), "goro_dump does not show goroutine id %llu",
                (unsigned long long)recorded[i]);
-        CHECKF(strstr(text, names[i]) != NULL, "goro_dump does not show the name \"%s\"",
-               names[i]);
+        CHECKF(strstr(text, names[i]) != NULL, "goro_dump does not show the name \"%s\"", names[i]);
     }
     printf("goro_dump: %ld bytes for %d goroutines; first lines:\n", len, 1 + PARKERS);
     int lines = 0;
@@ -175,8 +168,7 @@ static _Atomic int before_exit;
 
 static volatile int really_exit = 1; /* opaque to the compiler: deep_exit can return */
 
-static void deep_exit(int depth)
-{
+static void deep_exit(int depth) {
     if (depth > 0) {
         deep_exit(depth - 1);
     } else {
@@ -188,14 +180,12 @@ static void deep_exit(int depth)
     atomic_store(&after_exit, 1);
 }
 
-static void exiter(void *arg)
-{
+static void exiter(void *arg) {
     deep_exit((int)(intptr_t)arg);
     atomic_store(&after_exit, 1);
 }
 
-static void exits(void)
-{
+static void exits(void) {
     goro_wg_add(&wg, 20);
     for (intptr_t i = 0; i < 20; i++)
         CHECK(goro_spawn(exiter, (void *)(i * 5)) == 0);
@@ -209,8 +199,7 @@ static void exits(void)
 
 static _Atomic int stack_users;
 
-static void use_stack(void *arg)
-{
+static void use_stack(void *arg) {
     size_t bytes = (size_t)(uintptr_t)arg;
     volatile char buf[8192];
     size_t n = bytes < sizeof buf ? bytes : sizeof buf;
@@ -220,8 +209,7 @@ static void use_stack(void *arg)
     goro_wg_done(&wg);
 }
 
-static void spawn_args(void)
-{
+static void spawn_args(void) {
     CHECK_EQ(goro_spawn(NULL, NULL), GORO_EINVAL);
     goro_attr attr = {0};
     CHECK_EQ(goro_spawn_attr(&attr, NULL, NULL), GORO_EINVAL);
@@ -258,8 +246,7 @@ static goro_mutex mp_mu = GORO_MUTEX_INIT;
 static long mp_counter; /* protected by mp_mu */
 static _Atomic long mp_chunks;
 
-static void mp_worker(void *arg)
-{
+static void mp_worker(void *arg) {
     uint64_t rng = (uint64_t)(uintptr_t)arg + 5;
     while (!atomic_load(&mp_stop)) {
         int n = atomic_fetch_add(&running_now, 1) + 1;
@@ -284,8 +271,7 @@ static void mp_worker(void *arg)
 }
 
 /* Lets the workers run for a while (main parks meanwhile) and checks they progress. */
-static void let_run(const char *phase)
-{
+static void let_run(const char *phase) {
     long before = atomic_load(&mp_chunks);
     int64_t deadline = goro_now() + 10 * 1000 * TU_MS;
     while (atomic_load(&mp_chunks) < before + 200) {
@@ -294,8 +280,7 @@ static void let_run(const char *phase)
     }
 }
 
-static void maxprocs(void)
-{
+static void maxprocs(void) {
     int start = goro_maxprocs(0);
     CHECK(start >= 1);
     CHECK_EQ(goro_maxprocs(-3), start); /* n < 1 only queries */
@@ -351,8 +336,7 @@ static void maxprocs(void)
 
 /* ---------------------------------------------------------------- strerror */
 
-static void strerrors(void)
-{
+static void strerrors(void) {
     const int codes[] = {GORO_EINVAL,    GORO_ENOMEM, GORO_EAGAIN, GORO_ETIMEDOUT,
                          GORO_ECANCELED, GORO_EBUSY,  GORO_EPERM,  GORO_ECLOSED};
     const size_t n = sizeof codes / sizeof codes[0];
@@ -373,8 +357,7 @@ static void strerrors(void)
            goro_strerror(GORO_ECLOSED), goro_strerror(GORO_ETIMEDOUT));
 }
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     (void)arg;
     goro_yield(); /* alone: returns at once */
     ids_counts_stats_dump();
@@ -383,8 +366,7 @@ static void test_main(void *arg)
     maxprocs();
 }
 
-int main(void)
-{
+int main(void) {
     strerrors(); /* callable before the runtime starts */
     int rc = goro_run(NULL, test_main, NULL);
     CHECKF(rc == 0, "goro_run: %s", goro_strerror(rc));

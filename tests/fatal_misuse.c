@@ -9,7 +9,6 @@
  */
 #include "testutil.h"
 
-
 #define BYSTANDER "misuse-bystander"
 
 typedef struct misuse {
@@ -22,36 +21,31 @@ typedef struct misuse {
 static goro_waitgroup park_forever = GORO_WAITGROUP_INIT;
 static goro_waitgroup bystander_parked = GORO_WAITGROUP_INIT;
 
-static void bystander(void *arg)
-{
+static void bystander(void *arg) {
     (void)arg;
     goro_wg_done(&bystander_parked);
     goro_wg_wait(&park_forever);
 }
 
-static void unlock_unlocked(void)
-{
+static void unlock_unlocked(void) {
     goro_mutex m = GORO_MUTEX_INIT;
     goro_mutex_unlock(&m);
 }
 
-static void unlock_twice(void)
-{
+static void unlock_twice(void) {
     static goro_mutex m = GORO_MUTEX_INIT;
     goro_mutex_lock(&m);
     goro_mutex_unlock(&m);
     goro_mutex_unlock(&m);
 }
 
-static void wg_add_negative(void)
-{
+static void wg_add_negative(void) {
     static goro_waitgroup wg = GORO_WAITGROUP_INIT;
     goro_wg_add(&wg, 2);
     goro_wg_add(&wg, -3);
 }
 
-static void wg_done_too_often(void)
-{
+static void wg_done_too_often(void) {
     static goro_waitgroup wg = GORO_WAITGROUP_INIT;
     goro_wg_add(&wg, 1);
     goro_wg_done(&wg);
@@ -66,16 +60,14 @@ static const misuse cases[] = {
      wg_done_too_often},
 };
 
-static void offender(void *arg)
-{
+static void offender(void *arg) {
     const misuse *m = arg;
     m->commit();
     fprintf(stderr, "child: the misuse returned\n");
     goro_wg_done(&park_forever); /* let main finish so that the parent sees it */
 }
 
-static void child_main(void *arg)
-{
+static void child_main(void *arg) {
     const misuse *m = arg;
     goro_wg_add(&park_forever, 1);
     goro_wg_add(&bystander_parked, 1);
@@ -91,14 +83,12 @@ static void child_main(void *arg)
     }
 }
 
-static void child(void *arg)
-{
+static void child(void *arg) {
     int rc = goro_run(NULL, child_main, arg);
     fprintf(stderr, "child: goro_run returned %d (%s)\n", rc, goro_strerror(rc));
 }
 
-static const char *line_with(const char *text, const char *prefix, const char *sub)
-{
+static const char *line_with(const char *text, const char *prefix, const char *sub) {
     for (const char *p = text; p != NULL && *p != '\0';) {
         const char *nl = strchr(p, '\n');
         size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
@@ -112,8 +102,7 @@ static const char *line_with(const char *text, const char *prefix, const char *s
     return NULL;
 }
 
-int main(void)
-{
+int main(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const misuse *m = &cases[i];
         tu_child c;
@@ -121,11 +110,11 @@ int main(void)
         tu_show_child(m->what, &c, 3000);
         char how[128];
         CHECKF(WIFSIGNALED(c.status) && WTERMSIG(c.status) == SIGABRT,
-               "%s: the child should die of SIGABRT, it %s", m->what,
+               "%s: the child should die of SIGABRT; instead it %s", m->what,
                tu_child_how(&c, how, sizeof how));
         const char *fatal = line_with(c.err, "goro: fatal: ", m->expect);
-        CHECKF(fatal != NULL, "%s: no line starting \"goro: fatal: \" containing \"%s\"",
-               m->what, m->expect);
+        CHECKF(fatal != NULL, "%s: no line starting \"goro: fatal: \" containing \"%s\"", m->what,
+               m->expect);
         CHECKF(strstr(fatal, BYSTANDER) != NULL,
                "%s: the goroutine dump after the fatal line does not show the goroutine "
                "named \"%s\"",

@@ -14,7 +14,6 @@
  */
 #include "testutil.h"
 
-
 typedef struct scenario {
     const char *what;
     size_t cfg_stack;   /* goro_config.stack_size */
@@ -26,8 +25,7 @@ typedef struct scenario {
 static volatile int depth_limit = 1 << 30;
 static volatile int sink;
 
-static int recurse(int depth)
-{
+static int recurse(int depth) {
     volatile char pad[256];
     pad[0] = (char)depth;
     pad[255] = (char)(depth >> 8);
@@ -36,8 +34,7 @@ static int recurse(int depth)
     return recurse(depth + 1) + pad[0] + pad[255];
 }
 
-static void overflower(void *arg)
-{
+static void overflower(void *arg) {
     (void)arg;
     fprintf(stderr, "child: overflowing goroutine id=%llu\n", (unsigned long long)goro_self());
     fflush(stderr);
@@ -45,13 +42,11 @@ static void overflower(void *arg)
     fprintf(stderr, "child: recursion returned\n");
 }
 
-static void nothing(void *arg)
-{
+static void nothing(void *arg) {
     (void)arg;
 }
 
-static void child_main(void *arg)
-{
+static void child_main(void *arg) {
     const scenario *sc = arg;
     for (int i = 0; i < sc->skip_ids; i++)
         CHECK(goro_spawn(nothing, NULL) == 0);
@@ -68,16 +63,14 @@ static void child_main(void *arg)
     goro_wg_wait(&forever);
 }
 
-static void child(void *arg)
-{
+static void child(void *arg) {
     const scenario *sc = arg;
     goro_config cfg = {.stack_size = sc->cfg_stack};
     int rc = goro_run(&cfg, child_main, arg);
     fprintf(stderr, "child: goro_run returned %d (%s)\n", rc, goro_strerror(rc));
 }
 
-static void run_case(const scenario *sc)
-{
+static void run_case(const scenario *sc) {
     tu_child c;
     tu_run_child(child, (void *)sc, 60, &c);
     tu_show_child(sc->what, &c, 4000);
@@ -98,8 +91,7 @@ static void run_case(const scenario *sc)
     }
 
     CHECKF(idline != NULL, "%s: the overflowing goroutine never started", sc->what);
-    unsigned long long id = strtoull(idline + strlen("child: overflowing goroutine id="), NULL,
-                                     10);
+    unsigned long long id = strtoull(idline + strlen("child: overflowing goroutine id="), NULL, 10);
     CHECKF(id == (unsigned long long)sc->skip_ids + 2, "%s: overflowing goroutine has id %llu",
            sc->what, id);
     char expect[128];
@@ -107,7 +99,7 @@ static void run_case(const scenario *sc)
              id, sc->expect_size);
     char how[128];
     CHECKF(WIFSIGNALED(c.status) && WTERMSIG(c.status) == SIGABRT,
-           "%s: the child should die of SIGABRT, it %s", sc->what,
+           "%s: the child should die of SIGABRT; instead it %s", sc->what,
            tu_child_how(&c, how, sizeof how));
     CHECKF(tu_has_line(c.err, expect), "%s: no line \"%s\" in the child's stderr", sc->what,
            expect);
@@ -115,8 +107,7 @@ static void run_case(const scenario *sc)
     free(c.err);
 }
 
-int main(void)
-{
+int main(void) {
     static const scenario cases[] = {
         {"64 KiB stack from goro_attr", 0, 65536, 65536, 0},
         {"32 KiB default stack from goro_config", 32768, 0, 32768, 5},

@@ -8,14 +8,12 @@
  */
 #include "testutil.h"
 
-
 #define BURN_NS (3000 * TU_MS)
 
 static volatile uint64_t sink;
 static goro_waitgroup burners = GORO_WAITGROUP_INIT;
 
-static void burn(void *arg)
-{
+static void burn(void *arg) {
     (void)arg;
     int64_t t0 = goro_now();
     uint64_t x = 1;
@@ -27,8 +25,7 @@ static void burn(void *arg)
     goro_wg_done(&burners);
 }
 
-static void child_main(void *arg)
-{
+static void child_main(void *arg) {
     (void)arg;
     goro_wg_add(&burners, 4);
     for (int i = 0; i < 4; i++)
@@ -39,22 +36,20 @@ static void child_main(void *arg)
     goro_wg_wait(&burners);
 }
 
-static void child(void *arg)
-{
+static void child(void *arg) {
     (void)arg;
     goro_config cfg = {.maxprocs = 2, .max_threads = 1};
     int rc = goro_run(&cfg, child_main, NULL);
     fprintf(stderr, "child: goro_run returned %d (%s)\n", rc, goro_strerror(rc));
 }
 
-int main(void)
-{
+int main(void) {
     tu_child c;
     tu_run_child(child, NULL, 60, &c);
     tu_show_child("maxprocs 2, max_threads 1, CPU-bound work", &c, 4000);
     char how[128];
     CHECKF(WIFSIGNALED(c.status) && WTERMSIG(c.status) == SIGABRT,
-           "the child should die of SIGABRT, it %s", tu_child_how(&c, how, sizeof how));
+           "the child should die of SIGABRT; instead it %s", tu_child_how(&c, how, sizeof how));
     CHECKF(tu_has_line_with(c.err, "goro: fatal: ", "thread limit"),
            "no line starting \"goro: fatal: \" and mentioning \"thread limit\"");
     free(c.err);

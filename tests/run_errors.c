@@ -16,8 +16,7 @@
 
 static _Atomic int main_ran;
 
-static void count_main(void *arg)
-{
+static void count_main(void *arg) {
     (void)arg;
     atomic_fetch_add(&main_ran, 1);
 }
@@ -26,16 +25,14 @@ typedef struct expect_cfg {
     int procs;
 } expect_cfg;
 
-static void cfg_main(void *arg)
-{
+static void cfg_main(void *arg) {
     expect_cfg *e = arg;
     atomic_fetch_add(&main_ran, 1);
     if (e->procs != 0)
         CHECK_EQ(goro_maxprocs(0), e->procs);
 }
 
-static void bad_configs(void)
-{
+static void bad_configs(void) {
     CHECK_EQ(goro_run(NULL, NULL, NULL), GORO_EINVAL);
     goro_config ok = {0};
     CHECK_EQ(goro_run(&ok, NULL, NULL), GORO_EINVAL);
@@ -83,21 +80,18 @@ static _Atomic int thread_rc = 1;
 static goro_waitgroup wg = GORO_WAITGROUP_INIT;
 static int goroutine_rc = 1;
 
-static void nested_main(void *arg)
-{
+static void nested_main(void *arg) {
     (void)arg;
     atomic_store(&nested_main_ran, 1);
 }
 
-static void nested_from_goroutine(void *arg)
-{
+static void nested_from_goroutine(void *arg) {
     (void)arg;
     goroutine_rc = goro_run(NULL, nested_main, NULL);
     goro_wg_done(&wg);
 }
 
-static void *nested_from_thread(void *arg)
-{
+static void *nested_from_thread(void *arg) {
     (void)arg;
     atomic_store(&thread_rc, goro_run(NULL, nested_main, NULL));
     return NULL;
@@ -105,8 +99,7 @@ static void *nested_from_thread(void *arg)
 
 static _Atomic long ticks;
 
-static void ticker(void *arg)
-{
+static void ticker(void *arg) {
     (void)arg;
     for (int i = 0; i < 100; i++) {
         atomic_fetch_add(&ticks, 1);
@@ -115,8 +108,7 @@ static void ticker(void *arg)
     goro_wg_done(&wg);
 }
 
-static void busy_main(void *arg)
-{
+static void busy_main(void *arg) {
     (void)arg;
     goro_wg_add(&wg, 1);
     CHECK(goro_spawn(ticker, NULL) == 0);
@@ -129,8 +121,8 @@ static void busy_main(void *arg)
     goro_wg_add(&wg, 1);
     CHECK(goro_spawn(nested_from_goroutine, NULL) == 0);
     goro_wg_wait(&wg);
-    CHECKF(goroutine_rc == GORO_EBUSY, "goro_run inside a goroutine returned %d (%s)",
-           goroutine_rc, goro_strerror(goroutine_rc));
+    CHECKF(goroutine_rc == GORO_EBUSY, "goro_run inside a goroutine returned %d (%s)", goroutine_rc,
+           goro_strerror(goroutine_rc));
 
     /* From another OS thread: the process already has a runtime. */
     pthread_t th;
@@ -145,8 +137,7 @@ static void busy_main(void *arg)
     CHECK_EQ(atomic_load(&ticks), 100); /* the ticker was in wg too */
 }
 
-int main(void)
-{
+int main(void) {
     bad_configs();
     int rc = goro_run(NULL, busy_main, NULL);
     CHECKF(rc == 0, "goro_run: %s", goro_strerror(rc));

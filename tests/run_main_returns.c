@@ -20,8 +20,7 @@ static _Atomic int child_ran;
 static goro_mutex held = GORO_MUTEX_INIT;
 static goro_waitgroup never = GORO_WAITGROUP_INIT;
 
-static void yielder(void *arg)
-{
+static void yielder(void *arg) {
     (void)arg;
     for (;;) {
         atomic_fetch_add(&yield_count, 1);
@@ -30,39 +29,34 @@ static void yielder(void *arg)
     }
 }
 
-static void locker(void *arg)
-{
+static void locker(void *arg) {
     (void)arg;
     goro_mutex_lock(&held);
     atomic_fetch_add(&after_return, 1);
     CHECKF(0, "locked a mutex that main holds forever");
 }
 
-static void wg_waiter(void *arg)
-{
+static void wg_waiter(void *arg) {
     (void)arg;
     goro_wg_wait(&never);
     atomic_fetch_add(&after_return, 1);
     CHECKF(0, "a wait group that never reaches zero released its waiter");
 }
 
-static void long_sleeper(void *arg)
-{
+static void long_sleeper(void *arg) {
     (void)arg;
     goro_sleep(60 * 1000 * TU_MS);
     atomic_fetch_add(&after_return, 1);
     CHECKF(0, "a 60 s sleep ended within the test");
 }
 
-static void never_started(void *arg)
-{
+static void never_started(void *arg) {
     (void)arg;
     atomic_store(&child_ran, 1);
     atomic_fetch_add(&after_return, 1);
 }
 
-static void respawner(void *arg)
-{
+static void respawner(void *arg) {
     (void)arg;
     for (;;) {
         atomic_fetch_add(&after_return, 1);
@@ -73,8 +67,7 @@ static void respawner(void *arg)
 
 static int64_t returned_at;
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     (void)arg;
     goro_mutex_lock(&held);
     goro_wg_add(&never, 1);
@@ -107,8 +100,7 @@ static void test_main(void *arg)
     returned_at = goro_now();
 }
 
-static int count_dir(const char *path)
-{
+static int count_dir(const char *path) {
     DIR *d = opendir(path);
     CHECK(d != NULL);
     int n = 0;
@@ -120,20 +112,17 @@ static int count_dir(const char *path)
     return n;
 }
 
-static void pause_ms(int ms)
-{
+static void pause_ms(int ms) {
     struct timespec ts = {0, (long)ms * 1000000L};
     while (nanosleep(&ts, &ts) != 0)
         CHECK(errno == EINTR);
 }
 
-static void *nop_thread(void *arg)
-{
+static void *nop_thread(void *arg) {
     return arg;
 }
 
-int main(void)
-{
+int main(void) {
     /* TSan starts a background thread of its own at the first pthread_create: make that
      * happen before counting. */
     pthread_t th;

@@ -11,8 +11,8 @@
 
 #define WORKERS 100
 
-static _Atomic int run_no;       /* which run we are in */
-static _Atomic int ghost_woke;   /* set if a goroutine from an earlier run ever resumes */
+static _Atomic int run_no;     /* which run we are in */
+static _Atomic int ghost_woke; /* set if a goroutine from an earlier run ever resumes */
 #define MAX_RUNS 64
 /* Per run: a mutex held and a wait group never done, each with ghosts parked on it. A run's
  * objects are never touched by a later run (their wait queues name discarded goroutines). */
@@ -21,19 +21,18 @@ static goro_waitgroup leftover_wg[MAX_RUNS];
 static _Atomic long sum;
 
 typedef struct run_spec {
-    int maxprocs;      /* in cfg; 0: env/CPUs */
+    int maxprocs; /* in cfg; 0: env/CPUs */
     int use_cfg;
-    int exit_main;     /* main ends with goro_exit */
-    int expect_procs;  /* 0: don't check */
-    int ended;         /* main reached its end */
-    int after_exit;    /* code after goro_exit ran */
+    int exit_main;    /* main ends with goro_exit */
+    int expect_procs; /* 0: don't check */
+    int ended;        /* main reached its end */
+    int after_exit;   /* code after goro_exit ran */
 } run_spec;
 
 static goro_waitgroup work_wg;
 static uint64_t ids[WORKERS];
 
-static void worker(void *arg)
-{
+static void worker(void *arg) {
     int i = (int)(intptr_t)arg;
     ids[i] = goro_self();
     goro_sleep((int64_t)(i % 5) * 50 * TU_US);
@@ -41,8 +40,7 @@ static void worker(void *arg)
     goro_wg_done(&work_wg);
 }
 
-static void ghost(void *arg)
-{
+static void ghost(void *arg) {
     int born_in = (int)(intptr_t)arg;
     int run = born_in / 100;
     if (born_in % 2 == 0)
@@ -53,13 +51,11 @@ static void ghost(void *arg)
     atomic_store(&ghost_woke, born_in); /* never 0: ghost numbers start at 1 */
 }
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     run_spec *rs = arg;
     int me = atomic_load(&run_no);
     CHECK_EQ(goro_self(), 1);
-    CHECKF(goro_numgoroutine() == 1, "run %d starts with %d goroutines", me,
-           goro_numgoroutine());
+    CHECKF(goro_numgoroutine() == 1, "run %d starts with %d goroutines", me, goro_numgoroutine());
     goro_stats st;
     goro_stats_get(&st);
     CHECK_EQ(st.goroutines, 1);
@@ -87,8 +83,10 @@ static void test_main(void *arg)
             fprintf(stderr, " %llu", (unsigned long long)ids[k]);
         fputc('\n', stderr);
     }
-    CHECKF(ids_ok, "run %d: the first spawn must get an id in 2..%llu and later spawns of the "
-           "same goroutine larger ones", me, (unsigned long long)first_max);
+    CHECKF(ids_ok,
+           "run %d: the first spawn must get an id in 2..%llu and later spawns of the "
+           "same goroutine larger ones",
+           me, (unsigned long long)first_max);
     goro_stats_get(&st);
     CHECKF(st.spawned >= WORKERS && st.spawned < 3 * WORKERS,
            "run %d: stats.spawned %llu after %d spawns (does it start over?)", me,
@@ -110,8 +108,7 @@ static void test_main(void *arg)
     }
 }
 
-int main(void)
-{
+int main(void) {
     const char *env = getenv("GORO_MAXPROCS");
     int env_procs = env != NULL ? atoi(env) : 0;
     run_spec runs[] = {

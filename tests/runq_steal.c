@@ -21,29 +21,24 @@
 #define RUNQ_SIZE GORO__RUNQ_SIZE
 
 /* Item i is the pointer 16*(i+1): non-NULL, aligned, distinct. */
-static struct goro__g *item(uint32_t i)
-{
+static struct goro__g *item(uint32_t i) {
     return (struct goro__g *)(uintptr_t)(16u * ((uintptr_t)i + 1));
 }
 
-static uint32_t index_of(struct goro__g *g)
-{
+static uint32_t index_of(struct goro__g *g) {
     uintptr_t v = (uintptr_t)g;
-    CHECKF(v != 0 && v % 16 == 0, "run queue returned a pointer it was never given: %p",
-           (void *)g);
+    CHECKF(v != 0 && v % 16 == 0, "run queue returned a pointer it was never given: %p", (void *)g);
     return (uint32_t)(v / 16 - 1);
 }
 
-static void init_at(goro__runq *q, uint32_t counter)
-{
+static void init_at(goro__runq *q, uint32_t counter) {
     memset(q, 0, sizeof *q);
     q->head = counter;
     q->tail = counter;
 }
 
 /* Pops everything from q (owner side) into out[], returns how many. */
-static uint32_t drain(goro__runq *q, uint32_t *out, uint32_t max)
-{
+static uint32_t drain(goro__runq *q, uint32_t *out, uint32_t max) {
     uint32_t n = 0;
     struct goro__g *g;
     while ((g = goro__runq_get(q)) != NULL) {
@@ -57,8 +52,7 @@ static uint32_t drain(goro__runq *q, uint32_t *out, uint32_t max)
 
 /* ------------------------------------------------------------------ single-threaded */
 
-static void test_fifo_and_full(uint32_t start)
-{
+static void test_fifo_and_full(uint32_t start) {
     static goro__runq q;
     init_at(&q, start);
     CHECK(goro__runq_empty(&q));
@@ -75,8 +69,8 @@ static void test_fifo_and_full(uint32_t start)
         for (uint32_t k = 0; k < fill; k++) {
             struct goro__g *g = goro__runq_get(&q);
             CHECKF(g != NULL, "get returned NULL with %u queued", next_in - next_out);
-            CHECKF(index_of(g) == next_out, "FIFO broken: got item %u, expected %u",
-                   index_of(g), next_out);
+            CHECKF(index_of(g) == next_out, "FIFO broken: got item %u, expected %u", index_of(g),
+                   next_out);
             next_out++;
         }
         CHECK(goro__runq_empty(&q));
@@ -96,8 +90,7 @@ static void test_fifo_and_full(uint32_t start)
     CHECK(goro__runq_get(&q) == NULL);
 }
 
-static void test_grab(uint32_t start)
-{
+static void test_grab(uint32_t start) {
     static goro__runq q;
     static struct goro__g *batch[RUNQ_SIZE / 2 + 1];
     uint32_t rest[RUNQ_SIZE];
@@ -108,8 +101,10 @@ static void test_grab(uint32_t start)
         uint32_t got = goro__runq_grab(&q, batch);
         CHECKF(got == (n + 1) / 2, "grab from %u took %u, want %u", n, got, (n + 1) / 2);
         for (uint32_t k = 0; k < got; k++)
-            CHECKF(index_of(batch[k]) == k, "grab from %u: batch[%u] is item %u, want the "
-                   "oldest first", n, k, index_of(batch[k]));
+            CHECKF(index_of(batch[k]) == k,
+                   "grab from %u: batch[%u] is item %u, want the "
+                   "oldest first",
+                   n, k, index_of(batch[k]));
         uint32_t left = drain(&q, rest, RUNQ_SIZE);
         CHECK_EQ(left, n - got);
         for (uint32_t k = 0; k < left; k++)
@@ -117,8 +112,7 @@ static void test_grab(uint32_t start)
     }
 }
 
-static void test_steal(uint32_t start_src, uint32_t start_dst)
-{
+static void test_steal(uint32_t start_src, uint32_t start_dst) {
     static goro__runq src, dst;
     uint32_t seen[RUNQ_SIZE + 1];
     uint32_t rest[RUNQ_SIZE];
@@ -138,8 +132,8 @@ static void test_steal(uint32_t start_src, uint32_t start_dst)
         CHECKF(g != NULL, "steal from a queue of %u returned NULL", n);
         uint32_t want = (n + 1) / 2;
         uint32_t in_dst = goro__runq_len(&dst);
-        CHECKF(1 + in_dst == want, "steal from %u: 1 returned + %u left in dst, want %u in all",
-               n, in_dst, want);
+        CHECKF(1 + in_dst == want, "steal from %u: 1 returned + %u left in dst, want %u in all", n,
+               in_dst, want);
         CHECKF(goro__runq_len(&src) == n - want, "steal from %u left %u in src, want %u", n,
                goro__runq_len(&src), n - want);
 
@@ -158,8 +152,8 @@ static void test_steal(uint32_t start_src, uint32_t start_dst)
         for (uint32_t k = 0; k < m; k++) {
             CHECKF(rest[k] < n, "src holds item %u, never put", rest[k]);
             if (k > 0)
-                CHECKF(rest[k] > rest[k - 1], "src order broken after steal: %u after %u",
-                       rest[k], rest[k - 1]);
+                CHECKF(rest[k] > rest[k - 1], "src order broken after steal: %u after %u", rest[k],
+                       rest[k - 1]);
             seen[rest[k]]++;
         }
         for (uint32_t k = 0; k < n; k++)
@@ -179,22 +173,20 @@ static void test_steal(uint32_t start_src, uint32_t start_dst)
 static uint32_t nitems;
 static _Atomic uint8_t *seen_count;
 static _Atomic int owner_done;
-static _Atomic long stolen_total;  /* items that came out of a steal (returned or in dst) */
+static _Atomic long stolen_total; /* items that came out of a steal (returned or in dst) */
 static _Atomic long steals_ok;
 static int nthieves;
 static goro__runq owner_q;
 static goro__runq thief_q[MAX_THIEVES];
 
-static void mark(struct goro__g *g)
-{
+static void mark(struct goro__g *g) {
     uint32_t i = index_of(g);
     CHECKF(i < nitems, "item %u was never put", i);
     uint8_t before = atomic_fetch_add_explicit(&seen_count[i], 1, memory_order_relaxed);
     CHECKF(before == 0, "item %u came out of the queues twice", i);
 }
 
-static void *owner(void *arg)
-{
+static void *owner(void *arg) {
     (void)arg;
     uint64_t rng = 12345;
     for (uint32_t i = 0; i < nitems; i++) {
@@ -220,8 +212,7 @@ static void *owner(void *arg)
     return NULL;
 }
 
-static void *thief(void *arg)
-{
+static void *thief(void *arg) {
     int self = (int)(intptr_t)arg;
     goro__runq *mine = &thief_q[self];
     uint32_t victim = (uint32_t)self;
@@ -261,8 +252,7 @@ static void *thief(void *arg)
     return NULL;
 }
 
-static void test_concurrent(int thieves, uint32_t start)
-{
+static void test_concurrent(int thieves, uint32_t start) {
     nthieves = thieves;
     init_at(&owner_q, start);
     for (int t = 0; t < thieves; t++)
@@ -282,8 +272,8 @@ static void test_concurrent(int thieves, uint32_t start)
         CHECK(pthread_join(th[t], NULL) == 0);
 
     for (uint32_t i = 0; i < nitems; i++)
-        CHECKF(atomic_load(&seen_count[i]) == 1, "%d thieves: item %u seen %d times", thieves,
-               i, (int)atomic_load(&seen_count[i]));
+        CHECKF(atomic_load(&seen_count[i]) == 1, "%d thieves: item %u seen %d times", thieves, i,
+               (int)atomic_load(&seen_count[i]));
     CHECK(goro__runq_empty(&owner_q));
     for (int t = 0; t < thieves; t++)
         CHECK(goro__runq_empty(&thief_q[t]));
@@ -292,8 +282,7 @@ static void test_concurrent(int thieves, uint32_t start)
            atomic_load(&steals_ok), atomic_load(&stolen_total));
 }
 
-int main(void)
-{
+int main(void) {
     /* Counters starting at 0, just below a multiple of the ring, and just below 2^32. */
     const uint32_t starts[] = {0, RUNQ_SIZE - 3, UINT32_MAX - 100, UINT32_MAX};
     for (size_t s = 0; s < sizeof starts / sizeof starts[0]; s++) {

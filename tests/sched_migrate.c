@@ -25,13 +25,13 @@ static long iterations;
 
 typedef struct checker {
     uint64_t id;
-    goro_mutex wake;           /* used as a semaphore: locked = no wake-up pending */
-    _Atomic int waiting;       /* parked (or about to park) on wake */
-    _Atomic pid_t parked_on;   /* thread it parked on */
+    goro_mutex wake;         /* used as a semaphore: locked = no wake-up pending */
+    _Atomic int waiting;     /* parked (or about to park) on wake */
+    _Atomic pid_t parked_on; /* thread it parked on */
     _Atomic int64_t waiting_since;
     pid_t tids[MAX_TIDS];
     int ntids;
-    long cross_wakes;          /* resumed on a thread other than the one it parked on */
+    long cross_wakes; /* resumed on a thread other than the one it parked on */
 } checker;
 
 static checker checkers[CHECKERS];
@@ -40,16 +40,14 @@ static _Atomic long forced_wakes;
 static _Atomic uint64_t burn_sink;
 static goro_waitgroup wg = GORO_WAITGROUP_INIT;
 
-static uint64_t mix(uint64_t x, uint64_t k)
-{
+static uint64_t mix(uint64_t x, uint64_t k) {
     x ^= k * 0x9e3779b97f4a7c15ull;
     x ^= x >> 31;
     x *= 0xbf58476d1ce4e5b9ull;
     return x ^ (x >> 29);
 }
 
-static void note_tid(checker *c)
-{
+static void note_tid(checker *c) {
     pid_t t = tu_gettid();
     for (int i = 0; i < c->ntids; i++)
         if (c->tids[i] == t)
@@ -59,8 +57,7 @@ static void note_tid(checker *c)
 }
 
 /* Parks until a waker unlocks c->wake. */
-static void park_for_waker(checker *c)
-{
+static void park_for_waker(checker *c) {
     pid_t before = tu_gettid();
     atomic_store(&c->parked_on, before);
     atomic_store(&c->waiting_since, goro_now());
@@ -70,8 +67,7 @@ static void park_for_waker(checker *c)
         c->cross_wakes++;
 }
 
-static void check_loop(void *arg)
-{
+static void check_loop(void *arg) {
     checker *c = arg;
     c->id = goro_self();
     char stackbuf[64];
@@ -111,23 +107,20 @@ static void check_loop(void *arg)
                "goroutine %llu iteration %ld: integer locals changed across a switch",
                (unsigned long long)c->id, it);
         CHECKF(x == (double)(mix(s2, 1) >> 11) * 0.5 && y == (double)(mix(s2, 2) >> 11) * 0.25 &&
-                   z == (double)(mix(s2, 3) >> 11) + 0.125 &&
-                   w == (double)(mix(s2, 4) >> 12) * 3.0,
+                   z == (double)(mix(s2, 3) >> 11) + 0.125 && w == (double)(mix(s2, 4) >> 12) * 3.0,
                "goroutine %llu iteration %ld: floating-point locals changed across a switch",
                (unsigned long long)c->id, it);
         CHECK(sp == stackbuf);
         for (int i = 0; i < 64; i++)
             CHECKF(sp[i] == (char)(c->id * 7 + (uint64_t)i),
-                   "goroutine %llu: its stack changed across a switch",
-                   (unsigned long long)c->id);
+                   "goroutine %llu: its stack changed across a switch", (unsigned long long)c->id);
     }
     atomic_fetch_sub(&checkers_left, 1);
     goro_wg_done(&wg);
 }
 
 /* Wakes parked checkers, preferring those that parked on another thread than ours. */
-static void waker(void *arg)
-{
+static void waker(void *arg) {
     (void)arg;
     uint64_t rng = (uint64_t)(uintptr_t)arg + 99;
     while (atomic_load(&checkers_left) > 0) {
@@ -155,8 +148,7 @@ static void waker(void *arg)
     goro_wg_done(&wg);
 }
 
-static void burner(void *arg)
-{
+static void burner(void *arg) {
     uint64_t rng = (uint64_t)(uintptr_t)arg + 7;
     uint64_t x = 1;
     while (atomic_load(&checkers_left) > 0) {
@@ -174,8 +166,7 @@ static void burner(void *arg)
     goro_wg_done(&wg);
 }
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     (void)arg;
     CHECK_EQ(goro_maxprocs(0), 2);
     atomic_store(&checkers_left, CHECKERS);
@@ -201,8 +192,7 @@ static void test_main(void *arg)
                (unsigned long long)checkers[i].id, iterations);
 }
 
-int main(void)
-{
+int main(void) {
     iterations = tu_scaled(4000, 400);
     goro_config cfg = {.maxprocs = 2};
     int rc = goro_run(&cfg, test_main, NULL);

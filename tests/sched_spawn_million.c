@@ -14,12 +14,11 @@
 #define SPAWNERS 64
 
 static long total;
-static _Atomic uint8_t *ran;        /* ran[i]: how many times goroutine i ran */
+static _Atomic uint8_t *ran; /* ran[i]: how many times goroutine i ran */
 static _Atomic long ran_total;
 static goro_waitgroup wg = GORO_WAITGROUP_INIT;
 
-static void leaf(void *arg)
-{
+static void leaf(void *arg) {
     uintptr_t i = (uintptr_t)arg;
     CHECKF(i < (uintptr_t)total, "goroutine got a bad argument %lu", (unsigned long)i);
     uint8_t before = atomic_fetch_add_explicit(&ran[i], 1, memory_order_relaxed);
@@ -34,8 +33,7 @@ typedef struct range {
 
 static range ranges[SPAWNERS];
 
-static void spawner(void *arg)
-{
+static void spawner(void *arg) {
     range *r = arg;
     for (long i = r->lo; i < r->hi; i++) {
         int rc = goro_spawn(leaf, (void *)(uintptr_t)i);
@@ -44,8 +42,7 @@ static void spawner(void *arg)
     goro_wg_done(&wg);
 }
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     (void)arg;
     long half = total / 2;
 
@@ -88,12 +85,11 @@ static void test_main(void *arg)
     CHECK_EQ(st.goroutines, 1);
     printf("spawned %ld goroutines on %d Ps: main alone %.0f ms, %d spawners %.0f ms; "
            "stacks allocated %llu\n",
-           total, goro_maxprocs(0), (double)(t1 - t0) / 1e6, SPAWNERS,
-           (double)(t2 - t1) / 1e6, (unsigned long long)st.stacks);
+           total, goro_maxprocs(0), (double)(t1 - t0) / 1e6, SPAWNERS, (double)(t2 - t1) / 1e6,
+           (unsigned long long)st.stacks);
 }
 
-int main(void)
-{
+int main(void) {
     total = tu_scaled(1000000, 10000);
     if (TU_TSAN) {
         /* Under TSan every goroutine costs a TSan fiber, far more than the goroutine. */

@@ -18,8 +18,7 @@ static int64_t start_of[NWORK], end_of[NWORK];
 static goro_waitgroup wg = GORO_WAITGROUP_INIT;
 static _Atomic uint64_t sink;
 
-static void burn(void *arg)
-{
+static void burn(void *arg) {
     int i = (int)(intptr_t)arg;
     tid_of[i] = tu_gettid();
     int64_t t0 = goro_now();
@@ -36,8 +35,7 @@ static void burn(void *arg)
     goro_wg_done(&wg);
 }
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     (void)arg;
     CHECK_EQ(goro_maxprocs(0), 2);
     int64_t t0 = goro_now();
@@ -51,8 +49,8 @@ static void test_main(void *arg)
     int ndistinct = 0;
     for (int i = 0; i < NWORK; i++) {
         CHECKF(tid_of[i] == tid_end[i],
-               "goroutine %d changed threads (%d -> %d) without ever parking", i,
-               (int)tid_of[i], (int)tid_end[i]);
+               "goroutine %d changed threads (%d -> %d) without ever parking", i, (int)tid_of[i],
+               (int)tid_end[i]);
         int seen = 0;
         for (int k = 0; k < ndistinct; k++)
             seen |= distinct[k] == tid_of[i];
@@ -79,8 +77,7 @@ static void test_main(void *arg)
     CHECK(st.threads >= 2);
 }
 
-int main(void)
-{
+int main(void) {
     goro_config cfg = {.maxprocs = 2};
     int rc = goro_run(&cfg, test_main, NULL);
     CHECKF(rc == 0, "goro_run: %s", goro_strerror(rc));

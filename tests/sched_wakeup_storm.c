@@ -34,8 +34,7 @@ static pair pairs[PAIRS];
 static goro_waitgroup players_wg = GORO_WAITGROUP_INIT;
 static _Atomic long sleeps;
 
-static void maybe_pause(uint64_t *rng)
-{
+static void maybe_pause(uint64_t *rng) {
     uint64_t r = tu_rand(rng);
     switch (r % 16) {
     case 0:
@@ -51,8 +50,7 @@ static void maybe_pause(uint64_t *rng)
     }
 }
 
-static void player(void *arg)
-{
+static void player(void *arg) {
     uintptr_t id = (uintptr_t)arg;
     pair *pr = &pairs[id / 2];
     int p = (int)(id % 2);
@@ -70,8 +68,7 @@ static void player(void *arg)
     goro_wg_done(&players_wg);
 }
 
-static void ping_pong(long rounds)
-{
+static void ping_pong(long rounds) {
     goro_wg_add(&players_wg, 2 * PAIRS);
     for (int i = 0; i < PAIRS; i++) {
         pair *pr = &pairs[i];
@@ -104,8 +101,7 @@ static goro_waitgroup *gate, *arrive;
 static _Atomic long *arrived;
 static goro_waitgroup bcast_wg = GORO_WAITGROUP_INIT;
 
-static void follower(void *arg)
-{
+static void follower(void *arg) {
     uint64_t rng = (uint64_t)(uintptr_t)arg * 7919u + 1;
     for (long r = 0; r < bcast_rounds; r++) {
         goro_wg_wait(&gate[r]);
@@ -116,8 +112,7 @@ static void follower(void *arg)
     goro_wg_done(&bcast_wg);
 }
 
-static void broadcast(long rounds)
-{
+static void broadcast(long rounds) {
     bcast_rounds = rounds;
     gate = calloc((size_t)rounds, sizeof *gate);
     arrive = calloc((size_t)rounds, sizeof *arrive);
@@ -144,8 +139,7 @@ static void broadcast(long rounds)
     free((void *)arrived);
 }
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     (void)arg;
     CHECK_EQ(goro_maxprocs(0), 2);
     long rounds = tu_scaled(3000, 200);
@@ -164,8 +158,7 @@ static void test_main(void *arg)
            atomic_load(&sleeps), (long long)st.threads, (unsigned long long)st.switches);
 }
 
-int main(void)
-{
+int main(void) {
     goro_config cfg = {.maxprocs = 2};
     int rc = goro_run(&cfg, test_main, NULL);
     CHECKF(rc == 0, "goro_run: %s", goro_strerror(rc));

@@ -19,8 +19,7 @@
 
 static _Atomic int chain_done[CHAIN];
 
-static void chain_link(void *arg)
-{
+static void chain_link(void *arg) {
     int i = (int)(intptr_t)arg;
     if (i > 0) {
         while (!atomic_load(&chain_done[i - 1]))
@@ -37,8 +36,7 @@ static _Atomic int first_finisher = -1;
 static long snapshot[K];
 static goro_waitgroup wg = GORO_WAITGROUP_INIT;
 
-static void yielder(void *arg)
-{
+static void yielder(void *arg) {
     int me = (int)(intptr_t)arg;
     atomic_fetch_add(&started, 1);
     while (!atomic_load(&go))
@@ -55,8 +53,7 @@ static void yielder(void *arg)
     goro_wg_done(&wg);
 }
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     (void)arg;
     int procs = goro_maxprocs(0);
 
@@ -89,8 +86,8 @@ static void test_main(void *arg)
         if (snapshot[k] < min)
             min = snapshot[k];
     }
-    printf("%d Ps: when goroutine %d finished %ld rounds, the slowest had done %ld\n", procs,
-           first, rounds, min);
+    printf("%d Ps: when goroutine %d finished %ld rounds, the slowest had done %ld\n", procs, first,
+           rounds, min);
     if (procs == 1)
         CHECKF(min >= rounds / 2,
                "with one P, goroutine %d finished %ld yields while another had done only %ld: "
@@ -98,8 +95,7 @@ static void test_main(void *arg)
                first, rounds, min);
 }
 
-int main(void)
-{
+int main(void) {
     rounds = tu_scaled(20000, 500);
     int rc = goro_run(NULL, test_main, NULL);
     CHECKF(rc == 0, "goro_run: %s", goro_strerror(rc));

@@ -14,26 +14,23 @@
 #define K 16
 
 static goro_mutex mu = GORO_MUTEX_INIT;
-static long counter;          /* protected by mu */
-static long weighted;       /* protected by mu: sum of the adders' numbers */
+static long counter;  /* protected by mu */
+static long weighted; /* protected by mu: sum of the adders' numbers */
 static _Atomic int inside;
 static long per_goroutine;
 static goro_waitgroup wg = GORO_WAITGROUP_INIT;
 
-static void enter(void)
-{
+static void enter(void) {
     int was = atomic_exchange(&inside, 1);
     CHECKF(was == 0, "two goroutines inside the mutex at once");
 }
 
-static void leave(void)
-{
+static void leave(void) {
     int was = atomic_exchange(&inside, 0);
     CHECKF(was == 1, "inside flag cleared by someone else");
 }
 
-static void worker(void *arg)
-{
+static void worker(void *arg) {
     int me = (int)(intptr_t)arg;
     uint64_t rng = (uint64_t)me + 1;
     for (long i = 0; i < per_goroutine; i++) {
@@ -65,22 +62,19 @@ typedef struct handoff {
     goro_waitgroup done;
 } handoff;
 
-static void try_from_other(void *arg)
-{
+static void try_from_other(void *arg) {
     handoff *h = arg;
     h->trylock_result = goro_mutex_trylock(h->m);
     goro_wg_done(&h->done);
 }
 
-static void unlock_from_other(void *arg)
-{
+static void unlock_from_other(void *arg) {
     handoff *h = arg;
     goro_mutex_unlock(h->m);
     goro_wg_done(&h->done);
 }
 
-static void semantics(void)
-{
+static void semantics(void) {
     /* A heap mutex of zero bytes is unlocked. */
     goro_mutex *m = calloc(1, sizeof *m);
     CHECK(m != NULL);
@@ -111,8 +105,7 @@ static void semantics(void)
     free(m);
 }
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     (void)arg;
     semantics();
 
@@ -124,8 +117,8 @@ static void test_main(void *arg)
     int64_t t1 = goro_now();
 
     goro_mutex_lock(&mu);
-    CHECKF(counter == K * per_goroutine, "counter %ld, want %ld: increments were lost",
-           counter, K * per_goroutine);
+    CHECKF(counter == K * per_goroutine, "counter %ld, want %ld: increments were lost", counter,
+           K * per_goroutine);
     CHECK_EQ(weighted, per_goroutine * (K * (K - 1) / 2));
     goro_mutex_unlock(&mu);
     CHECK(goro_mutex_trylock(&mu) == 1);
@@ -134,8 +127,7 @@ static void test_main(void *arg)
            goro_maxprocs(0), (double)(t1 - t0) / 1e6);
 }
 
-int main(void)
-{
+int main(void) {
     per_goroutine = tu_scaled(20000, 500);
     int rc = goro_run(NULL, test_main, NULL);
     CHECKF(rc == 0, "goro_run: %s", goro_strerror(rc));

@@ -23,15 +23,13 @@ static _Atomic long hog_rounds;
 static int variant;
 static goro_waitgroup wg = GORO_WAITGROUP_INIT;
 
-static void spin_for(int64_t ns)
-{
+static void spin_for(int64_t ns) {
     int64_t t0 = goro_now();
     while (goro_now() - t0 < ns) {
     }
 }
 
-static void hog(void *arg)
-{
+static void hog(void *arg) {
     (void)arg;
     int64_t give_up = goro_now() + HOG_GIVE_UP_NS;
     while (!atomic_load(&stop)) {
@@ -52,8 +50,7 @@ static void hog(void *arg)
     goro_wg_done(&wg);
 }
 
-static void victim(void *arg)
-{
+static void victim(void *arg) {
     int64_t *worst = arg;
     /* Let the hog get going first. */
     while (atomic_load(&hog_rounds) < 50)
@@ -66,16 +63,15 @@ static void victim(void *arg)
         goro_mutex_unlock(&mu);
         if (waited > *worst)
             *worst = waited;
-        printf("variant %d try %d: waited %.3f ms while the hog relocked %ld times\n", variant,
-               t, (double)waited / 1e6, atomic_load(&hog_rounds) - before);
+        printf("variant %d try %d: waited %.3f ms while the hog relocked %ld times\n", variant, t,
+               (double)waited / 1e6, atomic_load(&hog_rounds) - before);
         goro_sleep(100 * TU_US);
     }
     atomic_store(&stop, 1);
     goro_wg_done(&wg);
 }
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     (void)arg;
     for (variant = 1; variant <= 2; variant++) {
         atomic_store(&stop, 0);
@@ -94,8 +90,7 @@ static void test_main(void *arg)
     }
 }
 
-int main(void)
-{
+int main(void) {
     int rc = goro_run(NULL, test_main, NULL);
     CHECKF(rc == 0, "goro_run: %s", goro_strerror(rc));
     return tu_pass("sync_mutex_starvation");

@@ -22,8 +22,7 @@ static goro_waitgroup wg = GORO_WAITGROUP_INIT;
 static _Atomic int finished;      /* workers that have published */
 static long results[WORKERS * 2]; /* written by workers before done, read after wait */
 
-static void worker(void *arg)
-{
+static void worker(void *arg) {
     int i = (int)(intptr_t)arg;
     if (i % 3 == 0)
         goro_yield();
@@ -35,8 +34,7 @@ static void worker(void *arg)
 }
 
 /* Adds a sub-worker to the group while the counter is still held above zero by itself. */
-static void parent_worker(void *arg)
-{
+static void parent_worker(void *arg) {
     int i = (int)(intptr_t)arg;
     goro_wg_add(&wg, 1);
     CHECK(goro_spawn(worker, (void *)(intptr_t)(WORKERS + i)) == 0);
@@ -52,8 +50,7 @@ typedef struct waiter_arg {
     int expect_finished;
 } waiter_arg;
 
-static void waiter(void *arg)
-{
+static void waiter(void *arg) {
     waiter_arg *w = arg;
     goro_wg_wait(w->group);
     int f = atomic_load(&finished);
@@ -63,8 +60,7 @@ static void waiter(void *arg)
     goro_wg_done(w->released);
 }
 
-static void round_trip(int round)
-{
+static void round_trip(int round) {
     memset(results, 0, sizeof results);
     atomic_store(&finished, 0);
 
@@ -93,19 +89,17 @@ static void round_trip(int round)
 
     goro_wg_wait(&wg);
     CHECKF(atomic_load(&finished) == WORKERS * 2,
-           "round %d: wait returned with %d of %d workers finished", round,
-           atomic_load(&finished), WORKERS * 2);
+           "round %d: wait returned with %d of %d workers finished", round, atomic_load(&finished),
+           WORKERS * 2);
     for (int i = 0; i < WORKERS * 2; i++)
-        CHECKF(results[i] == (long)i * i, "round %d: result %d not visible after wait", round,
-               i);
+        CHECKF(results[i] == (long)i * i, "round %d: result %d not visible after wait", round, i);
 
     /* Every waiter is released too; only then may the group be reused. */
     goro_wg_wait(&released);
     CHECK_EQ(atomic_load(&nreleased), nwaiters);
 }
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     (void)arg;
     /* Zero counter: wait returns at once, however often. */
     goro_waitgroup zero = GORO_WAITGROUP_INIT;
@@ -127,8 +121,7 @@ static void test_main(void *arg)
            WORKERS * 2, WAITERS, goro_maxprocs(0), (double)(goro_now() - t0) / 1e6);
 }
 
-int main(void)
-{
+int main(void) {
     int rc = goro_run(NULL, test_main, NULL);
     CHECKF(rc == 0, "goro_run: %s", goro_strerror(rc));
     return tu_pass("sync_waitgroup");

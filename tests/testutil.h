@@ -40,8 +40,7 @@
 static inline void tu_fail(const char *file, int line, const char *expr, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 4, 5)));
 
-static inline void tu_fail(const char *file, int line, const char *expr, const char *fmt, ...)
-{
+static inline void tu_fail(const char *file, int line, const char *expr, const char *fmt, ...) {
     fprintf(stderr, "%s:%d: CHECK failed: %s", file, line, expr);
     if (fmt != NULL) {
         va_list ap;
@@ -56,25 +55,25 @@ static inline void tu_fail(const char *file, int line, const char *expr, const c
 }
 
 /* CHECK(expr): expr must hold, else the process aborts with file:line and expr. */
-#define CHECK(expr)                                                                    \
-    do {                                                                               \
-        if (!(expr))                                                                   \
-            tu_fail(__FILE__, __LINE__, #expr, NULL);                                  \
+#define CHECK(expr)                                                                                \
+    do {                                                                                           \
+        if (!(expr))                                                                               \
+            tu_fail(__FILE__, __LINE__, #expr, NULL);                                              \
     } while (0)
 
 /* CHECKF(expr, fmt, ...): the same, with a printf-style explanation of the values. */
-#define CHECKF(expr, ...)                                                              \
-    do {                                                                               \
-        if (!(expr))                                                                   \
-            tu_fail(__FILE__, __LINE__, #expr, __VA_ARGS__);                           \
+#define CHECKF(expr, ...)                                                                          \
+    do {                                                                                           \
+        if (!(expr))                                                                               \
+            tu_fail(__FILE__, __LINE__, #expr, __VA_ARGS__);                                       \
     } while (0)
 
 /* Integer equality that prints both sides. */
-#define CHECK_EQ(a, b)                                                                 \
-    do {                                                                               \
-        long long tu_a_ = (long long)(a), tu_b_ = (long long)(b);                      \
-        if (tu_a_ != tu_b_)                                                            \
-            tu_fail(__FILE__, __LINE__, #a " == " #b, "%lld != %lld", tu_a_, tu_b_);   \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long tu_a_ = (long long)(a), tu_b_ = (long long)(b);                                  \
+        if (tu_a_ != tu_b_)                                                                        \
+            tu_fail(__FILE__, __LINE__, #a " == " #b, "%lld != %lld", tu_a_, tu_b_);               \
     } while (0)
 
 /* ------------------------------------------------------------------ sanitizers */
@@ -104,8 +103,7 @@ static inline void tu_fail(const char *file, int line, const char *expr, const c
 /* ------------------------------------------------------------------ scale */
 
 /* GORO_TEST_SCALE, or 1.0 when unset or unreadable. */
-static inline double tu_scale(void)
-{
+static inline double tu_scale(void) {
     const char *s = getenv("GORO_TEST_SCALE");
     if (s == NULL || *s == '\0')
         return 1.0;
@@ -119,22 +117,19 @@ static inline double tu_scale(void)
 }
 
 /* n scaled by GORO_TEST_SCALE, never below min. */
-static inline long tu_scaled(long n, long min)
-{
+static inline long tu_scaled(long n, long min) {
     long v = (long)((double)n * tu_scale());
     return v < min ? min : v;
 }
 
 /* ------------------------------------------------------------------ misc */
 
-static inline pid_t tu_gettid(void)
-{
+static inline pid_t tu_gettid(void) {
     return (pid_t)syscall(SYS_gettid);
 }
 
 /* A small deterministic generator (xorshift64*), one state per goroutine. */
-static inline uint64_t tu_rand(uint64_t *state)
-{
+static inline uint64_t tu_rand(uint64_t *state) {
     uint64_t x = *state;
     if (x == 0)
         x = 0x9e3779b97f4a7c15ull;
@@ -149,8 +144,7 @@ static inline uint64_t tu_rand(uint64_t *state)
 #define TU_US ((int64_t)1000)
 
 /* Prints the test's verdict line; call last in main(). */
-static inline int tu_pass(const char *name)
-{
+static inline int tu_pass(const char *name) {
     printf("PASS %s\n", name);
     fflush(stdout);
     return 0;
@@ -159,8 +153,8 @@ static inline int tu_pass(const char *name)
 /* ------------------------------------------------------------------ child processes */
 
 typedef struct tu_child {
-    int status;  /* from waitpid */
-    char *err;   /* everything the child wrote to stderr, NUL-terminated */
+    int status; /* from waitpid */
+    char *err;  /* everything the child wrote to stderr, NUL-terminated */
     size_t len;
 } tu_child;
 
@@ -172,8 +166,7 @@ typedef struct tu_child {
  * Call before any goro_run in this process. The child has no core dumps and is killed by
  * SIGALRM if it is still alive after timeout_s seconds.
  */
-static inline void tu_run_child(void (*fn)(void *), void *arg, unsigned timeout_s, tu_child *out)
-{
+static inline void tu_run_child(void (*fn)(void *), void *arg, unsigned timeout_s, tu_child *out) {
     int p[2];
     CHECK(pipe(p) == 0);
     fflush(stdout);
@@ -221,21 +214,19 @@ static inline void tu_run_child(void (*fn)(void *), void *arg, unsigned timeout_
 }
 
 /* Describes how a child ended, for failure messages. */
-static inline const char *tu_child_how(const tu_child *c, char *buf, size_t n)
-{
+static inline const char *tu_child_how(const tu_child *c, char *buf, size_t n) {
     if (WIFSIGNALED(c->status))
-        snprintf(buf, n, "killed by signal %d (%s)", WTERMSIG(c->status),
+        snprintf(buf, n, "was killed by signal %d (%s)", WTERMSIG(c->status),
                  strsignal(WTERMSIG(c->status)));
     else if (WIFEXITED(c->status))
         snprintf(buf, n, "exited with status %d", WEXITSTATUS(c->status));
     else
-        snprintf(buf, n, "ended oddly (status 0x%x)", c->status);
+        snprintf(buf, n, "ended with wait status 0x%x", c->status);
     return buf;
 }
 
 /* True if some line of text equals line exactly. */
-static inline int tu_has_line(const char *text, const char *line)
-{
+static inline int tu_has_line(const char *text, const char *line) {
     size_t n = strlen(line);
     for (const char *p = text; p != NULL && *p != '\0';) {
         const char *nl = strchr(p, '\n');
@@ -248,8 +239,7 @@ static inline int tu_has_line(const char *text, const char *line)
 }
 
 /* True if some line of text starts with prefix and contains sub after it. */
-static inline int tu_has_line_with(const char *text, const char *prefix, const char *sub)
-{
+static inline int tu_has_line_with(const char *text, const char *prefix, const char *sub) {
     size_t np = strlen(prefix), ns = strlen(sub);
     for (const char *p = text; p != NULL && *p != '\0';) {
         const char *nl = strchr(p, '\n');
@@ -265,8 +255,7 @@ static inline int tu_has_line_with(const char *text, const char *prefix, const c
 }
 
 /* Prints the child's stderr for the log (trimmed to the first limit bytes). */
-static inline void tu_show_child(const char *what, const tu_child *c, size_t limit)
-{
+static inline void tu_show_child(const char *what, const tu_child *c, size_t limit) {
     char how[128];
     fprintf(stderr, "--- %s: child %s; its stderr (%zu bytes)%s:\n", what,
             tu_child_how(c, how, sizeof how), c->len, c->len > limit ? ", first part" : "");

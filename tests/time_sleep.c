@@ -17,17 +17,14 @@
 
 #define LATE_BOUND_NS (2000 * TU_MS) /* "returns at all": a wake this late is a bug */
 
-static int64_t mono(void)
-{
+static int64_t mono(void) {
     struct timespec ts;
     CHECK(clock_gettime(CLOCK_MONOTONIC, &ts) == 0);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void single_sleeps(void)
-{
-    const int64_t ds[] = {-5, 0, 1, 999, 10 * TU_US, 100 * TU_US, 1 * TU_MS, 5 * TU_MS,
-                          20 * TU_MS};
+static void single_sleeps(void) {
+    const int64_t ds[] = {-5, 0, 1, 999, 10 * TU_US, 100 * TU_US, 1 * TU_MS, 5 * TU_MS, 20 * TU_MS};
     for (size_t i = 0; i < sizeof ds / sizeof ds[0]; i++) {
         int64_t d = ds[i];
         int64_t m0 = mono();
@@ -36,8 +33,8 @@ static void single_sleeps(void)
         int64_t t1 = goro_now();
         int64_t m1 = mono();
         CHECK_EQ(rc, 0);
-        CHECKF(t1 - t0 >= d, "goro_sleep(%lld) returned after %lld ns by goro_now",
-               (long long)d, (long long)(t1 - t0));
+        CHECKF(t1 - t0 >= d, "goro_sleep(%lld) returned after %lld ns by goro_now", (long long)d,
+               (long long)(t1 - t0));
         CHECKF(m1 - m0 >= d, "goro_sleep(%lld) returned after %lld ns by CLOCK_MONOTONIC",
                (long long)d, (long long)(m1 - m0));
         CHECKF(t1 - t0 < (d > 0 ? d : 0) + LATE_BOUND_NS, "goro_sleep(%lld) took %lld ns",
@@ -45,8 +42,7 @@ static void single_sleeps(void)
     }
 }
 
-static void clock_rate(void)
-{
+static void clock_rate(void) {
     int64_t a = mono();
     int64_t g1 = goro_now();
     int64_t b = mono();
@@ -61,8 +57,7 @@ static void clock_rate(void)
            (long long)(g2 - g1), (long long)(c - b), (long long)(d - a));
 }
 
-static void sleep_until(void)
-{
+static void sleep_until(void) {
     int64_t now = goro_now();
     CHECK_EQ(goro_sleep_until(now - 1 * TU_MS), 0);
     CHECK_EQ(goro_sleep_until(0), 0);
@@ -80,14 +75,12 @@ static void sleep_until(void)
 
 static _Atomic int64_t helper_ran_at;
 
-static void helper(void *arg)
-{
+static void helper(void *arg) {
     (void)arg;
     atomic_store(&helper_ran_at, goro_now());
 }
 
-static void sleep_parks(void)
-{
+static void sleep_parks(void) {
     CHECK(goro_spawn(helper, NULL) == 0);
     goro_sleep(30 * TU_MS);
     int64_t woke = goro_now();
@@ -105,8 +98,7 @@ static _Atomic int64_t worst_late;
 static _Atomic long woken;
 static goro_waitgroup sleepers_wg = GORO_WAITGROUP_INIT;
 
-static void sleeper(void *arg)
-{
+static void sleeper(void *arg) {
     uint64_t rng = (uint64_t)(uintptr_t)arg * 2654435761u + 17;
     for (int rep = 0; rep < 2; rep++) {
         int64_t d = (int64_t)(tu_rand(&rng) % (uint64_t)MAX_SLEEP_NS);
@@ -127,8 +119,7 @@ static void sleeper(void *arg)
     goro_wg_done(&sleepers_wg);
 }
 
-static void many_sleepers(long n)
-{
+static void many_sleepers(long n) {
     int64_t t0 = goro_now();
     goro_wg_add(&sleepers_wg, (int)n);
     for (long i = 0; i < n; i++)
@@ -141,12 +132,13 @@ static void many_sleepers(long n)
            n, (long long)(MAX_SLEEP_NS / TU_MS), goro_maxprocs(0), (double)elapsed / 1e6,
            (double)atomic_load(&worst_late) / 1e6);
     /* One after another they would take n * 20 ms on average; together, ~40 ms. */
-    CHECKF(elapsed < 1500 * TU_MS, "%ld concurrent sleepers took %.0f ms: they do not sleep "
-           "at the same time", n, (double)elapsed / 1e6);
+    CHECKF(elapsed < 1500 * TU_MS,
+           "%ld concurrent sleepers took %.0f ms: they do not sleep "
+           "at the same time",
+           n, (double)elapsed / 1e6);
 }
 
-static void test_main(void *arg)
-{
+static void test_main(void *arg) {
     (void)arg;
     single_sleeps();
     clock_rate();
@@ -155,8 +147,7 @@ static void test_main(void *arg)
     many_sleepers(tu_scaled(1000, 300));
 }
 
-int main(void)
-{
+int main(void) {
     /* goro_now is callable from anywhere, also outside the runtime. */
     int64_t a = goro_now();
     int64_t b = goro_now();
