@@ -107,9 +107,7 @@ int goro_sleep_until(int64_t deadline);
 
 /* Internal: a semaphore with its own wait queue. All-zero is an empty semaphore. */
 typedef struct goro__sema {
-    uint32_t count;
-    uint32_t lock;
-    uint32_t nwait;
+    uint32_t word; /* count << 1 | queue lock */
     uint32_t _pad;
     void *head, *tail;
 } goro__sema;
@@ -125,7 +123,7 @@ typedef struct goro_mutex {
     uint32_t _pad;
     goro__sema sema;
 } goro_mutex;
-#define GORO_MUTEX_INIT {0, 0, {0, 0, 0, 0, NULL, NULL}}
+#define GORO_MUTEX_INIT {0, 0, {0, 0, NULL, NULL}}
 void goro_mutex_lock(goro_mutex *m);          /* may park */
 int goro_mutex_trylock(goro_mutex *m);        /* 1: got it, 0: held. Never parks. */
 void goro_mutex_unlock(goro_mutex *m);
@@ -139,7 +137,7 @@ typedef struct goro_waitgroup {
     uint64_t state; /* counter in the high 32 bits, waiters in the low 32 */
     goro__sema sema;
 } goro_waitgroup;
-#define GORO_WAITGROUP_INIT {0, {0, 0, 0, 0, NULL, NULL}}
+#define GORO_WAITGROUP_INIT {0, {0, 0, NULL, NULL}}
 void goro_wg_add(goro_waitgroup *wg, int delta);
 void goro_wg_done(goro_waitgroup *wg);
 void goro_wg_wait(goro_waitgroup *wg); /* may park */

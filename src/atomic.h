@@ -24,6 +24,9 @@
 #define goro__add_acqrel(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
 #define goro__add_sc(p, v) __atomic_add_fetch((p), (v), __ATOMIC_SEQ_CST)
 
+#define goro__sub_release(p, v) __atomic_sub_fetch((p), (v), __ATOMIC_RELEASE)
+#define goro__add_release(p, v) __atomic_add_fetch((p), (v), __ATOMIC_RELEASE)
+
 #define goro__xchg_acqrel(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 
 /* Compare-and-swap: *expected is updated with the current value on failure. */

@@ -27,7 +27,8 @@
 void goro__ctx_start(void); /* arch/<cpu>/switch.S */
 
 void *goro__ctx_init(char *lo, size_t size, void (*entry)(void *), void *arg) {
-    uintptr_t top = ((uintptr_t)lo + size) & ~(uintptr_t)15;
+    /* The top GORO__STACK_HDR bytes hold the stack's free-list record (stack.c). */
+    uintptr_t top = ((uintptr_t)lo + size - GORO__STACK_HDR) & ~(uintptr_t)15;
 #if defined(__x86_64__)
     /* 80 bytes keep the stack 16-byte aligned at goro__ctx_start's call: the switch pops 64
      * bytes (control words, six registers, return address) and leaves top - 16. */
@@ -66,8 +67,10 @@ void goro__ctx_frame(void *sp, uintptr_t *fp, uintptr_t *pc) {
 
 void goro__switch(goro__g *from, goro__g *to, bool dying) {
 #if GORO_ASAN
-    __sanitizer_start_switch_fiber(dying ? NULL : &from->asan_fake_stack, to->stack_lo,
-                                   to->stack_size);
+    /* A local, not a field of from: a context resumed after its goroutine exited runs
+     * for a new goroutine, and from's descriptor may belong to someone else by then. */
+    void *fake_stack = NULL;
+    __sanitizer_start_switch_fiber(dying ? NULL : &fake_stack, to->stack_lo, to->stack_size);
 #endif
 #if GORO_TSAN
     __tsan_switch_to_fiber(to->tsan_fiber, 0);
@@ -75,7 +78,7 @@ void goro__switch(goro__g *from, goro__g *to, bool dying) {
     (void)dying;
     goro__ctx_switch(&from->sp, to->sp);
 #if GORO_ASAN
-    __sanitizer_finish_switch_fiber(from->asan_fake_stack, NULL, NULL);
+    __sanitizer_finish_switch_fiber(fake_stack, NULL, NULL);
 #endif
 }
 

@@ -110,12 +110,17 @@ void goro__m_san_init(goro__m *m);
 void goro__ctx_frame(void *sp, uintptr_t *fp, uintptr_t *pc);
 
 /* ---- stack.c: goroutine stacks */
+/* Bytes at the top of every stack that frames never use: a free stack's record. */
+#define GORO__STACK_HDR 64
 extern size_t goro__page_size;
 /* Gives g a stack of g->stack_size usable bytes (from p's cache when of the default size).
+ * If the stack holds the suspended context of a goroutine that returned, g->sp is set to
+ * it (resuming it runs g's function, see g_entry); otherwise g->sp is NULL.
  * Returns 0 or GORO_ENOMEM. */
 int goro__stack_get(goro__p *p, goro__g *g);
-/* Takes g's stack back (into p's cache when of the default size). */
-void goro__stack_put(goro__p *p, goro__g *g);
+/* Takes g's stack back (into p's cache when of the default size). With reusable, g->sp
+ * (and g's TSan fiber) stay with the stack for the next goroutine. */
+void goro__stack_put(goro__p *p, goro__g *g, bool reusable);
 /* Moves p's cached stacks to the global cache. */
 void goro__stack_flush(goro__p *p);
 /* Unmaps every stack. The runtime is stopped. */
@@ -165,10 +170,10 @@ void goro__signals_install(void);
 void goro__signals_restore(void);
 void goro__altstack_install(goro__m *m);
 void goro__altstack_remove(goro__m *m);
-/* A spin lock for short critical sections that never park (sema queues, timer heaps). */
+/* A spin lock on bit 0 of *l, for short critical sections that never park (semaphore
+ * queues, timer heaps). The other bits are the caller's. */
 void goro__spin_lock(uint32_t *l);
 void goro__spin_unlock(uint32_t *l);
-bool goro__spin_trylock(uint32_t *l);
 
 /* ---- sync.c: semaphores */
 void goro__sema_acquire(goro__sema *s, bool lifo, int reason);

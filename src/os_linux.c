@@ -82,9 +82,10 @@ bool goro__note_sleep(goro__note *n, int64_t deadline) {
 
 void goro__spin_lock(uint32_t *l) {
     for (unsigned i = 0;; i++) {
-        uint32_t zero = 0;
-        /* Acquire (on success) pairs with the release store in spin_unlock. */
-        if (goro__load_relaxed(l) == 0 && goro__cas_acqrel(l, &zero, 1))
+        uint32_t w = goro__load_relaxed(l);
+        /* Acquire (on success) pairs with the release in spin_unlock. Other bits of *l may
+         * change meanwhile (sync.c keeps a count there); the CAS keeps them. */
+        if (!(w & 1) && goro__cas_acqrel(l, &w, w | 1))
             return;
         if (i < 100)
             goro__cpu_relax();
@@ -93,13 +94,8 @@ void goro__spin_lock(uint32_t *l) {
     }
 }
 
-bool goro__spin_trylock(uint32_t *l) {
-    uint32_t zero = 0;
-    return goro__cas_acqrel(l, &zero, 1);
-}
-
 void goro__spin_unlock(uint32_t *l) {
-    goro__store_release(l, 0);
+    goro__sub_release(l, 1);
 }
 
 /* The CPU quota of this process's cgroup (v2 cpu.max), rounded up; 0 if none. */

@@ -87,8 +87,11 @@ static void san_destroy(goro__g *g, void *arg) {
 }
 
 static void free_all(goro__m *m0) {
-    goro__stack_release_all();
+    /* Stacks in P caches go to the global list, where release_all finds them. */
+    for (int i = 0; goro__S.allp && i < GORO__MAXPROCS_LIMIT && goro__S.allp[i]; i++)
+        goro__stack_flush(goro__S.allp[i]);
     goro__for_each_g(san_destroy, NULL);
+    goro__stack_release_all();
     goro__g_free_all();
     if (goro__S.allp) {
         for (int i = 0; i < GORO__MAXPROCS_LIMIT && goro__S.allp[i]; i++) {

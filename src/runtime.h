@@ -56,7 +56,8 @@ enum {
     GORO__ACT_NONE = 0,
     GORO__ACT_READY, /* put it on the run queue (yield) */
     GORO__ACT_PARK,  /* it waits; run the unlock callback */
-    GORO__ACT_EXIT,  /* it ended; recycle its stack and descriptor */
+    GORO__ACT_EXIT,  /* it returned; recycle its stack (with its context) and descriptor */
+    GORO__ACT_GOEXIT, /* it called goro_exit; recycle, but its context is not reusable */
 };
 
 struct goro__g {
@@ -75,9 +76,6 @@ struct goro__g {
     const char *name;    /* [g-local] */
     void *spawn_pc;      /* [g-local] return address of the goro_spawn call */
     int64_t wait_since;  /* [g-local] goro_now() when it parked */
-#if GORO_ASAN
-    void *asan_fake_stack; /* [g-local] ASan's fake stack handle across a switch */
-#endif
 #if GORO_TSAN
     void *tsan_fiber; /* [g-local] ThreadSanitizer fiber of this goroutine */
 #endif

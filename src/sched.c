@@ -572,14 +572,16 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
 static void g_entry(void *unused);
 static goro__g *steal_pass(goro__m *m, bool runnext);
 
-/* Gives g a stack and an initial frame the first time it runs. */
+/* Gives g a stack the first time it runs: with the suspended context of a goroutine that
+ * returned on it (resuming that runs g, see g_entry), or else a fresh first frame. */
 static void prepare(goro__p *p, goro__g *g) {
     if (GORO__LIKELY(g->stack_lo != NULL))
         return;
     if (goro__stack_get(p, g))
         goro__fatal("out of memory for the stack of goroutine %llu (%u bytes)",
                     (unsigned long long)g->id, g->stack_size);
-    g->sp = goro__ctx_init(g->stack_lo, g->stack_size, g_entry, NULL);
+    if (!g->sp)
+        g->sp = goro__ctx_init(g->stack_lo, g->stack_size, g_entry, NULL);
     goro__g_san_create(g);
 }
 
@@ -608,8 +610,8 @@ static void finish_switch(goro__m *m) {
         break;
     }
     case GORO__ACT_EXIT:
-        goro__g_san_destroy(prev);
-        goro__stack_put(m->p, prev);
+    case GORO__ACT_GOEXIT:
+        goro__stack_put(m->p, prev, act == GORO__ACT_EXIT);
         goro__store_release(&prev->status, GORO__G_FREE);
         gfput(m->p, prev);
         break;
@@ -628,7 +630,7 @@ static void run(goro__m *m, goro__g *cur, goro__g *next) {
     } else {
         m->curg = NULL;
     }
-    goro__switch(cur, next, m->pending == GORO__ACT_EXIT);
+    goro__switch(cur, next, m->pending == GORO__ACT_GOEXIT);
     /* We may be on another thread now: read the M again. */
     finish_switch(goro__getm());
 }
@@ -659,14 +661,46 @@ static goro__g *pick_next(goro__m *m) {
     return pick_local(m->p);
 }
 
+static void wake_all_for_exit(void) {
+    lock_sched();
+    goro__m *m;
+    while ((m = mget()))
+        goro__note_wakeup(&m->park);
+    goro__note_wakeup(&goro__S.stopnote);
+    unlock_sched();
+}
+
+/* Ends the running goroutine: act is GORO__ACT_EXIT when it returned from its function
+ * (its context, suspended here, is resumed for the next goroutine that gets its stack, and
+ * then this returns) and GORO__ACT_GOEXIT from goro_exit (never returns). */
+static void g_end(int act) {
+    goro__m *m = goro__getm();
+    goro__g *cur = m->curg;
+    goro__p *p = m->p;
+    goro__store_relaxed(&p->ngoroutines, p->ngoroutines - 1);
+    if (cur->is_main) {
+        /* As when Go's main returns: the program ends, other goroutines are dropped. */
+        goro__store_sc(&goro__S.exiting, 1);
+        wake_all_for_exit();
+    }
+    m->pending = act;
+    m->pending_g = cur;
+    switch_to(m, cur, pick_next(m));
+}
+
+/* The outermost frame of every goroutine stack. A goroutine that returns suspends here;
+ * the next goroutine given this stack resumes it and runs its own function in the loop,
+ * so each goroutine's frames return normally (which ThreadSanitizer's shadow stack of
+ * the stack's fiber needs). */
 static void g_entry(void *unused) {
     (void)unused;
     goro__switch_started();
-    goro__m *m = goro__getm();
-    finish_switch(m);
-    goro__g *g = m->curg;
-    g->fn(g->arg);
-    goro_exit();
+    finish_switch(goro__getm());
+    for (;;) {
+        goro__g *g = goro__getg();
+        g->fn(g->arg);
+        g_end(GORO__ACT_EXIT);
+    }
 }
 
 void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
@@ -729,30 +763,11 @@ void goro_yield(void) {
     switch_to(m, cur, next);
 }
 
-static void wake_all_for_exit(void) {
-    lock_sched();
-    goro__m *m;
-    while ((m = mget()))
-        goro__note_wakeup(&m->park);
-    goro__note_wakeup(&goro__S.stopnote);
-    unlock_sched();
-}
-
 void goro_exit(void) {
     goro__m *m = goro__getm();
     if (!m || !m->curg)
         goro__fatal("goro_exit called outside a goroutine");
-    goro__g *cur = m->curg;
-    goro__p *p = m->p;
-    goro__store_relaxed(&p->ngoroutines, p->ngoroutines - 1);
-    if (cur->is_main) {
-        /* As when Go's main returns: the program ends, other goroutines are dropped. */
-        goro__store_sc(&goro__S.exiting, 1);
-        wake_all_for_exit();
-    }
-    m->pending = GORO__ACT_EXIT;
-    m->pending_g = cur;
-    switch_to(m, cur, pick_next(m));
+    g_end(GORO__ACT_GOEXIT);
     __builtin_unreachable();
 }
 

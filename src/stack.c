@@ -82,9 +82,15 @@ static size_t guard_size(int mode) {
     return mode == 1 ? 16384 : goro__page_size;
 }
 
-/* The free-list link and the guard flag live in the two top words of a free stack. */
+/* A free stack's record, in the GORO__STACK_HDR bytes at its top that frames never use:
+ * [0] the free-list link, [1] whether it is guarded, [2] the ThreadSanitizer fiber that
+ * goes with it, [3] the suspended context of the goroutine that returned on it, or NULL.
+ * Resuming that context (instead of building a fresh frame) lets the old goroutine's
+ * calls return normally into g_entry's loop, so the TSan fiber's shadow stack stays
+ * balanced and the fiber can be reused: creating one per goroutine costs TSan system
+ * calls. */
 static void **link_of(char *lo, size_t size) {
-    return (void **)(lo + size - 2 * sizeof(void *));
+    return (void **)(lo + size - GORO__STACK_HDR);
 }
 
 /* Installs the guard [at, at + len). Returns true if the region now faults. Caller holds
@@ -116,9 +122,11 @@ static void guard_probe(void) {
     munmap(p, goro__page_size);
 }
 
-static void mark_free(char *lo, size_t size, bool guarded) {
+static void mark_free(char *lo, size_t size, bool guarded, void *fiber, void *sp) {
     void **l = link_of(lo, size);
     l[1] = (void *)(uintptr_t)guarded;
+    l[2] = fiber;
+    l[3] = sp;
 }
 
 /* Maps a chunk of default stacks and puts all of them on the global list. Caller holds
@@ -143,7 +151,7 @@ static int chunk_new(void) {
 #if GORO_VALGRIND
         c->vg_id[i] = VALGRIND_STACK_REGISTER(lo, lo + size);
 #endif
-        mark_free(lo, size, guarded);
+        mark_free(lo, size, guarded, NULL, NULL);
         *link_of(lo, size) = stk.free;
         stk.free = lo;
         stk.nfree++;
@@ -200,6 +208,7 @@ int goro__stack_get(goro__p *p, goro__g *g) {
         int err = stack_map_single(g);
         if (err)
             return err;
+        g->sp = NULL;
     } else {
         if (!p->stackfree) {
             int err = pcache_refill(p);
@@ -211,33 +220,47 @@ int goro__stack_get(goro__p *p, goro__g *g) {
         p->stackfree = l[0];
         p->nstackfree--;
         g->unguarded = !(uintptr_t)l[1];
+#if GORO_TSAN
+        g->tsan_fiber = l[2];
+#endif
+        g->sp = l[3];
         g->stack_lo = lo;
         g->chunked = 1;
     }
 #if GORO_ASAN
     /* A goroutine that ended without returning (goro_exit, or dropped at shutdown) left
-     * its frames' redzones poisoned, here or at an address the kernel hands out again. */
-    __asan_unpoison_memory_region(g->stack_lo, g->stack_size);
+     * its frames' redzones poisoned, here or at an address the kernel hands out again.
+     * A suspended context keeps its own frames, above its stack pointer. */
+    __asan_unpoison_memory_region(g->stack_lo,
+                                  g->sp ? (size_t)((char *)g->sp - g->stack_lo) : g->stack_size);
 #endif
     if (g->unguarded)
         *(uint64_t *)g->stack_lo = GORO__STACK_CANARY;
     return 0;
 }
 
-void goro__stack_put(goro__p *p, goro__g *g) {
+void goro__stack_put(goro__p *p, goro__g *g, bool reusable) {
     char *lo = g->stack_lo;
     size_t size = g->stack_size;
     g->stack_lo = NULL;
     if (!lo)
         return;
     if (!g->chunked) {
+        goro__g_san_destroy(g);
         size_t guard = guard_size(goro__load_relaxed(&stk.guard_mode));
         munmap(lo - guard, guard + size);
         goro__add_relaxed(&stk.count, (uint64_t)-1);
         goro__add_relaxed(&stk.bytes, -(uint64_t)(guard + size));
         return;
     }
-    mark_free(lo, size, !g->unguarded);
+    if (!reusable)
+        goro__g_san_destroy(g); /* its shadow stack holds frames that never returned */
+    void *fiber = NULL;
+#if GORO_TSAN
+    fiber = g->tsan_fiber;
+    g->tsan_fiber = NULL;
+#endif
+    mark_free(lo, size, !g->unguarded, fiber, reusable ? g->sp : NULL);
     *link_of(lo, size) = p->stackfree;
     p->stackfree = lo;
     if (++p->nstackfree > GORO__PCACHE_MAX) {
@@ -273,12 +296,18 @@ void goro__stack_flush(goro__p *p) {
 static void release_single(goro__g *g, void *arg) {
     (void)arg;
     if (g->stack_lo && !g->chunked)
-        goro__stack_put(NULL, g);
+        goro__stack_put(NULL, g, false);
 }
 
 void goro__stack_release_all(void) {
     goro__for_each_g(release_single, NULL);
     pthread_mutex_lock(&stk.lock);
+#if GORO_TSAN
+    for (char *s = stk.free; s; s = *link_of(s, goro__S.stack_size)) {
+        goro__g tmp = {.tsan_fiber = link_of(s, goro__S.stack_size)[2]};
+        goro__g_san_destroy(&tmp);
+    }
+#endif
     while (stk.chunks) {
         chunk *c = stk.chunks;
         stk.chunks = c->next;

@@ -7,13 +7,17 @@
  * has, and nothing to initialise or destroy).
  *
  * Semaphore invariants
- *  (S1) nwait counts goroutines that are enqueued or about to be (between nwait++ and
- *       the retry under the lock); it is changed only under the lock.
- *  (S2) Dekker pair: acquire does nwait++ then reads count; release does count++ then
- *       reads nwait; both seq-cst, so a release never misses a waiter that will not see
- *       its unit.
- *  (S3) A released unit is taken on the waiter's behalf before it is woken (the release
- *       succeeds in decrementing count for it), so a woken waiter owns its unit.
+ *  (S1) word = count << 1 | L, where L is the lock bit guarding the queue. Units can be
+ *       taken without the lock (a CAS on word keeps L as it is).
+ *  (S2) A release with a goroutine queued hands the unit straight to it (count untouched)
+ *       and wakes it after dropping the lock; a release with the queue empty adds the
+ *       unit and drops the lock in one atomic add (+1 turns count*2+1 into (count+1)*2).
+ *       An acquirer queues itself only under the lock after seeing count 0, so a unit is
+ *       never left in count while someone sleeps.
+ *  (S3) The releaser's last access to the semaphore happens before the waiter it wakes
+ *       can run, and a waiter that takes a unit from count does so with the atomic that
+ *       was the releaser's last access. So once an acquire returns, no releaser touches
+ *       the struct again: it may be freed or reused (a wait group on a stack, say).
  *  (S4) The waiter's queue node lives on its stack; it is enqueued under the lock, which
  *       is dropped only after the goroutine's switch is complete (park's unlock callback).
  *
@@ -35,18 +39,30 @@ typedef struct sema_waiter {
     struct sema_waiter *next;
 } sema_waiter;
 
+enum { SEMA_LOCKED = 1, SEMA_UNIT = 2 }; /* SEMA_LOCKED is goro__spin_lock's bit */
+
+/* Takes a unit if there is one, with or without the lock held (S1). */
 static bool sema_try(goro__sema *s) {
-    uint32_t v = goro__load_relaxed(&s->count);
-    while (v > 0)
-        /* Acq-rel pairs with the count++ of the releaser whose unit we take. */
-        if (goro__cas_acqrel(&s->count, &v, v - 1))
+    uint32_t w = goro__load_relaxed(&s->word);
+    while (w >= SEMA_UNIT)
+        /* Acq-rel pairs with the release add of the releaser whose unit we take. */
+        if (goro__cas_acqrel(&s->word, &w, w - SEMA_UNIT))
             return true;
     return false;
 }
 
-static bool unlock_spin(goro__g *g, void *lock) {
+/* The queue lock is bit 0 of the word (S1). */
+static void sema_lock(goro__sema *s) {
+    goro__spin_lock(&s->word);
+}
+
+static void sema_unlock(goro__sema *s) {
+    goro__spin_unlock(&s->word);
+}
+
+static bool sema_park_commit(goro__g *g, void *sema) {
     (void)g;
-    goro__spin_unlock(lock);
+    sema_unlock(sema);
     return true;
 }
 
@@ -54,11 +70,9 @@ void goro__sema_acquire(goro__sema *s, bool lifo, int reason) {
     if (sema_try(s))
         return;
     sema_waiter w = {.g = goro__getg(), .next = NULL};
-    goro__spin_lock(&s->lock);
-    goro__add_sc(&s->nwait, 1); /* (S2) */
+    sema_lock(s);
     if (sema_try(s)) {
-        goro__add_relaxed(&s->nwait, -1);
-        goro__spin_unlock(&s->lock);
+        sema_unlock(s);
         return;
     }
     sema_waiter *head = s->head;
@@ -71,27 +85,23 @@ void goro__sema_acquire(goro__sema *s, bool lifo, int reason) {
         ((sema_waiter *)s->tail)->next = &w;
         s->tail = &w;
     }
-    goro__park(reason, unlock_spin, &s->lock); /* (S4) */
-    /* Woken with our unit already taken (S3). */
+    goro__park(reason, sema_park_commit, s); /* (S4) */
+    /* Woken with the unit handed to us (S2). */
 }
 
 void goro__sema_release(goro__sema *s, bool handoff) {
-    goro__add_sc(&s->count, 1); /* (S2) */
-    if (goro__load_sc(&s->nwait) == 0)
-        return;
-    goro__spin_lock(&s->lock);
+    sema_lock(s);
     sema_waiter *w = s->head;
-    if (!w || !sema_try(s)) {
-        /* No one queued yet (S1), or a barging acquirer took the unit. */
-        goro__spin_unlock(&s->lock);
+    if (!w) {
+        /* (S2) One atomic adds the unit and drops the lock: our last access (S3). */
+        goro__add_release(&s->word, SEMA_UNIT - SEMA_LOCKED);
         return;
     }
     s->head = w->next;
     if (!s->head)
         s->tail = NULL;
-    goro__add_relaxed(&s->nwait, -1);
     goro__g *g = w->g; /* w dies once g runs */
-    goro__spin_unlock(&s->lock);
+    sema_unlock(s);    /* our last access (S3) */
     goro__ready(g);
     if (handoff)
         goro__yield_now(); /* g is in runnext: it runs now, on our time slice */

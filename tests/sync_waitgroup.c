@@ -64,9 +64,12 @@ static void round_trip(int round) {
     memset(results, 0, sizeof results);
     atomic_store(&finished, 0);
 
-    /* Counter set in mixed steps: +WORKERS+10, then -10. */
+    /* Counter set in mixed steps before any worker can finish: +WORKERS+10, -10 for the
+     * first-level workers, +WORKERS/2 for main's second-level ones. (The odd workers add
+     * their own sub-worker while they still hold the counter above zero.) */
     goro_wg_add(&wg, WORKERS + 10);
     goro_wg_add(&wg, -10);
+    goro_wg_add(&wg, WORKERS / 2);
 
     goro_waitgroup released = GORO_WAITGROUP_INIT;
     _Atomic int nreleased = 0;
@@ -82,8 +85,7 @@ static void round_trip(int round) {
         else
             CHECK(goro_spawn(parent_worker, (void *)(intptr_t)i) == 0);
     }
-    /* Odd workers each spawned a sub-worker; even ones need the partner slots filled. */
-    goro_wg_add(&wg, WORKERS / 2);
+    /* Odd workers each spawn a sub-worker; main fills the even ones' partner slots. */
     for (int i = 0; i < WORKERS; i += 2)
         CHECK(goro_spawn(worker, (void *)(intptr_t)(WORKERS + i)) == 0);
 
