@@ -84,7 +84,8 @@ static size_t guard_size(int mode) {
 
 /* A free stack's record, in the GORO__STACK_HDR bytes at its top that frames never use:
  * [0] the free-list link, [1] whether it is guarded, [2] the ThreadSanitizer fiber that
- * goes with it, [3] the suspended context of the goroutine that returned on it, or NULL.
+ * goes with it, [3] the suspended context of the goroutine that returned on it, or NULL;
+ * and, for a stack mapped on its own, [4] its Valgrind stack id, kept while in use.
  * Resuming that context (instead of building a fresh frame) lets the old goroutine's
  * calls return normally into g_entry's loop, so the TSan fiber's shadow stack stays
  * balanced and the fiber can be reused: creating one per goroutine costs TSan system
@@ -196,6 +197,10 @@ static int stack_map_single(goro__g *g) {
     g->unguarded = !guard_install(base, guard);
     pthread_mutex_unlock(&stk.lock);
     g->stack_lo = base + guard;
+#if GORO_VALGRIND
+    link_of(g->stack_lo, g->stack_size)[4] =
+        (void *)(uintptr_t)VALGRIND_STACK_REGISTER(g->stack_lo, g->stack_lo + g->stack_size);
+#endif
     g->chunked = 0;
     goro__add_relaxed(&stk.count, 1);
     goro__add_relaxed(&stk.bytes, len);
@@ -247,6 +252,9 @@ void goro__stack_put(goro__p *p, goro__g *g, bool reusable) {
         return;
     if (!g->chunked) {
         goro__g_san_destroy(g);
+#if GORO_VALGRIND
+        VALGRIND_STACK_DEREGISTER((unsigned)(uintptr_t)link_of(lo, size)[4]);
+#endif
         size_t guard = guard_size(goro__load_relaxed(&stk.guard_mode));
         munmap(lo - guard, guard + size);
         goro__add_relaxed(&stk.count, (uint64_t)-1);

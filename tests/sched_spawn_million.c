@@ -91,11 +91,6 @@ static void test_main(void *arg) {
 
 int main(void) {
     total = tu_scaled(1000000, 10000);
-    if (TU_TSAN) {
-        /* Under TSan every goroutine costs a TSan fiber, far more than the goroutine. */
-        total = total / 10 > 10000 ? total / 10 : 10000;
-        printf("TSan build: %ld goroutines only\n", total);
-    }
     ran = calloc((size_t)total, sizeof *ran);
     CHECK(ran != NULL);
 
