@@ -28,6 +28,7 @@
  * lazily backed: only the pages a goroutine touches cost memory.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,15 +96,11 @@ static void **link_of(char *lo, size_t size) {
 }
 
 /* Installs the guard [at, at + len). Returns true if the region now faults. Caller holds
- * stack_lock. */
+ * stack_lock; guard_probe has run. */
 static bool guard_install(char *at, size_t len) {
-    if (stk.guard_mode != 2 && madvise(at, len, MADV_GUARD_INSTALL) == 0) {
-        goro__store_relaxed(&stk.guard_mode, 1);
-        return true;
-    }
-    if (stk.guard_mode == 0)
-        goro__store_relaxed(&stk.guard_mode, 2);
-    if (stk.guard_mode == 2 && stk.nmprotect < GORO__MPROTECT_GUARDS_MAX &&
+    if (stk.guard_mode == 1)
+        return madvise(at, len, MADV_GUARD_INSTALL) == 0;
+    if (stk.nmprotect < GORO__MPROTECT_GUARDS_MAX &&
         mprotect(at + len - goro__page_size, goro__page_size, PROT_NONE) == 0) {
         stk.nmprotect++;
         return true;
@@ -111,16 +108,33 @@ static bool guard_install(char *at, size_t len) {
     return false;
 }
 
-/* Decides the guard mode once, before the first chunk is laid out. Caller holds stack_lock. */
+/* True if the kernel can read the byte at p: a write(2) from it to a pipe fails with
+ * EFAULT when p is in a guard. */
+static bool kernel_can_read(const char *p) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return true;
+    bool ok = write(fds[1], p, 1) == 1;
+    close(fds[0]);
+    close(fds[1]);
+    return ok;
+}
+
+/* Decides the guard mode once, before the first stack is laid out: MADV_GUARD_INSTALL if
+ * the kernel has it and it really guards (an emulator such as qemu-user may accept the
+ * advice and ignore it), else mprotect. Caller holds stack_lock. */
 static void guard_probe(void) {
     if (stk.guard_mode)
         return;
+    int mode = 2;
     char *p = mmap(NULL, goro__page_size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED)
-        return;
-    goro__store_relaxed(&stk.guard_mode, madvise(p, goro__page_size, MADV_GUARD_INSTALL) == 0 ? 1 : 2);
-    munmap(p, goro__page_size);
+    if (p != MAP_FAILED) {
+        if (madvise(p, goro__page_size, MADV_GUARD_INSTALL) == 0 && !kernel_can_read(p))
+            mode = 1;
+        munmap(p, goro__page_size);
+    }
+    goro__store_relaxed(&stk.guard_mode, mode);
 }
 
 static void mark_free(char *lo, size_t size, bool guarded, void *fiber, void *sp) {
