@@ -1,5 +1,6 @@
 /*
- * context.c - building goroutine frames and switching between contexts.
+ * context.c - building goroutine frames and switching between contexts (goro__switch,
+ * inline in internal.h, wraps the assembly switch with the sanitizer hooks below).
  *
  * The register save and restore itself is in arch/<cpu>/switch.S: a switch is a call that
  * pushes the callee-saved registers, swaps stack pointers and pops the other context's.
@@ -62,23 +63,6 @@ void goro__ctx_frame(void *sp, uintptr_t *fp, uintptr_t *pc) {
 #else
     *fp = f[10];
     *pc = f[11];
-#endif
-}
-
-void goro__switch(goro__g *from, goro__g *to, bool dying) {
-#if GORO_ASAN
-    /* A local, not a field of from: a context resumed after its goroutine exited runs
-     * for a new goroutine, and from's descriptor may belong to someone else by then. */
-    void *fake_stack = NULL;
-    __sanitizer_start_switch_fiber(dying ? NULL : &fake_stack, to->stack_lo, to->stack_size);
-#endif
-#if GORO_TSAN
-    __tsan_switch_to_fiber(to->tsan_fiber, 0);
-#endif
-    (void)dying;
-    goro__ctx_switch(&from->sp, to->sp);
-#if GORO_ASAN
-    __sanitizer_finish_switch_fiber(fake_stack, NULL, NULL);
 #endif
 }
 

@@ -93,14 +93,38 @@ void goro__start_the_world(int newprocs);
 
 /* ---- context.c and arch/<cpu>/switch.S: the context switch */
 /* Saves the callee-saved registers on the current stack, stores the stack pointer in
- * *from_sp, loads to_sp and restores the registers found there. */
-void goro__ctx_switch(void **from_sp, void *to_sp);
+ * *from_sp, loads to_sp and restores the registers found there. Returns, when something
+ * switches back, the ret that switcher passed. */
+void *goro__ctx_switch(void **from_sp, void *to_sp, void *ret);
 /* Prepares a fresh stack [lo, lo+size) so that switching to the returned stack pointer calls
  * entry(arg) on it as the outermost frame. */
 void *goro__ctx_init(char *lo, size_t size, void (*entry)(void *), void *arg);
-/* Switches from the running context `from` to `to`, telling the sanitizers; `dying` says
- * that `from` never runs again. Returns when something switches back to `from`. */
-void goro__switch(goro__g *from, goro__g *to, bool dying);
+/* Switches from the running context `from` to `to` on M m, telling the sanitizers; `dying`
+ * says that `from` never runs again. Returns the M that later switches back to `from`.
+ * Inline: it is on the path of every switch. */
+#if GORO_ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if GORO_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+static inline goro__m *goro__switch(goro__g *from, goro__g *to, bool dying, goro__m *m) {
+#if GORO_ASAN
+    /* A local, not a field of from: a context resumed after its goroutine exited runs
+     * for a new goroutine, and from's descriptor may belong to someone else by then. */
+    void *fake_stack = NULL;
+    __sanitizer_start_switch_fiber(dying ? NULL : &fake_stack, to->stack_lo, to->stack_size);
+#endif
+#if GORO_TSAN
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+    (void)dying;
+    m = goro__ctx_switch(&from->sp, to->sp, m);
+#if GORO_ASAN
+    __sanitizer_finish_switch_fiber(fake_stack, NULL, NULL);
+#endif
+    return m;
+}
 /* Tells the sanitizers that a context began running (first instruction of a goroutine). */
 void goro__switch_started(void);
 void goro__g_san_create(goro__g *g);

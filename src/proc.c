@@ -34,7 +34,6 @@ static uint32_t running; /* [atomic] (L1) */
 
 void goro__m_init_thread(goro__m *m) {
     goro__setm(m);
-    m->thread = pthread_self();
     m->rand = (uint64_t)(uintptr_t)m ^ (uint64_t)goro__nanotime();
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -156,6 +155,7 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     goro__S.gomaxprocs = procs;
     goro__S.allm = m;
     goro__S.mcount = 1;
+    m->thread = pthread_self(); /* other Ms get theirs from pthread_create */
     goro__m_init_thread(m);
     goro__signals_install();
     goro__acquirep(m, goro__S.allp[0]);

@@ -64,6 +64,18 @@ static inline struct goro__g *goro__runq_get(goro__runq *q) {
     }
 }
 
+/* Owner P only, while it is the only P (gomaxprocs 1, which changes only with the world
+ * stopped): no thief exists, so head moves with a plain store instead of a CAS. */
+static inline struct goro__g *goro__runq_get_alone(goro__runq *q) {
+    uint32_t h = goro__load_relaxed(&q->head), t = goro__load_relaxed(&q->tail);
+    if (t == h)
+        return NULL;
+    struct goro__g *g = goro__load_relaxed(&q->ring[h % GORO__RUNQ_SIZE]);
+    /* Release, as the CAS in runq_get: for readers of head such as runq_len. */
+    goro__store_release(&q->head, h + 1);
+    return g;
+}
+
 /* Any thread. The number of queued goroutines at one instant. */
 static inline uint32_t goro__runq_len(const goro__runq *q) {
     for (;;) {

@@ -446,7 +446,8 @@ static goro__g *pick_local(goro__p *p) {
         }
     }
     p->runnext_streak = 0;
-    g = goro__runq_get(&p->runq);
+    g = goro__load_relaxed(&goro__S.gomaxprocs) == 1 ? goro__runq_get_alone(&p->runq)
+                                                     : goro__runq_get(&p->runq);
     if (g)
         return g;
     return take_runnext(p);
@@ -574,15 +575,18 @@ static goro__g *steal_pass(goro__m *m, bool runnext);
 
 /* Gives g a stack the first time it runs: with the suspended context of a goroutine that
  * returned on it (resuming that runs g, see g_entry), or else a fresh first frame. */
-static void prepare(goro__p *p, goro__g *g) {
-    if (GORO__LIKELY(g->stack_lo != NULL))
-        return;
+static void prepare_stack(goro__p *p, goro__g *g) {
     if (goro__stack_get(p, g))
         goro__fatal("out of memory for the stack of goroutine %llu (%u bytes)",
                     (unsigned long long)g->id, g->stack_size);
     if (!g->sp)
         g->sp = goro__ctx_init(g->stack_lo, g->stack_size, g_entry, NULL);
     goro__g_san_create(g);
+}
+
+static void prepare(goro__p *p, goro__g *g) {
+    if (GORO__UNLIKELY(g->stack_lo == NULL))
+        prepare_stack(p, g);
 }
 
 /* Performs m->pending for the context just switched away from (see the top comment).
@@ -630,9 +634,8 @@ static void run(goro__m *m, goro__g *cur, goro__g *next) {
     } else {
         m->curg = NULL;
     }
-    goro__switch(cur, next, m->pending == GORO__ACT_GOEXIT);
-    /* We may be on another thread now: read the M again. */
-    finish_switch(goro__getm());
+    /* We may be on another thread when this returns: the switcher tells which M. */
+    finish_switch(goro__switch(cur, next, m->pending == GORO__ACT_GOEXIT, m));
 }
 
 /* Runs due timers of p. Owner P only. */
@@ -758,8 +761,16 @@ void goro_yield(void) {
         if (!next)
             return;
     }
-    m->pending = GORO__ACT_READY;
-    m->pending_g = cur;
+    goro__store_relaxed(&cur->status, GORO__G_RUNNABLE);
+    if (goro__load_relaxed(&goro__S.gomaxprocs) == 1 && goro__runq_put(&m->p->runq, cur)) {
+        /* With one P nobody else takes from its queue (gomaxprocs changes only with the
+         * world stopped, and this P is running), so cur can be queued before its
+         * registers are saved: only this M will pick it, after the switch. */
+        m->pending = GORO__ACT_NONE;
+    } else {
+        m->pending = GORO__ACT_READY;
+        m->pending_g = cur;
+    }
     switch_to(m, cur, next);
 }
 

@@ -8,7 +8,8 @@
  */
     .text
 
-/* void goro__ctx_switch(void **from_sp, void *to_sp) */
+/* void *goro__ctx_switch(void **from_sp, void *to_sp, void *ret): returns, in the context
+ * switched to, the ret its switcher passed (the M now running it). */
     .globl goro__ctx_switch
     .type goro__ctx_switch, %function
     .p2align 4
@@ -48,6 +49,7 @@ goro__ctx_switch:
     msr fpcr, x9
 1:
     add sp, sp, #176
+    mov x0, x2
     ret
     .cfi_endproc
     .size goro__ctx_switch, .-goro__ctx_switch

@@ -11,7 +11,8 @@
  */
     .text
 
-/* void goro__ctx_switch(void **from_sp, void *to_sp) */
+/* void *goro__ctx_switch(void **from_sp, void *to_sp, void *ret): returns, in the context
+ * switched to, the ret its switcher passed (the M now running it). */
     .globl goro__ctx_switch
     .type goro__ctx_switch, @function
     .p2align 4
@@ -31,6 +32,7 @@ goro__ctx_switch:
     fnstcw 4(%rsp)
     movl (%rsp), %eax
     movzwl 4(%rsp), %ecx
+    movq %rdx, %rax
     movq %rsp, (%rdi)
     movq %rsi, %rsp
     /* Loading MXCSR and the x87 control word is slow (they serialise parts of the FPU);
