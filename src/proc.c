@@ -75,8 +75,10 @@ static int env_int(const char *name, long min, long max, long *out) {
 
 static goro__p *p_new(int id) {
     goro__p *p = calloc(1, sizeof *p);
-    if (p)
+    if (p) {
         p->id = id;
+        p->globcheck = 61;
+    }
     return p;
 }
 

@@ -124,7 +124,7 @@ struct goro__p {
     uint32_t status;     /* [lock: sched.lock] GORO__P_* (read racily only by stats) */
     goro__m *m;          /* [lock: sched.lock] M holding it */
     goro__p *link;       /* [lock: sched.lock] idle P list */
-    uint32_t schedtick;  /* [owner-P] goroutines started; every 61st checks the global queue */
+    uint32_t globcheck;  /* [owner-P] picks until the global queue is checked first (61) */
     uint32_t runnext_streak; /* [owner-P] consecutive runnext picks */
     goro__g *runnext;    /* [atomic] goroutine to run next (stealable with CAS) */
     goro__runq runq;     /* owner puts; owner and thieves take (runq.c) */

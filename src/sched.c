@@ -94,6 +94,13 @@ void goro__setm(goro__m *m) {
     tls_m = m;
 }
 
+/* The M at the entry of an API function, before anything in it may switch: a plain
+ * thread-local read. Only for a read that is not repeated after a switch in the same
+ * function (the compiler may reuse the thread-local address it computed). */
+static inline goro__m *getm_entry(void) {
+    return tls_m;
+}
+
 goro__g *goro__getg(void) {
     goro__m *m = goro__getm();
     return m ? m->curg : NULL;
@@ -436,12 +443,15 @@ static goro__g *take_runnext(goro__p *p) {
  * Owner P only. */
 static goro__g *pick_local(goro__p *p) {
     goro__g *g;
-    if (++p->schedtick % 61 == 0 && goro__load_relaxed(&goro__S.runq_size) > 0) {
-        lock_sched();
-        g = globrunq_get(p, 1);
-        unlock_sched();
-        if (g)
-            return g;
+    if (GORO__UNLIKELY(--p->globcheck == 0)) {
+        p->globcheck = 61;
+        if (goro__load_relaxed(&goro__S.runq_size) > 0) {
+            lock_sched();
+            g = globrunq_get(p, 1);
+            unlock_sched();
+            if (g)
+                return g;
+        }
     }
     if (p->runnext_streak < GORO__RUNNEXT_MAX) {
         g = take_runnext(p);
@@ -774,7 +784,7 @@ void goro__yield_now(void) {
 }
 
 void goro_yield(void) {
-    goro__m *m = goro__getm();
+    goro__m *m = getm_entry();
     if (!m || !m->curg)
         return;
     goro__g *cur = m->curg, *next = pick_next(m);

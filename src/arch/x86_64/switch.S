@@ -2,7 +2,7 @@
  * switch.S (x86-64, System V) - the goroutine context switch.
  *
  * A switched-out context is its stack pointer; on the stack below it, from low to high:
- *   +0  MXCSR (4 bytes), the x87 control word (2 bytes), 2 zero bytes
+ *   +0  MXCSR's control bits (4 bytes), the x87 control word (2 bytes), 2 zero bytes
  *   +8  r15, r14, r13, r12, rbx, rbp
  *   +56 the return address
  * These are the registers the ABI says a callee preserves; every other register is
@@ -31,6 +31,10 @@ goro__ctx_switch:
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
     movl (%rsp), %eax
+    /* Only MXCSR's control bits are callee-saved; its sticky exception flags (bits 0-5)
+     * are set by ordinary arithmetic and would make every comparison below fail. */
+    andl $0xffc0, %eax
+    movl %eax, (%rsp)
     movzwl 4(%rsp), %ecx
     movq %rdx, %rax
     movq %rsp, (%rdi)
