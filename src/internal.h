@@ -76,7 +76,12 @@ goro__p *goro__releasep(goro__m *m);
 void goro__pidleput(goro__p *p);          /* Caller holds sched.lock. */
 goro__p *goro__pidleget(void);            /* Caller holds sched.lock. */
 void goro__startm(goro__p *p, bool spinning);
-void goro__globrunq_putbatch(goro__g *head, goro__g *tail, int32_t n); /* Caller holds sched.lock. */
+/* The global run queue (runq.c). put appends n goroutines; get takes a fair share (at most
+ * max if max > 0), returns the first and puts the rest into p's run queue (owner P only).
+ * Both take runq_lock; callers may hold sched.lock. free releases every batch. */
+void goro__globrunq_put(goro__g *const *gs, uint32_t n);
+goro__g *goro__globrunq_get(goro__p *p, int32_t max);
+void goro__globrunq_free(void);
 void goro__runqput(goro__p *p, goro__g *g, bool next);
 goro__g *goro__g_alloc(goro__p *p);
 void goro__g_free_all(void);

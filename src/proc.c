@@ -94,6 +94,7 @@ static void free_all(goro__m *m0) {
     goro__for_each_g(san_destroy, NULL);
     goro__stack_release_all();
     goro__g_free_all();
+    goro__globrunq_free();
     if (goro__S.allp) {
         for (int i = 0; i < GORO__MAXPROCS_LIMIT && goro__S.allp[i]; i++) {
             goro__timers_free(goro__S.allp[i]);
@@ -125,6 +126,7 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     memset(&goro__S, 0, sizeof goro__S);
     pthread_mutex_init(&goro__S.lock, NULL);
     pthread_mutex_init(&goro__S.gfree_lock, NULL);
+    pthread_mutex_init(&goro__S.runq_lock, NULL);
     goro__page_size = (size_t)sysconf(_SC_PAGESIZE);
     goro__S.ncpu = goro__ncpu();
     long v = 0;
@@ -192,6 +194,7 @@ out_free:
     free_all(m);
     pthread_mutex_destroy(&goro__S.lock);
     pthread_mutex_destroy(&goro__S.gfree_lock);
+    pthread_mutex_destroy(&goro__S.runq_lock);
     /* Release pairs with the CAS above in the next goro_run. */
     goro__store_release(&running, 0);
     return err;
@@ -314,9 +317,9 @@ void goro__stop_the_world(void) {
 static void p_drain(goro__p *p, goro__p *heir) {
     goro__g *g;
     if ((g = goro__xchg_acqrel(&p->runnext, NULL)))
-        goro__globrunq_putbatch(g, g, 1);
+        goro__globrunq_put(&g, 1);
     while ((g = goro__runq_get(&p->runq)))
-        goro__globrunq_putbatch(g, g, 1);
+        goro__globrunq_put(&g, 1);
     goro__timers_move(heir, p);
     goro__stack_flush(p);
     pthread_mutex_lock(&goro__S.gfree_lock);

@@ -17,6 +17,13 @@
  * The owner's put and get and the emptiness test are inline in runq.h (they are on the
  * path of every switch); grab and steal are here.
  *
+ * The global queue, at the end of this file, takes what overflows the rings and what a
+ * stopped P leaves behind. It is a list of batches (arrays of goroutine pointers) under
+ * its own lock: moving half a ring is one copy, and taking from it reads no goroutine
+ * descriptor while the lock is held. (Go links goroutines through their descriptors;
+ * walking 128 of them, each a cache miss, under the scheduler lock was the worst
+ * contention of a million-goroutine spawn across two Ps.)
+ *
  * Each goroutine put is therefore taken exactly once. This is Go's runqput/runqget/
  * runqgrab design; the rejected alternative, a locked deque per P, costs a lock on every
  * spawn and switch and serialises thieves against the owner.
@@ -24,6 +31,9 @@
 #include "runq.h"
 
 #include <stddef.h>
+#include <stdlib.h>
+
+#include "internal.h"
 
 #include "atomic.h"
 
@@ -61,4 +71,95 @@ struct goro__g *goro__runq_steal(goro__runq *dst, goro__runq *src) {
     /* Release publishes the slots, as in runq_put (R2). */
     goro__store_release(&dst->tail, t + n);
     return g;
+}
+
+/* ------------------------------------------------------------------ global queue */
+
+#define BATCH_CAP (GORO__RUNQ_SIZE / 2 + 1)
+
+typedef struct goro__runq_batch {
+    struct goro__runq_batch *next;
+    uint32_t head, tail; /* live pointers are g[head, tail) */
+    struct goro__g *g[BATCH_CAP];
+} goro__runq_batch;
+
+/* Caller holds runq_lock. NULL when out of memory. */
+static goro__runq_batch *batch_new(void) {
+    goro__runq_batch *b = goro__S.runq_spare;
+    if (b)
+        goro__S.runq_spare = b->next;
+    else if (!(b = malloc(sizeof *b)))
+        return NULL;
+    b->next = NULL;
+    b->head = b->tail = 0;
+    return b;
+}
+
+void goro__globrunq_put(goro__g *const *gs, uint32_t n) {
+    pthread_mutex_lock(&goro__S.runq_lock);
+    for (uint32_t i = 0; i < n;) {
+        goro__runq_batch *b = goro__S.runq_tail;
+        if (!b || b->tail == BATCH_CAP) {
+            if (!(b = batch_new()))
+                goro__fatal("out of memory growing the global run queue");
+            if (goro__S.runq_tail)
+                goro__S.runq_tail->next = b;
+            else
+                goro__S.runq_head = b;
+            goro__S.runq_tail = b;
+        }
+        while (i < n && b->tail < BATCH_CAP)
+            b->g[b->tail++] = gs[i++];
+    }
+    goro__store_relaxed(&goro__S.runq_size, goro__S.runq_size + (int32_t)n);
+    pthread_mutex_unlock(&goro__S.runq_lock);
+}
+
+goro__g *goro__globrunq_get(goro__p *p, int32_t max) {
+    goro__g *batch[GORO__RUNQ_SIZE / 2];
+    pthread_mutex_lock(&goro__S.runq_lock);
+    int32_t size = goro__S.runq_size;
+    if (size == 0) {
+        pthread_mutex_unlock(&goro__S.runq_lock);
+        return NULL;
+    }
+    /* A fair share: no P takes more than its part of the queue, nor more than half a
+     * ring (p's ring is empty, or max is 1). */
+    int32_t n = size / goro__load_relaxed(&goro__S.gomaxprocs) + 1;
+    if (n > size)
+        n = size;
+    if (max > 0 && n > max)
+        n = max;
+    if (n > (int32_t)GORO__RUNQ_SIZE / 2)
+        n = GORO__RUNQ_SIZE / 2;
+    for (int32_t i = 0; i < n;) {
+        goro__runq_batch *b = goro__S.runq_head;
+        while (i < n && b->head < b->tail)
+            batch[i++] = b->g[b->head++];
+        if (b->head == b->tail) {
+            goro__S.runq_head = b->next;
+            if (!goro__S.runq_head)
+                goro__S.runq_tail = NULL;
+            b->next = goro__S.runq_spare;
+            goro__S.runq_spare = b;
+        }
+    }
+    goro__store_relaxed(&goro__S.runq_size, size - n);
+    pthread_mutex_unlock(&goro__S.runq_lock);
+    for (int32_t i = 1; i < n; i++)
+        goro__runq_put(&p->runq, batch[i]);
+    return batch[0];
+}
+
+void goro__globrunq_free(void) {
+    for (int pass = 0; pass < 2; pass++) {
+        goro__runq_batch *b = pass ? goro__S.runq_spare : goro__S.runq_head;
+        while (b) {
+            goro__runq_batch *next = b->next;
+            free(b);
+            b = next;
+        }
+    }
+    goro__S.runq_head = goro__S.runq_tail = goro__S.runq_spare = NULL;
+    goro__S.runq_size = 0;
 }

@@ -146,9 +146,11 @@ struct goro__p {
 /* The scheduler's global state. */
 typedef struct goro__sched {
     pthread_mutex_t lock; /* "sched.lock" */
-    /* Global run queue. */
-    goro__g *runq_head, *runq_tail; /* [lock: sched.lock] */
-    int32_t runq_size;              /* [atomic] written under sched.lock */
+    /* Global run queue (runq.c): batches of goroutine pointers. */
+    pthread_mutex_t runq_lock;
+    struct goro__runq_batch *runq_head, *runq_tail; /* [lock: runq_lock] */
+    struct goro__runq_batch *runq_spare;            /* [lock: runq_lock] free batches */
+    int32_t runq_size; /* [atomic] written under runq_lock */
     /* Idle Ps and Ms. */
     goro__p *pidle;    /* [lock: sched.lock] */
     int32_t npidle;    /* [atomic] written under sched.lock */

@@ -347,76 +347,21 @@ static void gcstopm(goro__m *m) {
 
 /* ------------------------------------------------------------------ run queues */
 
-static void globrunq_put(goro__g *g) {
-    g->schedlink = NULL;
-    if (goro__S.runq_tail)
-        goro__S.runq_tail->schedlink = g;
-    else
-        goro__S.runq_head = g;
-    goro__S.runq_tail = g;
-    goro__store_relaxed(&goro__S.runq_size, goro__S.runq_size + 1);
-}
-
-void goro__globrunq_putbatch(goro__g *head, goro__g *tail, int32_t n) {
-    tail->schedlink = NULL;
-    if (goro__S.runq_tail)
-        goro__S.runq_tail->schedlink = head;
-    else
-        goro__S.runq_head = head;
-    goro__S.runq_tail = tail;
-    goro__store_relaxed(&goro__S.runq_size, goro__S.runq_size + n);
-}
-
-/* Takes a fair share of the global queue: one to return, the rest into p's queue, which
- * must have room for GORO__RUNQ_SIZE / 2 (max 1: no room needed). Caller holds
- * sched.lock. */
-static goro__g *globrunq_get(goro__p *p, int32_t max) {
-    int32_t n = goro__S.runq_size;
-    if (n == 0)
-        return NULL;
-    int32_t procs = goro__S.gomaxprocs;
-    n = n / procs + 1;
-    if (n > goro__S.runq_size)
-        n = goro__S.runq_size;
-    if (max > 0 && n > max)
-        n = max;
-    if (n > (int32_t)GORO__RUNQ_SIZE / 2)
-        n = GORO__RUNQ_SIZE / 2;
-    goro__store_relaxed(&goro__S.runq_size, goro__S.runq_size - n);
-    goro__g *g = goro__S.runq_head;
-    goro__S.runq_head = g->schedlink;
-    for (int32_t i = 1; i < n; i++) {
-        goro__g *h = goro__S.runq_head;
-        goro__S.runq_head = h->schedlink;
-        goro__runq_put(&p->runq, h);
-    }
-    if (!goro__S.runq_head)
-        goro__S.runq_tail = NULL;
-    return g;
-}
-
 /* The local queue is full: move half of it and g to the global queue in one batch.
  * Returns false if thieves emptied it meanwhile (the caller retries the put). */
 static bool runq_overflow(goro__p *p, goro__g *g) {
     goro__g *batch[GORO__RUNQ_SIZE / 2 + 2];
     uint32_t n = goro__runq_grab(&p->runq, batch);
-    if (n < GORO__RUNQ_SIZE / 4)
-        goto retry; /* mostly stolen meanwhile: there is room now */
+    if (n < GORO__RUNQ_SIZE / 4) {
+        /* Mostly stolen meanwhile: there is room now. Put back what we took. */
+        for (uint32_t i = 0; i < n; i++)
+            if (!goro__runq_put(&p->runq, batch[i]))
+                goro__globrunq_put(&batch[i], 1);
+        return false;
+    }
     batch[n++] = g;
-    for (uint32_t i = 0; i + 1 < n; i++)
-        batch[i]->schedlink = batch[i + 1];
-    lock_sched();
-    goro__globrunq_putbatch(batch[0], batch[n - 1], (int32_t)n);
-    unlock_sched();
+    goro__globrunq_put(batch, n);
     return true;
-retry:
-    for (uint32_t i = 0; i < n; i++)
-        if (!goro__runq_put(&p->runq, batch[i])) {
-            lock_sched();
-            globrunq_put(batch[i]);
-            unlock_sched();
-        }
-    return false;
 }
 
 void goro__runqput(goro__p *p, goro__g *g, bool next) {
@@ -445,13 +390,8 @@ static goro__g *pick_local(goro__p *p) {
     goro__g *g;
     if (GORO__UNLIKELY(--p->globcheck == 0)) {
         p->globcheck = 61;
-        if (goro__load_relaxed(&goro__S.runq_size) > 0) {
-            lock_sched();
-            g = globrunq_get(p, 1);
-            unlock_sched();
-            if (g)
-                return g;
-        }
+        if (goro__load_relaxed(&goro__S.runq_size) > 0 && (g = goro__globrunq_get(p, 1)))
+            return g;
     }
     if (p->runnext_streak < GORO__RUNNEXT_MAX) {
         g = take_runnext(p);
@@ -793,11 +733,8 @@ void goro_yield(void) {
         /* Nothing queued here: take from the global queue, or else from a busy P's
          * queue, so a yielding goroutine alone on its P does not leave others waiting
          * behind a busy one. Nothing anywhere: return without a switch. */
-        if (goro__load_relaxed(&goro__S.runq_size)) {
-            lock_sched();
-            next = globrunq_get(m->p, 1);
-            unlock_sched();
-        }
+        if (goro__load_relaxed(&goro__S.runq_size))
+            next = goro__globrunq_get(m->p, 1);
         if (!next && goro__load_relaxed(&goro__S.gomaxprocs) > 1)
             next = steal_pass(m, false);
         if (!next)
@@ -904,11 +841,8 @@ static goro__g *spin_wait(goro__m *m) {
         if (goro__load_relaxed(&goro__S.gcwaiting) || goro__load_relaxed(&goro__S.exiting))
             return NULL;
         goro__g *g = NULL;
-        if (goro__load_relaxed(&goro__S.runq_size)) {
-            lock_sched();
-            g = globrunq_get(m->p, 0);
-            unlock_sched();
-        }
+        if (goro__load_relaxed(&goro__S.runq_size))
+            g = goro__globrunq_get(m->p, 0);
         if (g || (g = steal_pass(m, false)))
             return g;
         if (goro__nanotime() > until)
@@ -948,13 +882,8 @@ top:
     check_timers(p);
     if ((g = pick_local(p)))
         return g;
-    if (goro__load_relaxed(&goro__S.runq_size)) {
-        lock_sched();
-        g = globrunq_get(p, 0);
-        unlock_sched();
-        if (g)
-            return g;
-    }
+    if (goro__load_relaxed(&goro__S.runq_size) && (g = goro__globrunq_get(p, 0)))
+        return g;
     if (run_due_timers() && (g = pick_local(p)))
         return g;
     int32_t procs = goro__load_relaxed(&goro__S.gomaxprocs);
@@ -973,8 +902,7 @@ top:
         unlock_sched();
         goto top;
     }
-    if (goro__S.runq_size) {
-        g = globrunq_get(p, 0);
+    if (goro__load_relaxed(&goro__S.runq_size) && (g = goro__globrunq_get(p, 0))) {
         unlock_sched();
         return g;
     }
