@@ -84,6 +84,8 @@ goro__g *goro__globrunq_get(goro__p *p, int32_t max);
 void goro__globrunq_free(void);
 void goro__runqput(goro__p *p, goro__g *g, bool next);
 goro__g *goro__g_alloc(goro__p *p);
+/* Moves p's cached free descriptors beyond the first keep to the global stack. */
+void goro__gfree_flush(goro__p *p, int32_t keep);
 void goro__g_free_all(void);
 void goro__for_each_g(void (*f)(goro__g *, void *), void *arg);
 /* Creates a runnable goroutine on p (in its runnext slot) and wakes an idle P. */

@@ -322,15 +322,7 @@ static void p_drain(goro__p *p, goro__p *heir) {
         goro__globrunq_put(&g, 1);
     goro__timers_move(heir, p);
     goro__stack_flush(p);
-    pthread_mutex_lock(&goro__S.gfree_lock);
-    while ((g = p->gfree)) {
-        p->gfree = g->schedlink;
-        g->schedlink = goro__S.gfree;
-        goro__S.gfree = g;
-        goro__S.ngfree++;
-    }
-    p->ngfree = 0;
-    pthread_mutex_unlock(&goro__S.gfree_lock);
+    goro__gfree_flush(p, 0);
 }
 
 void goro__start_the_world(int n) {

@@ -119,6 +119,9 @@ enum {
 
 typedef struct goro__timer goro__timer;
 
+/* A P caches up to this many free descriptors; it trades half with the global stack. */
+#define GORO__GFREE_MAX 64
+
 struct goro__p {
     int id;              /* [init-only] */
     uint32_t status;     /* [lock: sched.lock] GORO__P_* (read racily only by stats) */
@@ -128,8 +131,8 @@ struct goro__p {
     uint32_t runnext_streak; /* [owner-P] consecutive runnext picks */
     goro__g *runnext;    /* [atomic] goroutine to run next (stealable with CAS) */
     goro__runq runq;     /* owner puts; owner and thieves take (runq.c) */
-    goro__g *gfree;      /* [owner-P] free goroutine descriptors */
-    int32_t ngfree;      /* [owner-P] */
+    int32_t ngfree;      /* [owner-P] entries in gfree */
+    goro__g *gfree[GORO__GFREE_MAX]; /* [owner-P] free goroutine descriptors, a stack */
     void *stackfree;     /* [owner-P] free default-size stacks, linked through their tops */
     int32_t nstackfree;  /* [owner-P] */
     uint64_t goid_next, goid_end; /* [owner-P] batch of goroutine ids */
@@ -165,8 +168,9 @@ typedef struct goro__sched {
     int32_t gomaxprocs; /* [atomic] changed only with the world stopped */
     /* Free goroutine descriptors beyond the per-P caches, and their slabs. */
     pthread_mutex_t gfree_lock;
-    goro__g *gfree;     /* [lock: gfree_lock] */
-    int32_t ngfree;     /* [lock: gfree_lock] */
+    goro__g **gfree;    /* [lock: gfree_lock] free descriptors, a stack of pointers */
+    size_t ngfree, cgfree; /* [lock: gfree_lock] entries and capacity */
+    size_t ngtotal;        /* [lock: gfree_lock] descriptors in all slabs */
     void *gslabs;       /* [lock: gfree_lock] list of descriptor slabs (dump walks them) */
     /* Timers: the earliest time a sleeping M waits for, INT64_MAX if none. */
     int64_t timer_wake; /* [atomic] written under sched.lock */

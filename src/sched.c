@@ -64,7 +64,6 @@
 
 #define GORO__RUNNEXT_MAX 61
 #define GORO__SPIN_NS 50000
-#define GORO__GFREE_MAX 64
 /* Descriptor slabs: the first is small, the rest are 2 MiB transparent huge pages, so a
  * million spawns fault in ~60 huge pages instead of ~30000 small ones (~1.7 us each). */
 #define GORO__GSLAB_FIRST (64 * 1024)
@@ -450,57 +449,74 @@ static gslab *gslab_new(void) {
     return s;
 }
 
+/* Adds a slab's descriptors to the global free stack (pointers only: a descriptor's memory
+ * is first touched when it is used). False when out of memory. Caller holds gfree_lock. */
+static bool gfree_grow(void) {
+    if (live_goroutines() >= goro__S.max_goroutines) /* the memory budget */
+        return false;
+    size_t n = goro__S.gslabs ? (GORO__GSLAB_HUGE - sizeof(gslab)) / sizeof(goro__g)
+                              : (GORO__GSLAB_FIRST - sizeof(gslab)) / sizeof(goro__g);
+    /* Room for every descriptor, so that freeing never needs to allocate. */
+    if (goro__S.ngtotal + n > goro__S.cgfree) {
+        size_t c = goro__S.cgfree ? goro__S.cgfree * 2 : 4096;
+        while (c < goro__S.ngtotal + n)
+            c *= 2;
+        goro__g **a = realloc(goro__S.gfree, c * sizeof *a);
+        if (!a)
+            return false;
+        goro__S.gfree = a;
+        goro__S.cgfree = c;
+    }
+    gslab *s = gslab_new();
+    if (!s)
+        return false;
+    /* Fresh mappings are zero: every descriptor starts FREE with no stack. Pushed in
+     * reverse so they are handed out in address order. */
+    for (size_t i = s->n; i-- > 0;)
+        goro__S.gfree[goro__S.ngfree++] = &s->g[i];
+    goro__S.ngtotal += s->n;
+    s->next = goro__S.gslabs;
+    goro__S.gslabs = s;
+    return true;
+}
+
 goro__g *goro__g_alloc(goro__p *p) {
-    if (!p->gfree) {
+    if (GORO__UNLIKELY(p->ngfree == 0)) {
         pthread_mutex_lock(&goro__S.gfree_lock);
-        if (!goro__S.gfree) {
-            /* A new slab: the moment to check the memory budget (max_goroutines). */
-            gslab *s = live_goroutines() < goro__S.max_goroutines ? gslab_new() : NULL;
-            if (!s) {
-                pthread_mutex_unlock(&goro__S.gfree_lock);
-                return NULL;
-            }
-            /* Fresh mappings are zero: every descriptor starts FREE with no stack. */
-            for (size_t i = s->n; i-- > 0;) {
-                s->g[i].schedlink = goro__S.gfree;
-                goro__S.gfree = &s->g[i];
-            }
-            goro__S.ngfree += (int32_t)s->n;
-            s->next = goro__S.gslabs;
-            goro__S.gslabs = s;
+        if (goro__S.ngfree == 0 && !gfree_grow()) {
+            pthread_mutex_unlock(&goro__S.gfree_lock);
+            return NULL;
         }
-        while (goro__S.gfree && p->ngfree < GORO__GFREE_MAX / 2) {
-            goro__g *g = goro__S.gfree;
-            goro__S.gfree = g->schedlink;
-            goro__S.ngfree--;
-            g->schedlink = p->gfree;
-            p->gfree = g;
-            p->ngfree++;
-        }
+        size_t k = goro__S.ngfree < GORO__GFREE_MAX / 2 ? goro__S.ngfree : GORO__GFREE_MAX / 2;
+        goro__S.ngfree -= k;
+        memcpy(p->gfree, goro__S.gfree + goro__S.ngfree, k * sizeof *p->gfree);
+        p->ngfree = (int32_t)k;
         pthread_mutex_unlock(&goro__S.gfree_lock);
     }
-    goro__g *g = p->gfree;
-    p->gfree = g->schedlink;
-    p->ngfree--;
+    goro__g *g = p->gfree[--p->ngfree];
+    if (p->ngfree)
+        __builtin_prefetch(p->gfree[p->ngfree - 1], 1); /* the next spawn's, while we work */
     g->schedlink = NULL;
     return g;
 }
 
 static void gfput(goro__p *p, goro__g *g) {
-    g->schedlink = p->gfree;
-    p->gfree = g;
-    if (++p->ngfree > GORO__GFREE_MAX) {
-        pthread_mutex_lock(&goro__S.gfree_lock);
-        while (p->ngfree > GORO__GFREE_MAX / 2) {
-            goro__g *h = p->gfree;
-            p->gfree = h->schedlink;
-            p->ngfree--;
-            h->schedlink = goro__S.gfree;
-            goro__S.gfree = h;
-            goro__S.ngfree++;
-        }
-        pthread_mutex_unlock(&goro__S.gfree_lock);
+    if (GORO__UNLIKELY(p->ngfree == GORO__GFREE_MAX))
+        goro__gfree_flush(p, GORO__GFREE_MAX / 2);
+    p->gfree[p->ngfree++] = g;
+}
+
+void goro__gfree_flush(goro__p *p, int32_t keep) {
+    pthread_mutex_lock(&goro__S.gfree_lock);
+    size_t k = (size_t)(p->ngfree - keep);
+    if (goro__S.ngfree + k > goro__S.cgfree) {
+        /* Cannot happen: every descriptor has a slot since its slab was added. */
+        goro__fatal("runtime: descriptor free list overflow");
     }
+    memcpy(goro__S.gfree + goro__S.ngfree, p->gfree + keep, k * sizeof *p->gfree);
+    goro__S.ngfree += k;
+    p->ngfree = keep;
+    pthread_mutex_unlock(&goro__S.gfree_lock);
 }
 
 void goro__for_each_g(void (*f)(goro__g *, void *), void *arg) {
@@ -515,8 +531,9 @@ void goro__g_free_all(void) {
         goro__S.gslabs = s->next;
         munmap(s, s->bytes);
     }
+    free(goro__S.gfree);
     goro__S.gfree = NULL;
-    goro__S.ngfree = 0;
+    goro__S.ngfree = goro__S.cgfree = goro__S.ngtotal = 0;
 }
 
 int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(void *), void *arg,
