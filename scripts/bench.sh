@@ -10,7 +10,7 @@
 # reads "RESULT <metric> <value> <unit>" is one sample; the table shows the median of each.
 # The raw output goes to <BUILD_DIR>/bench/results.txt. Extra flags for one benchmark can be
 # given in BENCH_ARGS_<name>, e.g. BENCH_ARGS_parked="--n 100000"; both twins get them.
-# Exits 1 if any run failed, after printing what it has.
+# BENCH_ONLY="pi yield" runs only those. Exits 1 if any run failed, after printing what it has.
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -18,7 +18,7 @@ build=${1:-build}
 case $build in /*) ;; *) build=$root/$build ;; esac
 rounds=${BENCH_ROUNDS:-5}
 timeout_s=${BENCH_TIMEOUT:-120}
-benchmarks=(yield spawn pi mutex parked)
+benchmarks=(${BENCH_ONLY:-yield spawn pi mutex parked})
 outdir=$build/bench
 raw=$outdir/results.txt
 failed=0
