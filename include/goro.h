@@ -123,9 +123,11 @@ typedef struct goro_mutex {
     uint32_t _pad;
     goro__sema sema;
 } goro_mutex;
+/* clang-format off */
 #define GORO_MUTEX_INIT {0, 0, {0, 0, NULL, NULL}}
-void goro_mutex_lock(goro_mutex *m);          /* may park */
-int goro_mutex_trylock(goro_mutex *m);        /* 1: got it, 0: held. Never parks. */
+/* clang-format on */
+void goro_mutex_lock(goro_mutex *m);   /* may park */
+int goro_mutex_trylock(goro_mutex *m); /* 1: got it, 0: held. Never parks. */
 void goro_mutex_unlock(goro_mutex *m);
 
 /*
@@ -137,7 +139,9 @@ typedef struct goro_waitgroup {
     uint64_t state; /* counter in the high 32 bits, waiters in the low 32 */
     goro__sema sema;
 } goro_waitgroup;
+/* clang-format off */
 #define GORO_WAITGROUP_INIT {0, {0, 0, NULL, NULL}}
+/* clang-format on */
 void goro_wg_add(goro_waitgroup *wg, int delta);
 void goro_wg_done(goro_waitgroup *wg);
 void goro_wg_wait(goro_waitgroup *wg); /* may park */
@@ -145,10 +149,10 @@ void goro_wg_wait(goro_waitgroup *wg); /* may park */
 /* ---------------------------------------------------------------- introspection */
 
 typedef struct goro_stats {
-    int64_t goroutines;       /* live user goroutines, main included */
-    int64_t runnable;         /* in run queues (an estimate while others run) */
-    int64_t parked;           /* waiting on something */
-    int64_t procs;            /* GOMAXPROCS */
+    int64_t goroutines; /* live user goroutines, main included */
+    int64_t runnable;   /* in run queues (an estimate while others run) */
+    int64_t parked;     /* waiting on something */
+    int64_t procs;      /* GOMAXPROCS */
     int64_t idle_procs;
     int64_t threads;          /* OS threads the runtime made, the goro_run caller included */
     int64_t threads_idle;     /* parked on their futex */

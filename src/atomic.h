@@ -30,15 +30,12 @@
 #define goro__xchg_acqrel(p, v) __atomic_exchange_n((p), (v), __ATOMIC_ACQ_REL)
 
 /* Compare-and-swap: *expected is updated with the current value on failure. */
-#define goro__cas_acqrel(p, expected, desired)                                                   \
-    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_ACQ_REL,                 \
-                                __ATOMIC_ACQUIRE)
-#define goro__cas_release(p, expected, desired)                                                  \
-    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_RELEASE,                 \
-                                __ATOMIC_RELAXED)
-#define goro__cas_sc(p, expected, desired)                                                       \
-    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_SEQ_CST,                 \
-                                __ATOMIC_SEQ_CST)
+#define goro__cas_acqrel(p, expected, desired)                                                     \
+    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
+#define goro__cas_release(p, expected, desired)                                                    \
+    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_RELEASE, __ATOMIC_RELAXED)
+#define goro__cas_sc(p, expected, desired)                                                         \
+    __atomic_compare_exchange_n((p), (expected), (desired), 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)
 
 /* A full fence: orders every earlier load and store before every later one.
  * ThreadSanitizer does not model fences (gcc warns), so its builds use a seq-cst

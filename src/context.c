@@ -44,11 +44,11 @@ void *goro__ctx_init(char *lo, size_t size, void (*entry)(void *), void *arg) {
 #elif defined(__aarch64__)
     uint64_t *f = (uint64_t *)(top - 176);
     memset(f, 0, 176);
-    f[0] = (uint64_t)(uintptr_t)entry;           /* x19 */
-    f[1] = (uint64_t)(uintptr_t)arg;             /* x20 */
-    f[10] = 0;                                   /* x29: ends the frame chain */
+    f[0] = (uint64_t)(uintptr_t)entry;            /* x19 */
+    f[1] = (uint64_t)(uintptr_t)arg;              /* x20 */
+    f[10] = 0;                                    /* x29: ends the frame chain */
     f[11] = (uint64_t)(uintptr_t)goro__ctx_start; /* x30 */
-    f[20] = 0;                                   /* FPCR: round to nearest, no traps */
+    f[20] = 0;                                    /* FPCR: round to nearest, no traps */
     return f;
 #else
 #error "goro supports x86-64 and aarch64"

@@ -38,10 +38,10 @@ void goro__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1
 
 /* Checked in debug and sanitizer builds: a broken runtime invariant is fatal. */
 #if GORO_DEBUG
-#define GORO_ASSERT(cond)                                                                        \
-    do {                                                                                         \
-        if (GORO__UNLIKELY(!(cond)))                                                             \
-            goro__fatal("runtime invariant broken: %s (%s:%d)", #cond, __FILE__, __LINE__);     \
+#define GORO_ASSERT(cond)                                                                          \
+    do {                                                                                           \
+        if (GORO__UNLIKELY(!(cond)))                                                               \
+            goro__fatal("runtime invariant broken: %s (%s:%d)", #cond, __FILE__, __LINE__);        \
     } while (0)
 #else
 #define GORO_ASSERT(cond) ((void)0)
@@ -73,8 +73,8 @@ uint64_t goro__rand(goro__m *m);
 void goro__schedule(void);
 void goro__acquirep(goro__m *m, goro__p *p);
 goro__p *goro__releasep(goro__m *m);
-void goro__pidleput(goro__p *p);          /* Caller holds sched.lock. */
-goro__p *goro__pidleget(void);            /* Caller holds sched.lock. */
+void goro__pidleput(goro__p *p); /* Caller holds sched.lock. */
+goro__p *goro__pidleget(void);   /* Caller holds sched.lock. */
 void goro__startm(goro__p *p, bool spinning);
 /* The global run queue (runq.c). put appends n goroutines; get takes a fair share (at most
  * max if max > 0), returns the first and puts the rest into p's run queue (owner P only).
@@ -163,8 +163,8 @@ void goro__stack_stats(uint64_t *count, uint64_t *bytes);
 
 /* ---- timer.c: per-P timers */
 struct goro__timer {
-    int64_t when;                    /* [lock: p->timers_lock] fires at or after this */
-    int64_t period;                  /* [lock: p->timers_lock] 0: one-shot */
+    int64_t when;                          /* [lock: p->timers_lock] fires at or after this */
+    int64_t period;                        /* [lock: p->timers_lock] 0: one-shot */
     void (*f)(goro__timer *, int64_t now); /* runs on an M holding a P, no lock held */
     void *arg;
     goro__p *p;  /* [lock: p->timers_lock] the P whose heap holds it (moves only when stopped) */

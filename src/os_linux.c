@@ -154,8 +154,8 @@ static void segv_handler(int sig, siginfo_t *si, void *uc) {
         uintptr_t lo, hi, a = (uintptr_t)si->si_addr;
         goro__stack_guard(g, &lo, &hi);
         if (a >= lo && a < hi)
-            goro__fatal("goroutine %llu stack overflow (stack size %u)",
-                        (unsigned long long)g->id, g->stack_size);
+            goro__fatal("goroutine %llu stack overflow (stack size %u)", (unsigned long long)g->id,
+                        g->stack_size);
     }
     /* Not ours: hand it to whoever was there before. */
     struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;

@@ -168,7 +168,8 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
 
     /* Main gets a thread-sized stack (virtual; only touched pages cost memory): it is
      * often ported code that expects what a C main has. */
-    size_t main_stack = goro__S.stack_size > GORO__MAIN_STACK ? goro__S.stack_size : GORO__MAIN_STACK;
+    size_t main_stack =
+        goro__S.stack_size > GORO__MAIN_STACK ? goro__S.stack_size : GORO__MAIN_STACK;
     err = goro__newproc(m->p, main_stack, "main", main_fn, arg, __builtin_return_address(0), true);
     if (err) {
         goro__signals_restore();

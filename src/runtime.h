@@ -54,16 +54,16 @@ enum {
  * registers are saved and its stack is no longer in use (see finish_switch in sched.c). */
 enum {
     GORO__ACT_NONE = 0,
-    GORO__ACT_READY, /* put it on the run queue (yield) */
-    GORO__ACT_PARK,  /* it waits; run the unlock callback */
-    GORO__ACT_EXIT,  /* it returned; recycle its stack (with its context) and descriptor */
+    GORO__ACT_READY,  /* put it on the run queue (yield) */
+    GORO__ACT_PARK,   /* it waits; run the unlock callback */
+    GORO__ACT_EXIT,   /* it returned; recycle its stack (with its context) and descriptor */
     GORO__ACT_GOEXIT, /* it called goro_exit; recycle, but its context is not reusable */
 };
 
 struct goro__g {
-    void *sp;           /* [g-local] saved stack pointer while switched out */
-    goro__g *schedlink; /* [lock: whichever list or queue holds the goroutine] */
-    uint32_t status;    /* [atomic] GORO__G_*; read by goro_dump and stats */
+    void *sp;            /* [g-local] saved stack pointer while switched out */
+    goro__g *schedlink;  /* [lock: whichever list or queue holds the goroutine] */
+    uint32_t status;     /* [atomic] GORO__G_*; read by goro_dump and stats */
     uint8_t wait_reason; /* [g-local] GORO__WAIT_* while WAITING */
     uint8_t is_main;     /* [init-only] the goroutine goro_run started */
     uint8_t unguarded;   /* [g-local] stack has no guard page: check the canary */
@@ -99,8 +99,8 @@ struct goro__m {
     bool idle;          /* [lock: sched.lock] on the idle M list */
     pthread_t thread;   /* [init-only] */
     /* The action finish_switch performs for the context switched away from. */
-    int pending;        /* [m-local] GORO__ACT_* */
-    goro__g *pending_g; /* [m-local] */
+    int pending;                               /* [m-local] GORO__ACT_* */
+    goro__g *pending_g;                        /* [m-local] */
     bool (*pending_unlock)(goro__g *, void *); /* [m-local] park's commit callback */
     void *pending_arg;                         /* [m-local] */
     void *altstack;       /* [m-local] signal stack for stack-overflow reports */
@@ -123,26 +123,26 @@ typedef struct goro__timer goro__timer;
 #define GORO__GFREE_MAX 64
 
 struct goro__p {
-    int id;              /* [init-only] */
-    uint32_t status;     /* [lock: sched.lock] GORO__P_* (read racily only by stats) */
-    goro__m *m;          /* [lock: sched.lock] M holding it */
-    goro__p *link;       /* [lock: sched.lock] idle P list */
-    uint32_t globcheck;  /* [owner-P] picks until the global queue is checked first (61) */
+    int id;                  /* [init-only] */
+    uint32_t status;         /* [lock: sched.lock] GORO__P_* (read racily only by stats) */
+    goro__m *m;              /* [lock: sched.lock] M holding it */
+    goro__p *link;           /* [lock: sched.lock] idle P list */
+    uint32_t globcheck;      /* [owner-P] picks until the global queue is checked first (61) */
     uint32_t runnext_streak; /* [owner-P] consecutive runnext picks */
-    goro__g *runnext;    /* [atomic] goroutine to run next (stealable with CAS) */
-    goro__runq runq;     /* owner puts; owner and thieves take (runq.c) */
-    int32_t ngfree;      /* [owner-P] entries in gfree */
+    goro__g *runnext;        /* [atomic] goroutine to run next (stealable with CAS) */
+    goro__runq runq;         /* owner puts; owner and thieves take (runq.c) */
+    int32_t ngfree;          /* [owner-P] entries in gfree */
     goro__g *gfree[GORO__GFREE_MAX]; /* [owner-P] free goroutine descriptors, a stack */
-    void *stackfree;     /* [owner-P] free default-size stacks, linked through their tops */
-    int32_t nstackfree;  /* [owner-P] */
+    void *stackfree;    /* [owner-P] free default-size stacks, linked through their tops */
+    int32_t nstackfree; /* [owner-P] */
     uint64_t goid_next, goid_end; /* [owner-P] batch of goroutine ids */
     /* Timers (timer.c): a 4-ary min-heap on when. */
-    uint32_t timers_lock;   /* spin lock guarding the fields below it */
-    goro__timer **timers;   /* [lock: timers_lock] */
+    uint32_t timers_lock;     /* spin lock guarding the fields below it */
+    goro__timer **timers;     /* [lock: timers_lock] */
     int32_t ntimers, ctimers; /* [lock: timers_lock] */
-    int64_t timer0;         /* [atomic] when of the earliest timer, 0 if none */
+    int64_t timer0;           /* [atomic] when of the earliest timer, 0 if none */
     /* Statistics; written by the owner with relaxed stores, summed by goro_stats_get. */
-    int64_t ngoroutines;    /* [atomic] spawned minus exited on this P */
+    int64_t ngoroutines;                   /* [atomic] spawned minus exited on this P */
     uint64_t nspawned, nswitches, nsteals; /* [atomic] */
 };
 
@@ -153,25 +153,25 @@ typedef struct goro__sched {
     pthread_mutex_t runq_lock;
     struct goro__runq_batch *runq_head, *runq_tail; /* [lock: runq_lock] */
     struct goro__runq_batch *runq_spare;            /* [lock: runq_lock] free batches */
-    int32_t runq_size; /* [atomic] written under runq_lock */
+    int32_t runq_size;                              /* [atomic] written under runq_lock */
     /* Idle Ps and Ms. */
-    goro__p *pidle;    /* [lock: sched.lock] */
-    int32_t npidle;    /* [atomic] written under sched.lock */
-    goro__m *midle;    /* [lock: sched.lock] */
-    int32_t nmidle;    /* [atomic] written under sched.lock */
+    goro__p *pidle;     /* [lock: sched.lock] */
+    int32_t npidle;     /* [atomic] written under sched.lock */
+    goro__m *midle;     /* [lock: sched.lock] */
+    int32_t nmidle;     /* [atomic] written under sched.lock */
     int32_t nmspinning; /* [atomic] Ms with m->spinning set */
-    goro__m *allm;     /* [lock: sched.lock] */
-    int32_t mcount;    /* [atomic] written under sched.lock */
-    int32_t nblocking; /* [atomic] Ms in blocking calls */
+    goro__m *allm;      /* [lock: sched.lock] */
+    int32_t mcount;     /* [atomic] written under sched.lock */
+    int32_t nblocking;  /* [atomic] Ms in blocking calls */
     /* Ps. allp has room for GORO__MAXPROCS_LIMIT; the first gomaxprocs are in use. */
-    goro__p **allp;    /* [init-only] the array; its entries [lock: sched.lock] */
+    goro__p **allp;     /* [init-only] the array; its entries [lock: sched.lock] */
     int32_t gomaxprocs; /* [atomic] changed only with the world stopped */
     /* Free goroutine descriptors beyond the per-P caches, and their slabs. */
     pthread_mutex_t gfree_lock;
-    goro__g **gfree;    /* [lock: gfree_lock] free descriptors, a stack of pointers */
+    goro__g **gfree;       /* [lock: gfree_lock] free descriptors, a stack of pointers */
     size_t ngfree, cgfree; /* [lock: gfree_lock] entries and capacity */
     size_t ngtotal;        /* [lock: gfree_lock] descriptors in all slabs */
-    void *gslabs;       /* [lock: gfree_lock] list of descriptor slabs (dump walks them) */
+    void *gslabs;          /* [lock: gfree_lock] list of descriptor slabs (dump walks them) */
     /* Timers: the earliest time a sleeping M waits for, INT64_MAX if none. */
     int64_t timer_wake; /* [atomic] written under sched.lock */
     goro__m *timer_m;   /* [lock: sched.lock] the M sleeping until timer_wake, if any */
@@ -182,12 +182,12 @@ typedef struct goro__sched {
     /* Shutdown: main returned. */
     uint32_t exiting; /* [atomic] */
     /* Configuration. */
-    size_t stack_size;    /* [init-only] default usable stack bytes */
-    int32_t max_threads;  /* [init-only] */
+    size_t stack_size;      /* [init-only] default usable stack bytes */
+    int32_t max_threads;    /* [init-only] */
     int64_t max_goroutines; /* [init-only] live goroutines allowed by physical memory */
-    int ncpu;             /* [init-only] */
-    uint64_t goidgen;     /* [atomic] last goroutine id handed out in a batch */
-    uint64_t nhandoffs;   /* [atomic] */
+    int ncpu;               /* [init-only] */
+    uint64_t goidgen;       /* [atomic] last goroutine id handed out in a batch */
+    uint64_t nhandoffs;     /* [atomic] */
 } goro__sched;
 
 #define GORO__MAXPROCS_LIMIT 1024

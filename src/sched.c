@@ -83,7 +83,8 @@ __attribute__((noinline, noipa))
 #else
 __attribute__((noinline))
 #endif
-goro__m *goro__getm(void) {
+goro__m *
+goro__getm(void) {
     goro__m *m = tls_m;
     __asm__ volatile("" : "+r"(m));
     return m;
@@ -429,8 +430,8 @@ static gslab *gslab_new(void) {
     char *base;
     if (bytes == GORO__GSLAB_HUGE) {
         /* Map twice the size and keep the 2 MiB-aligned middle: a huge page needs it. */
-        char *raw = mmap(NULL, 2 * bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-                         -1, 0);
+        char *raw =
+            mmap(NULL, 2 * bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (raw == MAP_FAILED)
             return NULL;
         base = (char *)(((uintptr_t)raw + bytes - 1) & ~(uintptr_t)(bytes - 1));
@@ -745,8 +746,7 @@ void goro_yield(void) {
     if (!m || !m->curg)
         return;
     goro__g *cur = m->curg, *next = pick_next(m);
-    if (!next && !goro__load_relaxed(&goro__S.gcwaiting) &&
-        !goro__load_relaxed(&goro__S.exiting)) {
+    if (!next && !goro__load_relaxed(&goro__S.gcwaiting) && !goro__load_relaxed(&goro__S.exiting)) {
         /* Nothing queued here: take from the global queue, or else from a busy P's
          * queue, so a yielding goroutine alone on its P does not leave others waiting
          * behind a busy one. Nothing anywhere: return without a switch. */
@@ -904,8 +904,8 @@ top:
     if (run_due_timers() && (g = pick_local(p)))
         return g;
     int32_t procs = goro__load_relaxed(&goro__S.gomaxprocs);
-    if (m->spinning || 2 * goro__load_relaxed(&goro__S.nmspinning) <
-                           procs - goro__load_relaxed(&goro__S.npidle)) {
+    if (m->spinning ||
+        2 * goro__load_relaxed(&goro__S.nmspinning) < procs - goro__load_relaxed(&goro__S.npidle)) {
         if (!m->spinning) {
             m->spinning = true;
             goro__add_sc(&goro__S.nmspinning, 1);

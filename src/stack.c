@@ -70,12 +70,12 @@ typedef struct chunk {
 } chunk;
 
 static struct {
-    pthread_mutex_t lock; /* "stack_lock" */
-    void *free;           /* [lock: stack_lock] free default stacks */
-    int32_t nfree;        /* [lock: stack_lock] */
-    chunk *chunks;        /* [lock: stack_lock] */
-    int guard_mode;       /* [atomic] written under stack_lock: 0 unknown, 1 madvise, 2 mprotect */
-    int32_t nmprotect;    /* [lock: stack_lock] */
+    pthread_mutex_t lock;  /* "stack_lock" */
+    void *free;            /* [lock: stack_lock] free default stacks */
+    int32_t nfree;         /* [lock: stack_lock] */
+    chunk *chunks;         /* [lock: stack_lock] */
+    int guard_mode;        /* [atomic] written under stack_lock: 0 unknown, 1 madvise, 2 mprotect */
+    int32_t nmprotect;     /* [lock: stack_lock] */
     uint64_t count, bytes; /* [atomic] stacks mapped and their virtual size */
 } stk = {.lock = PTHREAD_MUTEX_INITIALIZER};
 

@@ -154,7 +154,7 @@ static void lock_slow(goro_mutex *mu) {
         if (starving && (old & MUTEX_LOCKED))
             new |= MUTEX_STARVING;
         if (awoke) {
-            if (!(new & MUTEX_WOKEN))
+            if (!(new &MUTEX_WOKEN))
                 goro__fatal("sync: inconsistent mutex state (goroutine %llu)",
                             (unsigned long long)goro_self());
             new &= ~MUTEX_WOKEN;
@@ -205,7 +205,7 @@ static void unlock_slow(goro_mutex *mu, int32_t new) {
     if (!((new + MUTEX_LOCKED) & MUTEX_LOCKED))
         goro__fatal("sync: unlock of unlocked mutex (goroutine %llu)",
                     (unsigned long long)goro_self());
-    if (new & MUTEX_STARVING) {
+    if (new &MUTEX_STARVING) {
         /* Hand ownership to the first waiter and let it run on our time slice. */
         goro__sema_release(&mu->sema, true);
         return;

@@ -21,12 +21,9 @@
 #include "internal.h"
 
 static const char *const wait_reasons[GORO__WAIT_NREASONS] = {
-    [GORO__WAIT_NONE] = "",
-    [GORO__WAIT_SLEEP] = "sleep",
-    [GORO__WAIT_MUTEX] = "mutex",
-    [GORO__WAIT_WAITGROUP] = "waitgroup",
-    [GORO__WAIT_SEMA] = "semacquire",
-    [GORO__WAIT_STW] = "stop the world",
+    [GORO__WAIT_NONE] = "",           [GORO__WAIT_SLEEP] = "sleep",
+    [GORO__WAIT_MUTEX] = "mutex",     [GORO__WAIT_WAITGROUP] = "waitgroup",
+    [GORO__WAIT_SEMA] = "semacquire", [GORO__WAIT_STW] = "stop the world",
 };
 
 const char *goro__wait_reason_str(int reason) {
@@ -85,10 +82,10 @@ static void print_pc(int fd, const char *prefix, uintptr_t pc) {
     if (dladdr((void *)pc, &info) && info.dli_fname) {
         if (info.dli_sname)
             out(fd, "%s%s+0x%lx (%s)\n", prefix, info.dli_sname,
-                    (unsigned long)(pc - (uintptr_t)info.dli_saddr), info.dli_fname);
+                (unsigned long)(pc - (uintptr_t)info.dli_saddr), info.dli_fname);
         else
             out(fd, "%s%s+0x%lx\n", prefix, info.dli_fname,
-                    (unsigned long)(pc - (uintptr_t)info.dli_fbase));
+                (unsigned long)(pc - (uintptr_t)info.dli_fbase));
     } else {
         out(fd, "%s0x%lx\n", prefix, (unsigned long)pc);
     }
@@ -137,10 +134,10 @@ static void dump_g(goro__g *g, void *arg) {
         int64_t since = goro__load_relaxed(&g->wait_since);
         long long ms = since ? (long long)((c->now - since) / 1000000) : 0;
         out(c->fd, "goroutine %llu%s [%s, %lld ms]:\n", (unsigned long long)id, namebuf,
-                goro__wait_reason_str(goro__load_relaxed(&g->wait_reason)), ms);
+            goro__wait_reason_str(goro__load_relaxed(&g->wait_reason)), ms);
     } else {
         out(c->fd, "goroutine %llu%s [%s]:\n", (unsigned long long)id, namebuf,
-                g == c->self ? "running, dumping" : state_name(st));
+            g == c->self ? "running, dumping" : state_name(st));
     }
     /* The stack fields of others are only stable when the world is stopped. */
     if (g == c->self || (c->frames && st != GORO__G_RUNNING && g->stack_lo)) {
@@ -165,10 +162,9 @@ void goro__dump_locked(int fd, bool frames) {
         out(fd, "goro: no runtime is running\n");
         return;
     }
-    dumpctx c = {.fd = fd, .frames = frames, .self = goro__getg(),
-                 .now = goro__nanotime_coarse()};
+    dumpctx c = {.fd = fd, .frames = frames, .self = goro__getg(), .now = goro__nanotime_coarse()};
     out(fd, "goro: %d goroutines, %d procs, %d threads\n\n", goro_numgoroutine(),
-            goro__load_relaxed(&goro__S.gomaxprocs), goro__load_relaxed(&goro__S.mcount));
+        goro__load_relaxed(&goro__S.gomaxprocs), goro__load_relaxed(&goro__S.mcount));
     goro__for_each_g(dump_g, &c);
 }
 
