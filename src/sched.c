@@ -3,7 +3,7 @@
  *
  * Terms (runtime.h): G goroutine, M OS thread, P processor. An M runs Gs only while it
  * holds a P. Each P has a bounded lock-free run queue (runq.c) and a runnext slot; there is
- * one global queue under sched.lock.
+ * one global queue of batches under runq_lock (runq.c).
  *
  * Switching. A goroutine that parks, yields or exits switches straight to the next
  * goroutine of its P when there is one (G -> G, one register switch), and otherwise to
@@ -185,15 +185,20 @@ static goro__m *mget(void) {
     return m;
 }
 
-static void *mstart(void *arg) {
-    goro__m *m = arg;
-    goro__m_init_thread(m);
+/* Takes the P that whoever started or woke m handed over, if any. */
+static void acquire_nextp(goro__m *m) {
     lock_sched();
     goro__p *p = m->nextp;
     m->nextp = NULL;
     unlock_sched();
     if (p)
         goro__acquirep(m, p);
+}
+
+static void *mstart(void *arg) {
+    goro__m *m = arg;
+    goro__m_init_thread(m);
+    acquire_nextp(m);
     goro__schedule();
     goro__m_fini_thread(m);
     return NULL;
@@ -304,12 +309,7 @@ static void stopm(goro__m *m, int64_t until) {
     if (!woken)
         goro__note_sleep(&m->park, GORO_FOREVER); /* taken meanwhile: the waker signals */
     goro__note_clear(&m->park);
-    lock_sched();
-    goro__p *p = m->nextp;
-    m->nextp = NULL;
-    unlock_sched();
-    if (p)
-        goro__acquirep(m, p);
+    acquire_nextp(m);
 }
 
 void goro__timers_added(int64_t when) {
