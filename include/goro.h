@@ -30,6 +30,9 @@
 extern "C" {
 #endif
 
+/* Marks the exported functions; the library hides everything else. */
+#define GORO_API __attribute__((visibility("default")))
+
 /* ---------------------------------------------------------------- errors */
 
 #define GORO_EINVAL (-EINVAL)
@@ -43,7 +46,7 @@ extern "C" {
 #define GORO_ECLOSED (-10001)
 
 /* Names every code above and every -errno value. Never returns NULL. */
-const char *goro_strerror(int code);
+GORO_API const char *goro_strerror(int code);
 
 /* ---------------------------------------------------------------- runtime */
 
@@ -65,7 +68,7 @@ typedef struct goro_config {
  * Errors: GORO_EBUSY (a runtime is already running in this process), GORO_EINVAL (bad cfg
  * values or main_fn NULL), GORO_ENOMEM, or -errno if a thread could not be created.
  */
-int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg);
+GORO_API int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg);
 
 typedef struct goro_attr {
     size_t stack_size; /* 0: the runtime's default */
@@ -79,29 +82,29 @@ typedef struct goro_attr {
  * GORO_ENOMEM (no memory for the descriptor; if the stack cannot be had when it first
  * runs, the runtime fails fatally with a message instead).
  */
-int goro_spawn(void (*fn)(void *), void *arg);
-int goro_spawn_attr(const goro_attr *attr, void (*fn)(void *), void *arg);
+GORO_API int goro_spawn(void (*fn)(void *), void *arg);
+GORO_API int goro_spawn_attr(const goro_attr *attr, void (*fn)(void *), void *arg);
 
 /* runtime.Gosched: lets other runnable goroutines run; the caller stays runnable. */
-void goro_yield(void);
+GORO_API void goro_yield(void);
 /* runtime.Goexit: ends the calling goroutine. Called from main, ends the program's main
  * goroutine as if main_fn returned. Does not return. */
-void goro_exit(void) __attribute__((noreturn));
+GORO_API void goro_exit(void) __attribute__((noreturn));
 /* The calling goroutine's id (0 outside a goroutine). Main is 1; ids are unique and never
  * reused within a goro_run. Each P hands them out from its own batch, so they increase in
  * spawn order among goroutines spawned on one P, not across Ps (as in Go). */
-uint64_t goro_self(void);
+GORO_API uint64_t goro_self(void);
 /* runtime.GOMAXPROCS: n >= 1 sets the number of Ps (stopping the world briefly); n < 1
  * only queries. Returns the previous value. May park. n above 1024 is clamped to 1024. */
-int goro_maxprocs(int n);
+GORO_API int goro_maxprocs(int n);
 /* runtime.NumGoroutine: live user goroutines, main included. */
-int goro_numgoroutine(void);
+GORO_API int goro_numgoroutine(void);
 /* The monotonic clock, nanoseconds. Callable from anywhere. */
-int64_t goro_now(void);
+GORO_API int64_t goro_now(void);
 /* time.Sleep: parks at least ns nanoseconds (ns <= 0: yields). Returns 0. */
-int goro_sleep(int64_t ns);
+GORO_API int goro_sleep(int64_t ns);
 /* Parks until goro_now() >= deadline. Returns 0. */
-int goro_sleep_until(int64_t deadline);
+GORO_API int goro_sleep_until(int64_t deadline);
 
 /* ---------------------------------------------------------------- sync */
 
@@ -126,9 +129,9 @@ typedef struct goro_mutex {
 /* clang-format off */
 #define GORO_MUTEX_INIT {0, 0, {0, 0, NULL, NULL}}
 /* clang-format on */
-void goro_mutex_lock(goro_mutex *m);   /* may park */
-int goro_mutex_trylock(goro_mutex *m); /* 1: got it, 0: held. Never parks. */
-void goro_mutex_unlock(goro_mutex *m);
+GORO_API void goro_mutex_lock(goro_mutex *m);   /* may park */
+GORO_API int goro_mutex_trylock(goro_mutex *m); /* 1: got it, 0: held. Never parks. */
+GORO_API void goro_mutex_unlock(goro_mutex *m);
 
 /*
  * sync.WaitGroup. All-zero (GORO_WAITGROUP_INIT) is a zero counter. A counter going
@@ -142,9 +145,9 @@ typedef struct goro_waitgroup {
 /* clang-format off */
 #define GORO_WAITGROUP_INIT {0, {0, 0, NULL, NULL}}
 /* clang-format on */
-void goro_wg_add(goro_waitgroup *wg, int delta);
-void goro_wg_done(goro_waitgroup *wg);
-void goro_wg_wait(goro_waitgroup *wg); /* may park */
+GORO_API void goro_wg_add(goro_waitgroup *wg, int delta);
+GORO_API void goro_wg_done(goro_waitgroup *wg);
+GORO_API void goro_wg_wait(goro_waitgroup *wg); /* may park */
 
 /* ---------------------------------------------------------------- introspection */
 
@@ -166,12 +169,12 @@ typedef struct goro_stats {
     uint64_t stack_bytes;     /* their virtual size, guards included */
 } goro_stats;
 /* Fills *out. Callable from any goroutine; the figures are a snapshot. */
-void goro_stats_get(goro_stats *out);
+GORO_API void goro_stats_get(goro_stats *out);
 
 /* Writes every goroutine to fd: id, name, state, wait reason and since when, where it was
  * spawned, and its backtrace where one can be taken. SIGQUIT prints the same to stderr
  * and the program goes on. */
-void goro_dump(int fd);
+GORO_API void goro_dump(int fd);
 
 #ifdef __cplusplus
 }

@@ -74,7 +74,10 @@ goro__sched goro__sched_state;
 unsigned goro__fence_word;
 #endif
 
-static __thread goro__m *tls_m;
+/* initial-exec: a fixed offset from the thread pointer even in libgoro.so, instead of a
+ * __tls_get_addr call on every access (the library is linked at start-up, not dlopen'ed
+ * late, which is when this model can fail). */
+static __thread goro__m *tls_m __attribute__((tls_model("initial-exec")));
 
 /* The asm makes the function impure, so the compiler calls it each time instead of
  * reusing a value (or a thread-local address) computed before a switch. */
@@ -741,9 +744,38 @@ void goro__yield_now(void) {
     switch_to(m, cur, pick_next(m));
 }
 
+/* goro_yield's common case with one P: nothing due, nothing in runnext, a goroutine at
+ * the head of the queue. The yielder takes its place at the tail and the head runs, as
+ * the general path would do, with plain loads and stores: with one P nobody else touches
+ * the queue (see goro__runq_get_alone) and the world is not stopping while it runs.
+ * Returns false, having changed nothing, when the general path is needed. */
+static bool yield_alone(goro__m *m, goro__g *cur) {
+    goro__p *p = m->p;
+    if (goro__load_relaxed(&goro__S.gomaxprocs) != 1 || goro__load_relaxed(&p->timer0) ||
+        goro__load_relaxed(&p->runnext) || p->globcheck <= 1 ||
+        goro__load_relaxed(&goro__S.gcwaiting) || goro__load_relaxed(&goro__S.exiting))
+        return false;
+    uint32_t h = goro__load_relaxed(&p->runq.head), t = goro__load_relaxed(&p->runq.tail);
+    if (h == t)
+        return false;
+    goro__g *next = goro__load_relaxed(&p->runq.ring[h % GORO__RUNQ_SIZE]);
+    goro__store_relaxed(&p->runq.ring[t % GORO__RUNQ_SIZE], cur);
+    /* Release, as in runq_get_alone and runq_put: for readers of the counters. */
+    goro__store_release(&p->runq.head, h + 1);
+    goro__store_release(&p->runq.tail, t + 1);
+    p->globcheck--;
+    p->runnext_streak = 0;
+    goro__store_relaxed(&cur->status, GORO__G_RUNNABLE);
+    m->pending = GORO__ACT_NONE;
+    switch_to(m, cur, next);
+    return true;
+}
+
 void goro_yield(void) {
     goro__m *m = getm_entry();
     if (!m || !m->curg)
+        return;
+    if (yield_alone(m, m->curg))
         return;
     goro__g *cur = m->curg, *next = pick_next(m);
     if (!next && !goro__load_relaxed(&goro__S.gcwaiting) && !goro__load_relaxed(&goro__S.exiting)) {

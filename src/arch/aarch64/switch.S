@@ -11,6 +11,7 @@
 /* void *goro__ctx_switch(void **from_sp, void *to_sp, void *ret): returns, in the context
  * switched to, the ret its switcher passed (the M now running it). */
     .globl goro__ctx_switch
+    .hidden goro__ctx_switch
     .type goro__ctx_switch, %function
     .p2align 4
 goro__ctx_switch:
@@ -57,6 +58,7 @@ goro__ctx_switch:
 /* The first frame of every goroutine: calls x19(x20) and never returns. The return address
  * column is undefined and x29/x30 are zero, so unwinders and frame-pointer walks stop. */
     .globl goro__ctx_start
+    .hidden goro__ctx_start
     .type goro__ctx_start, %function
     .p2align 4
 goro__ctx_start:

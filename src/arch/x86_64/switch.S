@@ -14,6 +14,7 @@
 /* void *goro__ctx_switch(void **from_sp, void *to_sp, void *ret): returns, in the context
  * switched to, the ret its switcher passed (the M now running it). */
     .globl goro__ctx_switch
+    .hidden goro__ctx_switch
     .type goro__ctx_switch, @function
     .p2align 4
 goro__ctx_switch:
@@ -65,6 +66,7 @@ goro__ctx_switch:
 /* The first frame of every goroutine: calls r12(r13) and never returns. The return address
  * column is undefined and rbp is zero, so unwinders and frame-pointer walks stop here. */
     .globl goro__ctx_start
+    .hidden goro__ctx_start
     .type goro__ctx_start, @function
     .p2align 4
 goro__ctx_start:
