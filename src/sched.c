@@ -638,7 +638,9 @@ static void run(goro__m *m, goro__g *cur, goro__g *next) {
         m->curg = NULL;
     }
     /* We may be on another thread when this returns: the switcher tells which M. */
-    finish_switch(goro__switch(cur, next, m->pending == GORO__ACT_GOEXIT, m));
+    m = goro__switch(cur, next, m->pending == GORO__ACT_GOEXIT, m);
+    if (m->pending != GORO__ACT_NONE)
+        finish_switch(m);
 }
 
 /* Runs due timers of p. Owner P only. */
