@@ -83,16 +83,25 @@ void goro__globrunq_put(goro__g *const *gs, uint32_t n);
 goro__g *goro__globrunq_get(goro__p *p, int32_t max);
 void goro__globrunq_free(void);
 void goro__runqput(goro__p *p, goro__g *g, bool next);
-goro__g *goro__g_alloc(goro__p *p);
-/* Moves p's cached free descriptors beyond the first keep to the global stack. */
-void goro__gfree_flush(goro__p *p, int32_t keep);
-void goro__g_free_all(void);
-void goro__for_each_g(void (*f)(goro__g *, void *), void *arg);
 /* Creates a runnable goroutine on p (in its runnext slot) and wakes an idle P. */
 int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(void *), void *arg,
                   void *pc, bool is_main);
 void goro__m_init_thread(goro__m *m);
 void goro__m_fini_thread(goro__m *m);
+
+/* ---- gdesc.c: goroutine descriptors */
+/* A free descriptor from p's cache (refilled from the global stack or a new slab), or
+ * NULL when out of memory or beyond max_goroutines. Owner P only. */
+goro__g *goro__g_alloc(goro__p *p);
+/* Returns a finished goroutine's descriptor to p's cache. Owner P only. */
+void goro__gfput(goro__p *p, goro__g *g);
+/* Moves p's cached free descriptors beyond the first keep to the global stack. */
+void goro__gfree_flush(goro__p *p, int32_t keep);
+/* Calls f on every descriptor, free ones included. The runtime is stopped, or the caller
+ * holds gfree_lock. */
+void goro__for_each_g(void (*f)(goro__g *, void *), void *arg);
+/* Unmaps every slab. The runtime is stopped. */
+void goro__g_free_all(void);
 
 /* ---- proc.c: start, stop, resize */
 void goro__stop_the_world(void);
