@@ -432,9 +432,16 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
     goro__store_release(&g->status, GORO__G_RUNNABLE);
     goro__store_relaxed(&p->ngoroutines, p->ngoroutines + 1);
     goro__store_relaxed(&p->nspawned, p->nspawned + 1);
+    /* Whether this spawn gives other Ps something new to take: g alone in runnext, or
+     * the old runnext moving into an empty queue. If the queue already holds work, the
+     * put that made it non-empty woke a thread (W1), and no thread parks while it stays
+     * non-empty (W2), so waking again would only cost the fence. (If a thief empties it
+     * between this test and the put, g waits for this P's next switch or that thief's
+     * next look: this P is running, so nothing is lost, only maybe delayed.) */
+    bool fresh = !goro__load_relaxed(&p->runnext) || goro__runq_empty(&p->runq);
     /* From here another M may steal and run g. */
     goro__runqput(p, g, true);
-    if (!is_main) /* main runs on the goro_run thread, which is about to look for it */
+    if (fresh && !is_main) /* main runs on the goro_run thread, about to look for it */
         goro__wakep();
     return 0;
 }
