@@ -149,6 +149,115 @@ GORO_API void goro_wg_add(goro_waitgroup *wg, int delta);
 GORO_API void goro_wg_done(goro_waitgroup *wg);
 GORO_API void goro_wg_wait(goro_waitgroup *wg); /* may park */
 
+/*
+ * sync.RWMutex: any number of readers or one writer. All-zero (GORO_RWMUTEX_INIT) is
+ * unlocked. Once a writer waits for the lock, new readers wait too, so a stream of
+ * readers cannot starve writers; for the same reason a reader must not take the read lock
+ * again while holding it (a waiting writer would deadlock both). Lock and read lock may be
+ * released by a goroutine other than the one that took them. goro_rwmutex_runlock or
+ * goro_rwmutex_unlock of a mutex not locked that way is fatal.
+ */
+typedef struct goro_rwmutex {
+    goro_mutex w;          /* serialises writers */
+    goro__sema writer_sem; /* the writer waits here for departing readers */
+    goro__sema reader_sem; /* readers wait here for the writer */
+    int32_t reader_count;  /* readers in or waiting; minus 2^30 while a writer holds or waits */
+    int32_t reader_wait;   /* readers the waiting writer still waits for */
+} goro_rwmutex;
+/* clang-format off */
+#define GORO_RWMUTEX_INIT {GORO_MUTEX_INIT, {0, 0, NULL, NULL}, {0, 0, NULL, NULL}, 0, 0}
+/* clang-format on */
+GORO_API void goro_rwmutex_rlock(goro_rwmutex *rw);   /* may park */
+GORO_API void goro_rwmutex_runlock(goro_rwmutex *rw); /* never parks */
+GORO_API void goro_rwmutex_lock(goro_rwmutex *rw);    /* may park */
+GORO_API void goro_rwmutex_unlock(goro_rwmutex *rw);  /* never parks */
+
+/*
+ * sync.Cond: goroutines waiting for a condition guarded by a goro_mutex. All-zero
+ * (GORO_COND_INIT) has no waiters. goro_cond_wait(c, m) is called with m locked: it
+ * unlocks m, parks until a signal or broadcast, and locks m again before returning. As
+ * in Go, a wait may return when the condition no longer holds: test it in a loop. A
+ * signal or broadcast sent before a wait began does not wake that wait.
+ */
+typedef struct goro_cond {
+    uint32_t lock;   /* bit 0: spin lock over the waiter list */
+    uint32_t ticket; /* the next ticket a wait takes */
+    uint32_t notify; /* the oldest ticket not yet woken */
+    uint32_t _pad;
+    void *head, *tail; /* parked waiters */
+} goro_cond;
+/* clang-format off */
+#define GORO_COND_INIT {0, 0, 0, 0, NULL, NULL}
+/* clang-format on */
+GORO_API void goro_cond_wait(goro_cond *c, goro_mutex *m); /* may park */
+/* Wakes the longest-waiting goroutine in goro_cond_wait, if any. Never parks. */
+GORO_API void goro_cond_signal(goro_cond *c);
+/* Wakes every goroutine in goro_cond_wait. Never parks. */
+GORO_API void goro_cond_broadcast(goro_cond *c);
+
+/*
+ * sync.Once. All-zero (GORO_ONCE_INIT) is "not done". The first goro_once_do runs
+ * fn(arg); concurrent and later calls return only after that fn has returned, and see
+ * everything it wrote. fn must not call goro_once_do on the same once (deadlock). If fn
+ * ends its goroutine with goro_exit, the once is left locked and not done: every later
+ * goro_once_do on it parks forever (C has no panic to recover from).
+ */
+typedef struct goro_once {
+    uint32_t done;
+    uint32_t _pad;
+    goro_mutex m;
+} goro_once;
+/* clang-format off */
+#define GORO_ONCE_INIT {0, 0, GORO_MUTEX_INIT}
+/* clang-format on */
+GORO_API void goro_once_do(goro_once *o, void (*fn)(void *), void *arg); /* may park */
+
+/* ---------------------------------------------------------------- channels and select */
+
+/*
+ * Channels carry fixed-size elements between goroutines with Go's semantics: a channel of
+ * capacity 0 is a rendezvous; otherwise a FIFO buffer of cap elements. Blocked senders
+ * and receivers are served in arrival order. Closing wakes every waiter: receivers drain
+ * the buffer and then get GORO_ECLOSED with the output zeroed; senders get GORO_ECLOSED.
+ * A NULL channel blocks forever (the _dl forms: GORO_EAGAIN for deadline 0,
+ * GORO_ETIMEDOUT at the deadline). Channels are reference counted: make returns one
+ * reference; the last goro_chan_release frees it (no goroutine may still use it).
+ */
+typedef struct goro_chan goro_chan;
+/* GORO_EINVAL (out NULL, size overflow), GORO_ENOMEM. */
+GORO_API int goro_chan_make(goro_chan **out, size_t elem_size, size_t cap);
+GORO_API void goro_chan_retain(goro_chan *c);
+GORO_API void goro_chan_release(goro_chan *c);
+/* May park. 0, or GORO_ECLOSED. elem: elem_size bytes to copy in. */
+GORO_API int goro_chan_send(goro_chan *c, const void *elem);
+/* May park. 0, or GORO_ECLOSED when closed and drained (*out zeroed); out may be NULL. */
+GORO_API int goro_chan_recv(goro_chan *c, void *out);
+/* As above with a deadline: also GORO_EAGAIN (deadline 0, would wait), GORO_ETIMEDOUT. */
+GORO_API int goro_chan_send_dl(goro_chan *c, const void *elem, int64_t deadline);
+GORO_API int goro_chan_recv_dl(goro_chan *c, void *out, int64_t deadline);
+/* Never parks. 0, GORO_ECLOSED if already closed, GORO_EINVAL for NULL. */
+GORO_API int goro_chan_close(goro_chan *c);
+/* Elements buffered now / capacity; 0 for NULL. */
+GORO_API size_t goro_chan_len(goro_chan *c);
+GORO_API size_t goro_chan_cap(goro_chan *c);
+
+enum { GORO_SEND = 1, GORO_RECV = 2 };
+typedef struct goro_case {
+    goro_chan *chan; /* NULL: this case is never ready (Go's nil channel) */
+    int op;          /* GORO_SEND or GORO_RECV */
+    void *elem;      /* SEND: value to send; RECV: where the value goes (may be NULL) */
+    int result;      /* out: 0, or GORO_ECLOSED (recv: closed and drained; send: closed) */
+} goro_case;
+/*
+ * Go's select: performs exactly one of the ready cases, chosen uniformly at random among
+ * them, and returns its index (its result field says how it went). If none is ready it
+ * parks until one is, or until the deadline: deadline 0 is Go's `default` (returns
+ * GORO_EAGAIN when nothing is ready at that instant), a passed deadline returns
+ * GORO_ETIMEDOUT. The same channel may appear in several cases; a select with only NULL
+ * channels and no deadline blocks forever. GORO_EINVAL for a bad op, GORO_ENOMEM.
+ */
+GORO_API int goro_select(goro_case *cases, size_t n, int64_t deadline);
+
 /* ---------------------------------------------------------------- introspection */
 
 typedef struct goro_stats {

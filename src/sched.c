@@ -276,6 +276,22 @@ static void resetspinning(goro__m *m) {
         goro__wakep();
 }
 
+/* Called by an M about to sleep with no timer pending anywhere (until 0): if every other
+ * M sleeps too and every P is idle with nothing queued, no goroutine can ever be woken
+ * (only goroutines wake goroutines, and no timer will), so the program is deadlocked.
+ * Caller holds sched.lock. */
+static void check_deadlock(int64_t until) {
+    if (until != 0 || goro__load_relaxed(&goro__S.gcwaiting) ||
+        goro__S.nmidle != goro__S.mcount - 1 || goro__S.npidle != goro__S.gomaxprocs ||
+        goro__load_relaxed(&goro__S.runq_size) != 0 || goro__load_relaxed(&goro__S.nblocking))
+        return;
+    for (int32_t i = 0; i < goro__S.gomaxprocs; i++)
+        if (!goro__runq_empty(&goro__S.allp[i]->runq) ||
+            goro__load_relaxed(&goro__S.allp[i]->runnext))
+            return;
+    goro__fatal("all goroutines are asleep - deadlock!");
+}
+
 /* Parks the M until it is handed a P, or until `until` if it becomes the timer sleeper
  * (then it may return without a P). */
 static void stopm(goro__m *m, int64_t until) {
@@ -289,6 +305,7 @@ static void stopm(goro__m *m, int64_t until) {
         goro__store_relaxed(&goro__S.timer_wake, until);
         goro__S.timer_m = m;
     }
+    check_deadlock(until);
     mput(m);
     unlock_sched();
     bool woken = goro__note_sleep(&m->park, timed ? until : GORO_FOREVER);

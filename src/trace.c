@@ -21,9 +21,21 @@
 #include "internal.h"
 
 static const char *const wait_reasons[GORO__WAIT_NREASONS] = {
-    [GORO__WAIT_NONE] = "",           [GORO__WAIT_SLEEP] = "sleep",
-    [GORO__WAIT_MUTEX] = "mutex",     [GORO__WAIT_WAITGROUP] = "waitgroup",
-    [GORO__WAIT_SEMA] = "semacquire", [GORO__WAIT_STW] = "stop the world",
+    [GORO__WAIT_NONE] = "",
+    [GORO__WAIT_SLEEP] = "sleep",
+    [GORO__WAIT_MUTEX] = "mutex",
+    [GORO__WAIT_WAITGROUP] = "waitgroup",
+    [GORO__WAIT_SEMA] = "semacquire",
+    [GORO__WAIT_STW] = "stop the world",
+    [GORO__WAIT_RWMUTEX_R] = "rwmutex rlock",
+    [GORO__WAIT_RWMUTEX_W] = "rwmutex lock",
+    [GORO__WAIT_COND] = "cond wait",
+    [GORO__WAIT_CHAN_SEND] = "chan send",
+    [GORO__WAIT_CHAN_RECV] = "chan receive",
+    [GORO__WAIT_CHAN_SEND_NIL] = "chan send (nil chan)",
+    [GORO__WAIT_CHAN_RECV_NIL] = "chan receive (nil chan)",
+    [GORO__WAIT_SELECT] = "select",
+    [GORO__WAIT_SELECT_NOCASES] = "select (no cases)",
 };
 
 const char *goro__wait_reason_str(int reason) {

@@ -1,0 +1,506 @@
+/*
+ * chan.c - channels and select (Go's chan.go and select.go).
+ *
+ * A channel is a lock, a ring buffer of cap elements, and two queues of waiters: goroutines
+ * blocked sending (sendq) and receiving (recvq). A blocked operation is a "waiter record"
+ * (wcase) on the blocked goroutine's stack, one per case of its select; a plain send or
+ * receive is a select of one case. All the records of one blocked select share a wait
+ * state (wstate) with a `done` word: whoever moves it from 0 to 1 with a CAS (a partner
+ * goroutine, close, or the select's timer) completes that select and makes the goroutine
+ * runnable, exactly once (Go's selectDone).
+ *
+ * Invariants
+ *  (C1) c->lock (a word of its own, taken with goro__spin_lock) guards every field below
+ *       it.
+ *  (C2) A buffered channel with elements has no waiting receiver that could take one,
+ *       and one with free slots has no waiting sender that could fill one: operations
+ *       check the queues before the buffer (senders hand straight to a waiting receiver;
+ *       a receiver of a full buffer takes the head and moves the first sender's value in).
+ *  (C3) Records stay in a queue after their select completed elsewhere; whoever dequeues
+ *       one whose done is already 1 drops it. The waiter, once running again, removes its
+ *       remaining records under each channel's lock before its stack frame goes away.
+ *  (C4) A record is published (enqueued) under the channel lock, and the locks are
+ *       dropped only after the goroutine has switched away (park's unlock callback), so a
+ *       partner never readies a goroutine that is still running.
+ *  (C5) A select locks its channels in address order, each once (duplicates allowed in
+ *       the cases), so two selects never deadlock on each other's locks.
+ *
+ * The value of a completed case moves while the partner holds the channel lock: a sender
+ * copies into the receiver's destination, or a receiver from the sender's source, so
+ * the element never passes through the buffer when someone is waiting.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+struct goro_chan {
+    uint32_t lock;    /* 1: locked (C1); only the lock lives in this word */
+    uint32_t refs;    /* [atomic] references: make returns one */
+    uint32_t closed;  /* [lock] */
+    size_t elem_size; /* [init-only] */
+    size_t cap;       /* [init-only] */
+    size_t count;     /* [lock] elements in buf; read racily by goro_chan_len */
+    size_t sendx;     /* [lock] next slot to fill */
+    size_t recvx;     /* [lock] next slot to take */
+    struct wcase *sendq_head, *sendq_tail; /* [lock] */
+    struct wcase *recvq_head, *recvq_tail; /* [lock] */
+    char buf[];                            /* cap * elem_size bytes */
+};
+
+typedef struct wstate {
+    goro__g *g;
+    uint32_t done;       /* [atomic] 0 while waiting; the CAS to 1 elects who completes it */
+    int winner;          /* written by the completer before ready: case index, or -1 timeout */
+    int result;          /* written by the completer: 0 or GORO_ECLOSED */
+    uint32_t timer_done; /* [atomic] the timeout callback has finished with this state */
+    bool contended; /* [init-only] claimers need not share a lock: several channels or a timer */
+} wstate;
+
+typedef struct wcase {
+    struct wcase *prev, *next; /* [lock: c->lock] queue links */
+    goro_chan *c;
+    wstate *ws;
+    void *elem;  /* send: the value; recv: where it goes (may be NULL) */
+    int index;   /* the case's index in the select */
+    int op;      /* GORO_SEND or GORO_RECV */
+    bool queued; /* [lock: c->lock] */
+} wcase;
+
+/* ------------------------------------------------------------------ make, free */
+
+int goro_chan_make(goro_chan **out, size_t elem_size, size_t cap) {
+    if (!out)
+        return GORO_EINVAL;
+    if (elem_size && cap > (SIZE_MAX - sizeof(goro_chan)) / elem_size)
+        return GORO_EINVAL;
+    goro_chan *c = calloc(1, sizeof *c + elem_size * cap);
+    if (!c)
+        return GORO_ENOMEM;
+    c->elem_size = elem_size;
+    c->cap = cap;
+    c->refs = 1;
+    *out = c;
+    return 0;
+}
+
+void goro_chan_retain(goro_chan *c) {
+    if (c)
+        goro__add_relaxed(&c->refs, 1);
+}
+
+void goro_chan_release(goro_chan *c) {
+    if (!c)
+        return;
+    /* Acq-rel: every use by other holders happens before the free. */
+    uint32_t left = goro__add_acqrel(&c->refs, (uint32_t)-1);
+    if (left == UINT32_MAX)
+        goro__fatal("goro_chan_release of a freed channel (goroutine %llu)",
+                    (unsigned long long)goro_self());
+    if (left == 0)
+        free(c);
+}
+
+size_t goro_chan_len(goro_chan *c) {
+    return c ? goro__load_relaxed(&c->count) : 0;
+}
+
+size_t goro_chan_cap(goro_chan *c) {
+    return c ? c->cap : 0;
+}
+
+/* ------------------------------------------------------------------ queues */
+
+static void enqueue(wcase **head, wcase **tail, wcase *w) {
+    w->next = NULL;
+    w->prev = *tail;
+    if (*tail)
+        (*tail)->next = w;
+    else
+        *head = w;
+    *tail = w;
+    w->queued = true;
+}
+
+static void unlink_case(wcase **head, wcase **tail, wcase *w) {
+    if (!w->queued)
+        return;
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        *head = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        *tail = w->prev;
+    w->prev = w->next = NULL;
+    w->queued = false;
+}
+
+/* Takes the first record of a queue whose select is still waiting, claiming it (C3). */
+static wcase *dequeue(wcase **head, wcase **tail) {
+    for (;;) {
+        wcase *w = *head;
+        if (!w)
+            return NULL;
+        unlink_case(head, tail, w);
+        if (!w->ws->contended) {
+            /* One channel, no timer: every claimer holds this channel's lock. */
+            w->ws->done = 1;
+            return w;
+        }
+        uint32_t zero = 0;
+        /* Acq-rel pairs with the waiter's publication of its records and with other
+         * claimers: exactly one CAS wins. */
+        if (goro__cas_acqrel(&w->ws->done, &zero, 1))
+            return w;
+    }
+}
+
+/* The channel lock word holds nothing but the lock bit, so unlocking is a plain release
+ * store, cheaper than the read-modify-write goro__spin_unlock needs for shared words. */
+static void chan_lock(goro_chan *c) {
+    goro__spin_lock(&c->lock);
+}
+
+static void chan_unlock(goro_chan *c) {
+    /* Release pairs with the acquire CAS of the next chan_lock. */
+    goro__store_release(&c->lock, 0);
+}
+
+static void *slot(goro_chan *c, size_t i) {
+    return c->buf + i * c->elem_size;
+}
+
+static void copy_elem(goro_chan *c, void *dst, const void *src) {
+    if (!dst)
+        return;
+    if (c->elem_size == sizeof(uint64_t))
+        memcpy(dst, src, sizeof(uint64_t)); /* the common word-sized element, inlined */
+    else if (c->elem_size)
+        memcpy(dst, src, c->elem_size);
+}
+
+static void zero_elem(goro_chan *c, void *dst) {
+    if (dst && c->elem_size)
+        memset(dst, 0, c->elem_size);
+}
+
+/* Completes a claimed record for its waiter and makes it runnable. */
+static void complete(wcase *w, int result) {
+    w->ws->winner = w->index;
+    w->ws->result = result;
+    goro__ready(w->ws->g);
+}
+
+/* ------------------------------------------------------------------ one case, locked */
+
+/* Tries case k on its (locked) channel without waiting. Returns true if it happened, with
+ * *result set (0 or GORO_ECLOSED). */
+static bool try_case(goro_case *k, int *result) {
+    goro_chan *c = k->chan;
+    wcase *w;
+    if (k->op == GORO_SEND) {
+        if (c->closed) {
+            *result = GORO_ECLOSED;
+            return true;
+        }
+        if ((w = dequeue(&c->recvq_head, &c->recvq_tail))) {
+            copy_elem(c, w->elem, k->elem);
+            complete(w, 0);
+        } else if (c->count < c->cap) {
+            copy_elem(c, slot(c, c->sendx), k->elem);
+            c->sendx = (c->sendx + 1) % c->cap;
+            goro__store_relaxed(&c->count, c->count + 1);
+        } else {
+            return false;
+        }
+        *result = 0;
+        return true;
+    }
+    if (c->count > 0) {
+        copy_elem(c, k->elem, slot(c, c->recvx));
+        if ((w = dequeue(&c->sendq_head, &c->sendq_tail))) {
+            /* Full buffer with a waiting sender (C2): its value takes the freed slot. */
+            copy_elem(c, slot(c, c->recvx), w->elem);
+            c->recvx = (c->recvx + 1) % c->cap;
+            c->sendx = c->recvx;
+            complete(w, 0);
+        } else {
+            c->recvx = (c->recvx + 1) % c->cap;
+            goro__store_relaxed(&c->count, c->count - 1);
+        }
+        *result = 0;
+        return true;
+    }
+    if ((w = dequeue(&c->sendq_head, &c->sendq_tail))) {
+        copy_elem(c, k->elem, w->elem);
+        complete(w, 0);
+        *result = 0;
+        return true;
+    }
+    if (c->closed) {
+        zero_elem(c, k->elem);
+        *result = GORO_ECLOSED;
+        return true;
+    }
+    return false;
+}
+
+/* ------------------------------------------------------------------ select */
+
+#define SELECT_STACK_CASES 4
+
+typedef struct selwait {
+    goro_case *cases;
+    size_t n;
+    goro_chan **order; /* distinct channels in address order (C5) */
+    size_t norder;
+    goro__timer timer;
+    bool timed;
+} selwait;
+
+static void lock_all(selwait *s) {
+    for (size_t i = 0; i < s->norder; i++)
+        chan_lock(s->order[i]);
+}
+
+static void unlock_all(selwait *s) {
+    for (size_t i = s->norder; i-- > 0;)
+        chan_unlock(s->order[i]);
+}
+
+static int cmp_chan(const void *a, const void *b) {
+    uintptr_t x = (uintptr_t) * (goro_chan *const *)a, y = (uintptr_t) * (goro_chan *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The select's timer. It may run while a partner completes the select; the waiter then
+ * waits for timer_done before its frame (which holds ws) goes away. */
+static void timeout_fire(goro__timer *t, int64_t now) {
+    (void)now;
+    wstate *ws = t->arg;
+    uint32_t zero = 0;
+    /* Acq-rel, as in dequeue: the timer competes with partners for the one completion. */
+    if (goro__cas_acqrel(&ws->done, &zero, 1)) {
+        ws->winner = -1;
+        goro__ready(ws->g);
+    }
+    /* Release pairs with the waiter's acquire: our last access to ws. */
+    goro__store_release(&ws->timer_done, 1);
+}
+
+/* Park's commit: the goroutine is off its stack; now the records may be found (C4). */
+static bool select_commit(goro__g *g, void *arg) {
+    (void)g;
+    selwait *s = arg;
+    if (s->timed)
+        goro__timer_add(goro__getm()->p, &s->timer);
+    unlock_all(s);
+    return true;
+}
+
+/* After a blocked select wakes: by a partner or close (winner >= 0), or by the timer
+ * (winner -1). Removes the records that are still queued before the caller's frame goes
+ * away (C3); the one that won was unlinked by whoever claimed it, so a single case won by
+ * a partner has none left. Returns the winning index or GORO_ETIMEDOUT. */
+static int wait_done(selwait *s, wstate *ws, wcase *wc, size_t live) {
+    if (s->timed && !goro__timer_del(&s->timer))
+        while (!goro__load_acquire(&ws->timer_done))
+            goro__cpu_relax(); /* it fired: its callback is finishing on another M */
+    if (live > 1 || ws->winner < 0) {
+        lock_all(s);
+        for (size_t k = 0; k < live; k++) {
+            goro_chan *c = wc[k].c;
+            if (wc[k].op == GORO_SEND)
+                unlink_case(&c->sendq_head, &c->sendq_tail, &wc[k]);
+            else
+                unlink_case(&c->recvq_head, &c->recvq_tail, &wc[k]);
+        }
+        unlock_all(s);
+    }
+    return ws->winner < 0 ? GORO_ETIMEDOUT : ws->winner;
+}
+
+static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason) {
+    goro__g *g = goro__getg();
+    if (!g)
+        return GORO_EPERM;
+    goro_chan *order_stack[SELECT_STACK_CASES];
+    wcase wc_stack[SELECT_STACK_CASES];
+    int perm_stack[SELECT_STACK_CASES];
+    goro_chan **order = order_stack;
+    wcase *wc = wc_stack;
+    int *perm = perm_stack;
+    void *heap = NULL;
+    if (n > SELECT_STACK_CASES) {
+        heap = malloc(n * (sizeof *order + sizeof *wc + sizeof *perm));
+        if (!heap)
+            return GORO_ENOMEM;
+        order = heap;
+        wc = (wcase *)(order + n);
+        perm = (int *)(wc + n);
+    }
+    /* A uniformly random poll order (Fisher-Yates) over the non-NULL cases, and the
+     * distinct channels in address order. */
+    size_t live = 0, norder = 0;
+    goro__m *m = goro__getm();
+    for (size_t i = 0; i < n; i++) {
+        if (!cases[i].chan)
+            continue;
+        /* j uniform in [0, live]: the high half of a 32x32-bit product (no division). */
+        size_t j = live ? (size_t)(((goro__rand(m) & 0xffffffffu) * (live + 1)) >> 32) : 0;
+        perm[live] = perm[j];
+        perm[j] = (int)i;
+        live++;
+        order[norder++] = cases[i].chan;
+    }
+    if (norder > 1)
+        qsort(order, norder, sizeof *order, cmp_chan);
+    size_t d = 0;
+    for (size_t i = 0; i < norder; i++)
+        if (d == 0 || order[i] != order[d - 1])
+            order[d++] = order[i];
+    selwait s = {.cases = cases, .n = n, .order = order, .norder = d};
+    int ret;
+
+    lock_all(&s);
+    for (size_t k = 0; k < live; k++) {
+        int idx = perm[k], result;
+        if (try_case(&cases[idx], &result)) {
+            unlock_all(&s);
+            cases[idx].result = result;
+            ret = idx;
+            goto out;
+        }
+    }
+    if (deadline == 0 || (deadline != GORO_FOREVER && deadline <= goro__nanotime())) {
+        unlock_all(&s);
+        ret = deadline == 0 ? GORO_EAGAIN : GORO_ETIMEDOUT;
+        goto out;
+    }
+    wstate ws = {.g = g,
+                 .done = 0,
+                 .winner = -1,
+                 .result = 0,
+                 .timer_done = 0,
+                 .contended = d > 1 || deadline != GORO_FOREVER};
+    for (size_t k = 0; k < live; k++) {
+        int idx = perm[k];
+        goro_chan *c = cases[idx].chan;
+        wc[k] =
+            (wcase){.c = c, .ws = &ws, .elem = cases[idx].elem, .index = idx, .op = cases[idx].op};
+        if (cases[idx].op == GORO_SEND)
+            enqueue(&c->sendq_head, &c->sendq_tail, &wc[k]);
+        else
+            enqueue(&c->recvq_head, &c->recvq_tail, &wc[k]);
+    }
+    if (deadline != GORO_FOREVER) {
+        s.timed = true;
+        s.timer = (goro__timer){.when = deadline, .f = timeout_fire, .arg = &ws, .idx = -1};
+    }
+    goro__park(live || reason != GORO__WAIT_SELECT ? reason : GORO__WAIT_SELECT_NOCASES,
+               select_commit, &s);
+
+    ret = wait_done(&s, &ws, wc, live);
+    if (ret >= 0)
+        cases[ret].result = ws.result;
+out:
+    free(heap);
+    return ret;
+}
+
+int goro_select(goro_case *cases, size_t n, int64_t deadline) {
+    if (n > 0 && !cases)
+        return GORO_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if (cases[i].op != GORO_SEND && cases[i].op != GORO_RECV)
+            return GORO_EINVAL;
+    return select_impl(cases, n, deadline, GORO__WAIT_SELECT);
+}
+
+/* ------------------------------------------------------------------ send, receive, close */
+
+/* A plain send or receive: a select of one case without the select's set-up (no poll
+ * order, no lock order, one lock). */
+static int one(goro_chan *c, int op, void *elem, int64_t deadline) {
+    if (!c) {
+        /* A nil channel: never ready. */
+        if (deadline == 0)
+            return GORO_EAGAIN;
+        if (deadline == GORO_FOREVER)
+            goro__park(op == GORO_SEND ? GORO__WAIT_CHAN_SEND_NIL : GORO__WAIT_CHAN_RECV_NIL, NULL,
+                       NULL);
+        else
+            goro_sleep_until(deadline);
+        return GORO_ETIMEDOUT;
+    }
+    goro_case k = {.chan = c, .op = op, .elem = elem, .result = 0};
+    int result;
+    chan_lock(c);
+    if (try_case(&k, &result)) {
+        chan_unlock(c);
+        return result;
+    }
+    if (deadline == 0 || (deadline != GORO_FOREVER && deadline <= goro__nanotime())) {
+        chan_unlock(c);
+        return deadline == 0 ? GORO_EAGAIN : GORO_ETIMEDOUT;
+    }
+    wstate ws = {.g = goro__getg(),
+                 .done = 0,
+                 .winner = -1,
+                 .result = 0,
+                 .timer_done = 0,
+                 .contended = deadline != GORO_FOREVER};
+    wcase w = {.c = c, .ws = &ws, .elem = elem, .index = 0, .op = op};
+    if (op == GORO_SEND)
+        enqueue(&c->sendq_head, &c->sendq_tail, &w);
+    else
+        enqueue(&c->recvq_head, &c->recvq_tail, &w);
+    selwait s = {.cases = &k, .n = 1, .order = &c, .norder = 1};
+    if (deadline != GORO_FOREVER) {
+        s.timed = true;
+        s.timer = (goro__timer){.when = deadline, .f = timeout_fire, .arg = &ws, .idx = -1};
+    }
+    goro__park(op == GORO_SEND ? GORO__WAIT_CHAN_SEND : GORO__WAIT_CHAN_RECV, select_commit, &s);
+    int r = wait_done(&s, &ws, &w, 1);
+    return r < 0 ? r : ws.result;
+}
+
+int goro_chan_send(goro_chan *c, const void *elem) {
+    return one(c, GORO_SEND, (void *)elem, GORO_FOREVER);
+}
+
+int goro_chan_recv(goro_chan *c, void *out) {
+    return one(c, GORO_RECV, out, GORO_FOREVER);
+}
+
+int goro_chan_send_dl(goro_chan *c, const void *elem, int64_t deadline) {
+    return one(c, GORO_SEND, (void *)elem, deadline);
+}
+
+int goro_chan_recv_dl(goro_chan *c, void *out, int64_t deadline) {
+    return one(c, GORO_RECV, out, deadline);
+}
+
+int goro_chan_close(goro_chan *c) {
+    if (!c)
+        return GORO_EINVAL;
+    chan_lock(c);
+    if (c->closed) {
+        chan_unlock(c);
+        return GORO_ECLOSED;
+    }
+    c->closed = 1;
+    wcase *w;
+    /* Every waiter wakes: receivers with zero values, senders with GORO_ECLOSED. */
+    while ((w = dequeue(&c->recvq_head, &c->recvq_tail))) {
+        zero_elem(c, w->elem);
+        complete(w, GORO_ECLOSED);
+    }
+    while ((w = dequeue(&c->sendq_head, &c->sendq_tail)))
+        complete(w, GORO_ECLOSED);
+    chan_unlock(c);
+    return 0;
+}
