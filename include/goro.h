@@ -258,6 +258,34 @@ typedef struct goro_case {
  */
 GORO_API int goro_select(goro_case *cases, size_t n, int64_t deadline);
 
+/* ---------------------------------------------------------------- time */
+
+/*
+ * Go's time.Timer and time.Ticker: a timer that sends goro_now() at firing (an int64_t,
+ * never before the deadline) into its channel. As in Go 1.23 the channel is unbuffered in
+ * effect: once goro_timer_stop or goro_timer_reset returns, no value prepared before the
+ * call is received. A ticker drops ticks for a slow receiver instead of queueing them: at
+ * most one tick waits in the channel.
+ */
+typedef struct goro_timer goro_timer;
+/* Starts a timer firing ns from now (ns <= 0: at once), then every period ns if period > 0
+ * (a ticker), once if period is 0. Call from a goroutine. GORO_EINVAL (out NULL, period <
+ * 0), GORO_ENOMEM, GORO_EPERM outside a goroutine. */
+GORO_API int goro_timer_make(goro_timer **out, int64_t ns, int64_t period);
+/* The timer's channel (element int64_t), owned by the timer: goro_chan_retain it to use it
+ * after goro_timer_free. NULL for NULL. */
+GORO_API goro_chan *goro_timer_chan(goro_timer *t);
+/* Stops the timer; never parks. 1 if it stopped a pending firing (one not yet received:
+ * also one already sent to the channel but not received, which is removed), 0 if the
+ * timer was stopped or its value received already. GORO_EINVAL for NULL. */
+GORO_API int goro_timer_stop(goro_timer *t);
+/* Stops the timer as goro_timer_stop does and starts it again to fire ns from now; a
+ * ticker then ticks every period after that. 1 if a firing was pending, 0 if not.
+ * Call from a goroutine: GORO_EINVAL for NULL, GORO_EPERM outside a goroutine. */
+GORO_API int goro_timer_reset(goro_timer *t, int64_t ns);
+/* Stops the timer and frees it, releasing its reference to the channel. NULL: no-op. */
+GORO_API void goro_timer_free(goro_timer *t);
+
 /* ---------------------------------------------------------------- introspection */
 
 typedef struct goro_stats {

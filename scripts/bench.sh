@@ -18,7 +18,8 @@ build=${1:-build}
 case $build in /*) ;; *) build=$root/$build ;; esac
 rounds=${BENCH_ROUNDS:-5}
 timeout_s=${BENCH_TIMEOUT:-120}
-benchmarks=(${BENCH_ONLY:-yield spawn pi mutex parked pingpong})
+benchmarks=(${BENCH_ONLY:-yield spawn pi mutex parked pingpong buffered select ring skynet fib sleepers
+    rwmutex})
 outdir=$build/bench
 raw=$outdir/results.txt
 failed=0

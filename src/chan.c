@@ -24,6 +24,9 @@
  *       partner never readies a goroutine that is still running.
  *  (C5) A select locks its channels in address order, each once (duplicates allowed in
  *       the cases), so two selects never deadlock on each other's locks.
+ *  (C6) A partner readies the goroutine it completed only after dropping the channel
+ *       lock(s): that goroutine may return at once and release the last reference to the
+ *       channel, so nothing may touch the channel after the ready (Go does the same).
  *
  * The value of a completed case moves while the partner holds the channel lock: a sender
  * copies into the receiver's destination, or a receiver from the sender's source, so
@@ -187,20 +190,23 @@ static void zero_elem(goro_chan *c, void *dst) {
         memset(dst, 0, c->elem_size);
 }
 
-/* Completes a claimed record for its waiter and makes it runnable. */
-static void complete(wcase *w, int result) {
+/* Completes a claimed record for its waiter. Returns the goroutine, which the caller
+ * readies after dropping the channel lock(s) (C6). */
+static goro__g *complete(wcase *w, int result) {
     w->ws->winner = w->index;
     w->ws->result = result;
-    goro__ready(w->ws->g);
+    return w->ws->g;
 }
 
 /* ------------------------------------------------------------------ one case, locked */
 
 /* Tries case k on its (locked) channel without waiting. Returns true if it happened, with
- * *result set (0 or GORO_ECLOSED). */
-static bool try_case(goro_case *k, int *result) {
+ * *result set (0 or GORO_ECLOSED) and *wake set to a partner to ready once the lock is
+ * dropped, or NULL. */
+static bool try_case(goro_case *k, int *result, goro__g **wake) {
     goro_chan *c = k->chan;
     wcase *w;
+    *wake = NULL;
     if (k->op == GORO_SEND) {
         if (c->closed) {
             *result = GORO_ECLOSED;
@@ -208,7 +214,7 @@ static bool try_case(goro_case *k, int *result) {
         }
         if ((w = dequeue(&c->recvq_head, &c->recvq_tail))) {
             copy_elem(c, w->elem, k->elem);
-            complete(w, 0);
+            *wake = complete(w, 0);
         } else if (c->count < c->cap) {
             copy_elem(c, slot(c, c->sendx), k->elem);
             c->sendx = (c->sendx + 1) % c->cap;
@@ -226,7 +232,7 @@ static bool try_case(goro_case *k, int *result) {
             copy_elem(c, slot(c, c->recvx), w->elem);
             c->recvx = (c->recvx + 1) % c->cap;
             c->sendx = c->recvx;
-            complete(w, 0);
+            *wake = complete(w, 0);
         } else {
             c->recvx = (c->recvx + 1) % c->cap;
             goro__store_relaxed(&c->count, c->count - 1);
@@ -236,7 +242,7 @@ static bool try_case(goro_case *k, int *result) {
     }
     if ((w = dequeue(&c->sendq_head, &c->sendq_tail))) {
         copy_elem(c, k->elem, w->elem);
-        complete(w, 0);
+        *wake = complete(w, 0);
         *result = 0;
         return true;
     }
@@ -368,8 +374,11 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
     lock_all(&s);
     for (size_t k = 0; k < live; k++) {
         int idx = perm[k], result;
-        if (try_case(&cases[idx], &result)) {
+        goro__g *wake;
+        if (try_case(&cases[idx], &result, &wake)) {
             unlock_all(&s);
+            if (wake)
+                goro__ready(wake); /* (C6) */
             cases[idx].result = result;
             ret = idx;
             goto out;
@@ -438,9 +447,12 @@ static int one(goro_chan *c, int op, void *elem, int64_t deadline) {
     }
     goro_case k = {.chan = c, .op = op, .elem = elem, .result = 0};
     int result;
+    goro__g *wake;
     chan_lock(c);
-    if (try_case(&k, &result)) {
+    if (try_case(&k, &result, &wake)) {
         chan_unlock(c);
+        if (wake)
+            goro__ready(wake); /* (C6) */
         return result;
     }
     if (deadline == 0 || (deadline != GORO_FOREVER && deadline <= goro__nanotime())) {
@@ -493,14 +505,27 @@ int goro_chan_close(goro_chan *c) {
         return GORO_ECLOSED;
     }
     c->closed = 1;
+    /* Every waiter wakes: receivers with zero values, senders with GORO_ECLOSED. They are
+     * readied after the lock is dropped (C6), linked through their descriptors'
+     * schedlink, which is free while they wait. */
+    goro__g *wake = NULL, *g;
     wcase *w;
-    /* Every waiter wakes: receivers with zero values, senders with GORO_ECLOSED. */
     while ((w = dequeue(&c->recvq_head, &c->recvq_tail))) {
         zero_elem(c, w->elem);
-        complete(w, GORO_ECLOSED);
+        g = complete(w, GORO_ECLOSED);
+        g->schedlink = wake;
+        wake = g;
     }
-    while ((w = dequeue(&c->sendq_head, &c->sendq_tail)))
-        complete(w, GORO_ECLOSED);
+    while ((w = dequeue(&c->sendq_head, &c->sendq_tail))) {
+        g = complete(w, GORO_ECLOSED);
+        g->schedlink = wake;
+        wake = g;
+    }
     chan_unlock(c);
+    while ((g = wake)) {
+        wake = g->schedlink;
+        g->schedlink = NULL;
+        goro__ready(g);
+    }
     return 0;
 }

@@ -176,7 +176,7 @@ struct goro__timer {
     int64_t period;                        /* [lock: p->timers_lock] 0: one-shot */
     void (*f)(goro__timer *, int64_t now); /* runs on an M holding a P, no lock held */
     void *arg;
-    goro__p *p;  /* [lock: p->timers_lock] the P whose heap holds it (moves only when stopped) */
+    goro__p *p;  /* [lock: p->timers_lock] the P whose heap holds or held it (T3) */
     int32_t idx; /* [lock: p->timers_lock] heap index, -1 when not in a heap */
 };
 /* Adds t to p's heap. */

@@ -486,6 +486,8 @@ static void prepare(goro__p *p, goro__g *g) {
 
 /* Performs m->pending for the context just switched away from (see the top comment).
  * Runs first thing in every context that resumes. */
+static void check_timers(goro__p *p);
+
 static void finish_switch(goro__m *m) {
     int act = m->pending;
     if (act == GORO__ACT_NONE)
@@ -506,6 +508,10 @@ static void finish_switch(goro__m *m) {
             goro__store_release(&prev->status, GORO__G_RUNNABLE);
             goro__runqput(m->p, prev, true);
         }
+        /* The timers goro__park skipped: now that unlockf dropped prev's locks, callbacks
+         * may take them (a goro_timer's callback sends on a channel). */
+        if (unlockf)
+            check_timers(m->p);
         break;
     }
     case GORO__ACT_EXIT:
@@ -552,12 +558,16 @@ static void switch_to(goro__m *m, goro__g *cur, goro__g *next) {
 }
 
 /* Picks the next goroutine of m's P, unless the world is stopping or the runtime
- * exiting (then g0 must run). */
-static goro__g *pick_next(goro__m *m) {
+ * exiting (then g0 must run). With timers, due timers of the P run first. A goroutine
+ * parking with an unlock callback passes false: it still holds the locks the callback
+ * drops (channel locks), and a timer callback taking one would spin forever on this M;
+ * finish_switch runs the timers after the unlock. */
+static goro__g *pick_next(goro__m *m, bool timers) {
     if (GORO__UNLIKELY(goro__load_relaxed(&goro__S.gcwaiting) ||
                        goro__load_relaxed(&goro__S.exiting)))
         return NULL;
-    check_timers(m->p);
+    if (timers)
+        check_timers(m->p);
     return pick_local(m->p);
 }
 
@@ -585,7 +595,7 @@ static void g_end(int act) {
     }
     m->pending = act;
     m->pending_g = cur;
-    switch_to(m, cur, pick_next(m));
+    switch_to(m, cur, pick_next(m, true));
 }
 
 /* The outermost frame of every goroutine stack. A goroutine that returns suspends here;
@@ -613,7 +623,7 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     m->pending_g = cur;
     m->pending_unlock = unlockf;
     m->pending_arg = arg;
-    switch_to(m, cur, pick_next(m));
+    switch_to(m, cur, pick_next(m, unlockf == NULL));
 }
 
 void goro__ready(goro__g *g) {
@@ -635,7 +645,7 @@ void goro__yield_now(void) {
     goro__g *cur = m->curg;
     m->pending = GORO__ACT_READY;
     m->pending_g = cur;
-    switch_to(m, cur, pick_next(m));
+    switch_to(m, cur, pick_next(m, true));
 }
 
 /* goro_yield's common case with one P: nothing due, nothing in runnext, a goroutine at
@@ -671,7 +681,7 @@ void goro_yield(void) {
         return;
     if (yield_alone(m, m->curg))
         return;
-    goro__g *cur = m->curg, *next = pick_next(m);
+    goro__g *cur = m->curg, *next = pick_next(m, true);
     if (!next && !goro__load_relaxed(&goro__S.gcwaiting) && !goro__load_relaxed(&goro__S.exiting)) {
         /* Nothing queued here: take from the global queue, or else from a busy P's
          * queue, so a yielding goroutine alone on its P does not leave others waiting

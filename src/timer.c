@@ -11,8 +11,9 @@
  *  (T2) p->timer0 is the earliest when in p's heap, 0 when empty; it is written under
  *       timers_lock and read without it as a hint (a stale read delays no timer: the writer
  *       of an earlier timer runs a scheduling round, or wakes the timed sleeper, after).
- *  (T3) t->p changes only while the world is stopped (goro_maxprocs), so t->p read by the
- *       owner of t is stable.
+ *  (T3) t->p changes only while the world is stopped (goro_maxprocs), or when t, in no
+ *       heap, is added again (perhaps to another P). The owner of t serializes its adds
+ *       and dels (time.c: under the goro_timer's lock), so t->p read by the owner is stable.
  *
  * Why 4-ary: half the depth of a binary heap for the same cache lines per level; Go uses
  * the same. A timer never fires early: callbacks run only when goro__nanotime() >= when.
