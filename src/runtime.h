@@ -128,6 +128,14 @@ enum {
 
 typedef struct goro__timer goro__timer;
 
+/* A heap entry keeps its timer's deadline beside the pointer, so sifting compares
+ * without touching the timers (they live on parked goroutines' stacks: a cache miss
+ * each). */
+typedef struct goro__timer_slot {
+    int64_t when;
+    goro__timer *t;
+} goro__timer_slot;
+
 /* A P caches up to this many free descriptors; it trades half with the global stack. */
 #define GORO__GFREE_MAX 64
 
@@ -147,7 +155,7 @@ struct goro__p {
     uint64_t goid_next, goid_end; /* [owner-P] batch of goroutine ids */
     /* Timers (timer.c): a 4-ary min-heap on when. */
     uint32_t timers_lock;     /* spin lock guarding the fields below it */
-    goro__timer **timers;     /* [lock: timers_lock] */
+    struct goro__timer_slot *timers; /* [lock: timers_lock] the heap: when and timer */
     int32_t ntimers, ctimers; /* [lock: timers_lock] */
     int64_t timer0;           /* [atomic] when of the earliest timer, 0 if none */
     /* Statistics; written by the owner with relaxed stores, summed by goro_stats_get. */

@@ -23,32 +23,32 @@
 #include "atomic.h"
 #include "internal.h"
 
-static void heap_set(goro__p *p, int32_t i, goro__timer *t) {
-    p->timers[i] = t;
-    t->idx = i;
+static void heap_set(goro__p *p, int32_t i, goro__timer_slot e) {
+    p->timers[i] = e;
+    e.t->idx = i;
 }
 
 static void sift_up(goro__p *p, int32_t i) {
-    goro__timer *t = p->timers[i];
+    goro__timer_slot e = p->timers[i];
     while (i > 0) {
         int32_t parent = (i - 1) / 4;
-        if (p->timers[parent]->when <= t->when)
+        if (p->timers[parent].when <= e.when)
             break;
         heap_set(p, i, p->timers[parent]);
         i = parent;
     }
-    heap_set(p, i, t);
+    heap_set(p, i, e);
 }
 
 static void sift_down(goro__p *p, int32_t i) {
-    goro__timer *t = p->timers[i];
+    goro__timer_slot e = p->timers[i];
     int32_t n = p->ntimers;
     for (;;) {
         int32_t c = 4 * i + 1, best = -1;
-        int64_t w = t->when;
+        int64_t w = e.when;
         for (int32_t k = c; k < c + 4 && k < n; k++) {
-            if (p->timers[k]->when < w) {
-                w = p->timers[k]->when;
+            if (p->timers[k].when < w) {
+                w = p->timers[k].when;
                 best = k;
             }
         }
@@ -57,27 +57,27 @@ static void sift_down(goro__p *p, int32_t i) {
         heap_set(p, i, p->timers[best]);
         i = best;
     }
-    heap_set(p, i, t);
+    heap_set(p, i, e);
 }
 
 /* Caller holds p->timers_lock. */
 static void update_timer0(goro__p *p) {
     /* Relaxed: a hint (T2); the heap itself is read under the lock. */
-    goro__store_relaxed(&p->timer0, p->ntimers ? p->timers[0]->when : 0);
+    goro__store_relaxed(&p->timer0, p->ntimers ? p->timers[0].when : 0);
 }
 
 /* Caller holds p->timers_lock. Returns false when out of memory. */
 static bool heap_push(goro__p *p, goro__timer *t) {
     if (p->ntimers == p->ctimers) {
         int32_t nc = p->ctimers ? p->ctimers * 2 : 64;
-        goro__timer **nt = realloc(p->timers, (size_t)nc * sizeof *nt);
+        goro__timer_slot *nt = realloc(p->timers, (size_t)nc * sizeof *nt);
         if (!nt)
             return false;
         p->timers = nt;
         p->ctimers = nc;
     }
     t->p = p;
-    heap_set(p, p->ntimers++, t);
+    heap_set(p, p->ntimers++, (goro__timer_slot){t->when, t});
     sift_up(p, t->idx);
     update_timer0(p);
     return true;
@@ -86,12 +86,12 @@ static bool heap_push(goro__p *p, goro__timer *t) {
 /* Caller holds p->timers_lock; t is in p's heap. */
 static void heap_remove(goro__p *p, goro__timer *t) {
     int32_t i = t->idx;
-    goro__timer *last = p->timers[--p->ntimers];
+    goro__timer_slot last = p->timers[--p->ntimers];
     t->idx = -1;
     if (i != p->ntimers) {
         heap_set(p, i, last);
         sift_down(p, i);
-        sift_up(p, last->idx);
+        sift_up(p, last.t->idx);
     }
     update_timer0(p);
 }
@@ -127,11 +127,11 @@ int goro__timers_run(goro__p *src, int64_t now) {
     int ran = 0;
     for (;;) {
         goro__spin_lock(&src->timers_lock);
-        if (src->ntimers == 0 || src->timers[0]->when > now) {
+        if (src->ntimers == 0 || src->timers[0].when > now) {
             goro__spin_unlock(&src->timers_lock);
             return ran;
         }
-        goro__timer *t = src->timers[0];
+        goro__timer *t = src->timers[0].t;
         heap_remove(src, t);
         if (t->period > 0) {
             /* A ticker: the next firing after now, dropping the ones missed. */
@@ -150,7 +150,7 @@ void goro__timers_move(goro__p *dst, goro__p *src) {
     goro__spin_lock(&src->timers_lock);
     goro__spin_lock(&dst->timers_lock);
     for (int32_t i = 0; i < src->ntimers; i++)
-        if (!heap_push(dst, src->timers[i]))
+        if (!heap_push(dst, src->timers[i].t))
             goro__fatal("out of memory moving timers");
     src->ntimers = 0;
     update_timer0(src);
