@@ -183,9 +183,9 @@ struct goro__timer {
 void goro__timer_add(goro__p *p, goro__timer *t);
 /* Removes t if pending; true if it was. */
 bool goro__timer_del(goro__timer *t);
-/* Runs the timers of src due at now; their callbacks run on the caller's P. Returns the
- * number run. */
-int goro__timers_run(goro__p *src, int64_t now);
+/* Runs up to max (0: every one) of the timers of src due at now; their callbacks run on
+ * the caller's P. Returns the number run. */
+int goro__timers_run(goro__p *src, int64_t now, int max);
 /* Moves all timers of src to dst. The world is stopped. */
 void goro__timers_move(goro__p *dst, goro__p *src);
 void goro__timers_free(goro__p *p);

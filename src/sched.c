@@ -541,10 +541,14 @@ static void run(goro__m *m, goro__g *cur, goro__g *next) {
         finish_switch(m);
 }
 
-/* Runs due timers of p. Owner P only. */
+/* Runs one due timer of p, if any. Owner P only. One per scheduling round: the goroutine
+ * it wakes goes to runnext and runs next, where several woken at once would push each
+ * other to the tail of a possibly long queue (100k fresh goroutines, say) and fire late
+ * by all of it. The rest fire at the next rounds, or all at once when the P runs dry
+ * (run_due_timers). */
 static void check_timers(goro__p *p) {
     if (goro__load_relaxed(&p->timer0))
-        goro__timers_run(p, goro__nanotime());
+        goro__timers_run(p, goro__nanotime(), 1);
 }
 
 /* Switches away from the running goroutine cur to next (picked from m's P), or to g0
@@ -775,7 +779,7 @@ static int run_due_timers(void) {
         if (!now)
             now = goro__nanotime();
         if (t <= now)
-            ran += goro__timers_run(v, now);
+            ran += goro__timers_run(v, now, 0);
     }
     return ran;
 }

@@ -119,13 +119,13 @@ bool goro__timer_del(goro__timer *t) {
     return pending;
 }
 
-int goro__timers_run(goro__p *src, int64_t now) {
+int goro__timers_run(goro__p *src, int64_t now, int max) {
     /* Relaxed hint (T2): an empty or not-yet-due heap costs no lock. */
     int64_t t0 = goro__load_relaxed(&src->timer0);
     if (t0 == 0 || t0 > now)
         return 0;
     int ran = 0;
-    for (;;) {
+    for (; max <= 0 || ran < max;) {
         goro__spin_lock(&src->timers_lock);
         if (src->ntimers == 0 || src->timers[0].when > now) {
             goro__spin_unlock(&src->timers_lock);
@@ -144,6 +144,7 @@ int goro__timers_run(goro__p *src, int64_t now) {
         t->f(t, now);
         ran++;
     }
+    return ran;
 }
 
 void goro__timers_move(goro__p *dst, goro__p *src) {
