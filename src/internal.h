@@ -173,7 +173,6 @@ void goro__stack_stats(uint64_t *count, uint64_t *bytes);
 /* ---- timer.c: per-P timers */
 struct goro__timer {
     int64_t when;                          /* [lock: p->timers_lock] fires at or after this */
-    int64_t period;                        /* [lock: p->timers_lock] 0: one-shot */
     void (*f)(goro__timer *, int64_t now); /* runs on an M holding a P, no lock held */
     void *arg;
     goro__p *p;  /* [lock: p->timers_lock] the P whose heap holds or held it (T3) */

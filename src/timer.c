@@ -133,13 +133,6 @@ int goro__timers_run(goro__p *src, int64_t now, int max) {
         }
         goro__timer *t = src->timers[0].t;
         heap_remove(src, t);
-        if (t->period > 0) {
-            /* A ticker: the next firing after now, dropping the ones missed. */
-            int64_t missed = (now - t->when) / t->period + 1;
-            t->when += missed * t->period;
-            if (!heap_push(src, t))
-                goro__fatal("out of memory re-adding a ticker");
-        }
         goro__spin_unlock(&src->timers_lock);
         t->f(t, now);
         ran++;
