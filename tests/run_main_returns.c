@@ -119,15 +119,25 @@ static void pause_ms(int ms) {
 }
 
 static void *nop_thread(void *arg) {
-    return arg;
+    *(pid_t *)arg = tu_gettid();
+    return NULL;
 }
 
 int main(void) {
     /* TSan starts a background thread of its own at the first pthread_create: make that
      * happen before counting. */
     pthread_t th;
-    CHECK(pthread_create(&th, NULL, nop_thread, NULL) == 0);
+    pid_t nop_tid = 0;
+    CHECK(pthread_create(&th, NULL, nop_thread, &nop_tid) == 0);
     CHECK(pthread_join(th, NULL) == 0);
+    /* pthread_join can return before the kernel has removed the thread's task entry: wait
+     * for it to go, or it would be counted in the baseline. */
+    char nop_task[64];
+    snprintf(nop_task, sizeof nop_task, "/proc/self/task/%d", (int)nop_tid);
+    for (int i = 0; i < 1000 && access(nop_task, F_OK) == 0; i++)
+        pause_ms(1);
+    CHECKF(access(nop_task, F_OK) != 0, "thread %d still listed 1 s after pthread_join",
+           (int)nop_tid);
 
     int threads0 = count_dir("/proc/self/task");
     int fds0 = count_dir("/proc/self/fd");
