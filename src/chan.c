@@ -164,6 +164,10 @@ static wcase *dequeue(wcase **head, wcase **tail) {
 /* The channel lock word holds nothing but the lock bit, so unlocking is a plain release
  * store, cheaper than the read-modify-write goro__spin_unlock needs for shared words. */
 static void chan_lock(goro_chan *c) {
+    uint32_t unlocked = 0;
+    /* Acquire (on success) pairs with the release store in chan_unlock. */
+    if (GORO__LIKELY(goro__cas_acqrel(&c->lock, &unlocked, 1)))
+        return;
     goro__spin_lock(&c->lock);
 }
 
