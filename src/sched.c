@@ -45,9 +45,14 @@
  * runnext is not part of the check: only ready() fills it without a wakep, and then the
  * P is running and will run it at its next switch.
  *
- * Timers (timer.c) are per P; any M with a P runs due timers of its own P at every pick
- * and of others while stealing or before parking. Of the parked Ms, one (sched.timer_m)
- * sleeps with a timeout at the earliest timer; an earlier timer added later wakes it.
+ * Timers (timer.c) are per P; any M with a P runs one due timer of its own P at every
+ * pick (check_timers) and all due timers of every P when it runs dry (run_due_timers).
+ * Of the parked Ms, one (sched.timer_m) sleeps with a timeout at the earliest timer; an
+ * earlier timer added later wakes it. A goroutine parking with an unlock callback runs no
+ * timers before the callback has dropped its locks (finish_switch runs them after).
+ *
+ * Deadlock: the last M to go to sleep, with every P idle, nothing queued, no timer and
+ * no blocking call, reports "all goroutines are asleep - deadlock!" (check_deadlock).
  *
  * Stop the world (goro_maxprocs, goro_dump): sched.gcwaiting makes every M give up its
  * P at its next switch (gcstopm); the stopper waits until all Ps are stopped. A goroutine
