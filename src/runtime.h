@@ -116,6 +116,7 @@ struct goro__m {
     char *g0_stack_lo;    /* [init-only] bounds of the thread's own stack */
     size_t g0_stack_size; /* [init-only] */
     uint64_t rand;        /* [m-local] state of the M's random number generator */
+    uint64_t nswitches;   /* [atomic] written by the M only (relaxed), summed by stats */
 };
 
 /* P states. */
@@ -154,13 +155,13 @@ struct goro__p {
     int32_t nstackfree; /* [owner-P] */
     uint64_t goid_next, goid_end; /* [owner-P] batch of goroutine ids */
     /* Timers (timer.c): a 4-ary min-heap on when. */
-    uint32_t timers_lock;     /* spin lock guarding the fields below it */
+    uint32_t timers_lock;            /* spin lock guarding the fields below it */
     struct goro__timer_slot *timers; /* [lock: timers_lock] the heap: when and timer */
-    int32_t ntimers, ctimers; /* [lock: timers_lock] */
-    int64_t timer0;           /* [atomic] when of the earliest timer, 0 if none */
+    int32_t ntimers, ctimers;        /* [lock: timers_lock] */
+    int64_t timer0;                  /* [atomic] when of the earliest timer, 0 if none */
     /* Statistics; written by the owner with relaxed stores, summed by goro_stats_get. */
-    int64_t ngoroutines;                   /* [atomic] spawned minus exited on this P */
-    uint64_t nspawned, nswitches, nsteals; /* [atomic] */
+    int64_t ngoroutines;        /* [atomic] spawned minus exited on this P */
+    uint64_t nspawned, nsteals; /* [atomic] */
 };
 
 /* The scheduler's global state. */

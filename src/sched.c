@@ -536,7 +536,7 @@ static void run(goro__m *m, goro__g *cur, goro__g *next) {
     if (next != &m->g0) {
         goro__store_relaxed(&next->status, GORO__G_RUNNING);
         m->curg = next;
-        goro__store_relaxed(&m->p->nswitches, m->p->nswitches + 1);
+        goro__store_relaxed(&m->nswitches, m->nswitches + 1);
     } else {
         m->curg = NULL;
     }
@@ -679,7 +679,7 @@ static bool yield_alone(goro__m *m, goro__g *cur) {
     p->globcheck--;
     p->runnext_streak = 0;
     goro__store_relaxed(&cur->status, GORO__G_RUNNABLE);
-    m->pending = GORO__ACT_NONE;
+    GORO_ASSERT(m->pending == GORO__ACT_NONE); /* nothing is pending while a goroutine runs */
     switch_to(m, cur, next);
     return true;
 }

@@ -225,12 +225,15 @@ void goro_stats_get(goro_stats *out) {
         goro__p *p = goro__S.allp[i];
         out->goroutines += goro__load_relaxed(&p->ngoroutines);
         out->spawned += goro__load_relaxed(&p->nspawned);
-        out->switches += goro__load_relaxed(&p->nswitches);
         out->steals += goro__load_relaxed(&p->nsteals);
         if (i < procs)
             out->runnable += goro__runq_len(&p->runq) + (goro__load_relaxed(&p->runnext) != NULL);
     }
     out->runnable += goro__load_relaxed(&goro__S.runq_size);
+    pthread_mutex_lock(&goro__S.lock);
+    for (goro__m *m = goro__S.allm; m; m = m->alllink)
+        out->switches += goro__load_relaxed(&m->nswitches);
+    pthread_mutex_unlock(&goro__S.lock);
     int64_t running = procs - goro__load_relaxed(&goro__S.npidle);
     out->parked = out->goroutines - out->runnable - running;
     if (out->parked < 0)
