@@ -220,7 +220,8 @@ GORO_API void goro_once_do(goro_once *o, void (*fn)(void *), void *arg); /* may 
  * and receivers are served in arrival order. Closing wakes every waiter: receivers drain
  * the buffer and then get GORO_ECLOSED with the output zeroed; senders get GORO_ECLOSED.
  * A NULL channel blocks forever (the _dl forms: GORO_EAGAIN for deadline 0,
- * GORO_ETIMEDOUT at the deadline). Channels are reference counted: make returns one
+ * GORO_ETIMEDOUT at the deadline). An operation that would have to wait outside a goroutine
+ * returns GORO_EPERM. Channels are reference counted: make returns one
  * reference; the last goro_chan_release frees it (no goroutine may still use it).
  */
 typedef struct goro_chan goro_chan;

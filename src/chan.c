@@ -263,8 +263,6 @@ static bool try_case(goro_case *k, int *result, goro__g **wake) {
 #define SELECT_STACK_CASES 4
 
 typedef struct selwait {
-    goro_case *cases;
-    size_t n;
     goro_chan **order; /* distinct channels in address order (C5) */
     size_t norder;
     goro__timer timer;
@@ -334,9 +332,7 @@ static int wait_done(selwait *s, wstate *ws, wcase *wc, size_t live) {
 }
 
 static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason) {
-    goro__g *g = goro__getg();
-    if (!g)
-        return GORO_EPERM;
+    goro__g *g = goro__getg(); /* NULL on g0: only the non-blocking forms work there */
     goro_chan *order_stack[SELECT_STACK_CASES];
     wcase wc_stack[SELECT_STACK_CASES];
     int perm_stack[SELECT_STACK_CASES];
@@ -372,7 +368,7 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
     for (size_t i = 0; i < norder; i++)
         if (d == 0 || order[i] != order[d - 1])
             order[d++] = order[i];
-    selwait s = {.cases = cases, .n = n, .order = order, .norder = d};
+    selwait s = {.order = order, .norder = d};
     int ret;
 
     lock_all(&s);
@@ -391,6 +387,11 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
     if (deadline == 0 || (deadline != GORO_FOREVER && deadline <= goro__nanotime())) {
         unlock_all(&s);
         ret = deadline == 0 ? GORO_EAGAIN : GORO_ETIMEDOUT;
+        goto out;
+    }
+    if (!g) {
+        unlock_all(&s);
+        ret = GORO_EPERM;
         goto out;
     }
     wstate ws = {.g = g,
@@ -438,10 +439,15 @@ int goro_select(goro_case *cases, size_t n, int64_t deadline) {
 /* A plain send or receive: a select of one case without the select's set-up (no poll
  * order, no lock order, one lock). */
 static int one(goro_chan *c, int op, void *elem, int64_t deadline) {
+    /* NULL on an M's g0: a timer callback (time.c) may try a non-blocking send there, but
+     * nothing may wait outside a goroutine. */
+    goro__g *g = goro__getg();
     if (!c) {
         /* A nil channel: never ready. */
         if (deadline == 0)
             return GORO_EAGAIN;
+        if (!g)
+            return GORO_EPERM;
         if (deadline == GORO_FOREVER)
             goro__park(op == GORO_SEND ? GORO__WAIT_CHAN_SEND_NIL : GORO__WAIT_CHAN_RECV_NIL, NULL,
                        NULL);
@@ -463,7 +469,11 @@ static int one(goro_chan *c, int op, void *elem, int64_t deadline) {
         chan_unlock(c);
         return deadline == 0 ? GORO_EAGAIN : GORO_ETIMEDOUT;
     }
-    wstate ws = {.g = goro__getg(),
+    if (!g) {
+        chan_unlock(c);
+        return GORO_EPERM;
+    }
+    wstate ws = {.g = g,
                  .done = 0,
                  .winner = -1,
                  .result = 0,
@@ -474,7 +484,7 @@ static int one(goro_chan *c, int op, void *elem, int64_t deadline) {
         enqueue(&c->sendq_head, &c->sendq_tail, &w);
     else
         enqueue(&c->recvq_head, &c->recvq_tail, &w);
-    selwait s = {.cases = &k, .n = 1, .order = &c, .norder = 1};
+    selwait s = {.order = &c, .norder = 1};
     if (deadline != GORO_FOREVER) {
         s.timed = true;
         s.timer = (goro__timer){.when = deadline, .f = timeout_fire, .arg = &ws, .idx = -1};

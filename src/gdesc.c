@@ -74,22 +74,22 @@ static gslab *gslab_new(void) {
 static bool gfree_grow(void) {
     if (live_goroutines() >= goro__S.max_goroutines) /* the memory budget */
         return false;
-    size_t n = goro__S.gslabs ? (GORO__GSLAB_HUGE - sizeof(gslab)) / sizeof(goro__g)
-                              : (GORO__GSLAB_FIRST - sizeof(gslab)) / sizeof(goro__g);
-    /* (D1) Room for every descriptor, so that freeing never needs to allocate. */
-    if (goro__S.ngtotal + n > goro__S.cgfree) {
-        size_t c = goro__S.cgfree ? goro__S.cgfree * 2 : 4096;
-        while (c < goro__S.ngtotal + n)
-            c *= 2;
-        goro__g **a = realloc(goro__S.gfree, c * sizeof *a);
-        if (!a)
-            return false;
-        goro__S.gfree = a;
-        goro__S.cgfree = c;
-    }
     gslab *s = gslab_new();
     if (!s)
         return false;
+    /* (D1) Room for every descriptor, so that freeing never needs to allocate. */
+    if (goro__S.ngtotal + s->n > goro__S.cgfree) {
+        size_t c = goro__S.cgfree ? goro__S.cgfree * 2 : 4096;
+        while (c < goro__S.ngtotal + s->n)
+            c *= 2;
+        goro__g **a = realloc(goro__S.gfree, c * sizeof *a);
+        if (!a) {
+            munmap(s, s->bytes);
+            return false;
+        }
+        goro__S.gfree = a;
+        goro__S.cgfree = c;
+    }
     /* Fresh mappings are zero: every descriptor starts FREE with no stack. Pushed in
      * reverse so they are handed out in address order. */
     for (size_t i = s->n; i-- > 0;)

@@ -195,16 +195,12 @@ void goro__timers_added(int64_t when);
 int64_t goro__nanotime(void);
 /* A cheaper clock with about a millisecond of resolution, for "waiting since". */
 int64_t goro__nanotime_coarse(void);
-/* Sleeps while *key == val, at most until deadline (GORO_FOREVER: no limit). */
-void goro__futex_wait(uint32_t *key, uint32_t val, int64_t deadline);
-void goro__futex_wake(uint32_t *key, int n);
 void goro__note_clear(goro__note *n);
 void goro__note_wakeup(goro__note *n);
 /* Returns true if woken, false at the deadline. */
 bool goro__note_sleep(goro__note *n, int64_t deadline);
 int goro__ncpu(void);
 int64_t goro__physmem(void);
-int goro__gettid(void);
 void goro__signals_install(void);
 void goro__signals_restore(void);
 void goro__altstack_install(goro__m *m);

@@ -40,11 +40,8 @@ int64_t goro__nanotime_coarse(void) {
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-int goro__gettid(void) {
-    return (int)syscall(SYS_gettid);
-}
-
-void goro__futex_wait(uint32_t *key, uint32_t val, int64_t deadline) {
+/* Sleeps while *key == val, at most until deadline (GORO_FOREVER: no limit). */
+static void futex_wait(uint32_t *key, uint32_t val, int64_t deadline) {
     struct timespec ts, *tsp = NULL;
     if (deadline != GORO_FOREVER) {
         ts.tv_sec = deadline / 1000000000;
@@ -56,7 +53,7 @@ void goro__futex_wait(uint32_t *key, uint32_t val, int64_t deadline) {
             FUTEX_BITSET_MATCH_ANY);
 }
 
-void goro__futex_wake(uint32_t *key, int n) {
+static void futex_wake(uint32_t *key, int n) {
     syscall(SYS_futex, key, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
 }
 
@@ -68,14 +65,14 @@ void goro__note_wakeup(goro__note *n) {
     /* Release: what the waker wrote before (m->nextp, ...) is visible to the sleeper,
      * whose acquire load in note_sleep pairs with this. */
     goro__store_release(&n->key, 1);
-    goro__futex_wake(&n->key, 1);
+    futex_wake(&n->key, 1);
 }
 
 bool goro__note_sleep(goro__note *n, int64_t deadline) {
     while (goro__load_acquire(&n->key) == 0) {
         if (deadline != GORO_FOREVER && goro__nanotime() >= deadline)
             return false;
-        goro__futex_wait(&n->key, 0, deadline);
+        futex_wait(&n->key, 0, deadline);
     }
     return true;
 }

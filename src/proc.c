@@ -203,7 +203,8 @@ out_free:
 
 /* ------------------------------------------------------------------ goroutines */
 
-int goro_spawn_attr(const goro_attr *attr, void (*fn)(void *), void *arg) {
+/* goro_spawn and goro_spawn_attr; pc is their caller, shown as the spawn site. */
+static int spawn(const goro_attr *attr, void (*fn)(void *), void *arg, void *pc) {
     goro__m *m = goro__getm();
     if (!fn)
         return GORO_EINVAL;
@@ -219,17 +220,15 @@ int goro_spawn_attr(const goro_attr *attr, void (*fn)(void *), void *arg) {
         }
         name = attr->name;
     }
-    return goro__newproc(m->p, size, name, fn, arg, __builtin_return_address(0), false);
+    return goro__newproc(m->p, size, name, fn, arg, pc, false);
+}
+
+int goro_spawn_attr(const goro_attr *attr, void (*fn)(void *), void *arg) {
+    return spawn(attr, fn, arg, __builtin_return_address(0));
 }
 
 int goro_spawn(void (*fn)(void *), void *arg) {
-    goro__m *m = goro__getm();
-    if (!fn)
-        return GORO_EINVAL;
-    if (!m || !m->p)
-        return GORO_EPERM;
-    return goro__newproc(m->p, goro__S.stack_size, NULL, fn, arg, __builtin_return_address(0),
-                         false);
+    return spawn(NULL, fn, arg, __builtin_return_address(0));
 }
 
 uint64_t goro_self(void) {
@@ -289,19 +288,15 @@ int goro_sleep(int64_t ns) {
 
 /* ------------------------------------------------------------------ stop the world */
 
+/* Caller is a goroutine; its P stays with it, counted as stopped. */
 void goro__stop_the_world(void) {
-    goro__m *m = goro__getm();
     pthread_mutex_lock(&goro__S.lock);
     goro__S.stopwait = goro__S.gomaxprocs;
     /* Seq-cst: Ms check gcwaiting at every switch and before parking. */
     goro__store_sc(&goro__S.gcwaiting, 1);
-    m->p->status = GORO__P_STOPPED;
-    goro__S.stopwait--;
-    goro__p *p;
-    while ((p = goro__pidleget())) {
-        p->status = GORO__P_STOPPED;
-        goro__S.stopwait--;
-    }
+    goro__S.stopwait--; /* ours */
+    while (goro__pidleget())
+        goro__S.stopwait--; /* idle ones leave the idle list until the world starts */
     bool wait = goro__S.stopwait > 0;
     pthread_mutex_unlock(&goro__S.lock);
     while (wait) {
@@ -338,15 +333,11 @@ void goro__start_the_world(int n) {
     if (n < 1)
         n = 1;
     if (m->p->id >= n) {
-        goro__p *mine = goro__releasep(m);
-        mine->status = GORO__P_STOPPED;
+        goro__releasep(m);
         goro__acquirep(m, goro__S.allp[0]);
     }
-    m->p->status = GORO__P_RUNNING;
-    for (int i = n; i < old; i++) {
+    for (int i = n; i < old; i++)
         p_drain(goro__S.allp[i], m->p);
-        goro__S.allp[i]->status = GORO__P_DEAD;
-    }
     goro__store_sc(&goro__S.gomaxprocs, n);
     goro__store_sc(&goro__S.gcwaiting, 0);
     for (int i = n - 1; i >= 0; i--) {

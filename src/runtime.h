@@ -45,8 +45,6 @@ enum {
     GORO__WAIT_SLEEP,
     GORO__WAIT_MUTEX,
     GORO__WAIT_WAITGROUP,
-    GORO__WAIT_SEMA,
-    GORO__WAIT_STW,
     GORO__WAIT_RWMUTEX_R,
     GORO__WAIT_RWMUTEX_W,
     GORO__WAIT_COND,
@@ -112,19 +110,9 @@ struct goro__m {
     goro__g *pending_g;                        /* [m-local] */
     bool (*pending_unlock)(goro__g *, void *); /* [m-local] park's commit callback */
     void *pending_arg;                         /* [m-local] */
-    void *altstack;       /* [m-local] signal stack for stack-overflow reports */
-    char *g0_stack_lo;    /* [init-only] bounds of the thread's own stack */
-    size_t g0_stack_size; /* [init-only] */
-    uint64_t rand;        /* [m-local] state of the M's random number generator */
-    uint64_t nswitches;   /* [atomic] written by the M only (relaxed), summed by stats */
-};
-
-/* P states. */
-enum {
-    GORO__P_IDLE = 0, /* on sched.pidle, or being handed over */
-    GORO__P_RUNNING,  /* held by an M */
-    GORO__P_STOPPED,  /* stopped for goro_maxprocs */
-    GORO__P_DEAD,     /* beyond gomaxprocs */
+    void *altstack;     /* [m-local] signal stack for stack-overflow reports */
+    uint64_t rand;      /* [m-local] state of the M's random number generator */
+    uint64_t nswitches; /* [atomic] written by the M only (relaxed), summed by stats */
 };
 
 typedef struct goro__timer goro__timer;
@@ -142,8 +130,6 @@ typedef struct goro__timer_slot {
 
 struct goro__p {
     int id;                  /* [init-only] */
-    uint32_t status;         /* [lock: sched.lock] GORO__P_* (read racily only by stats) */
-    goro__m *m;              /* [lock: sched.lock] M holding it */
     goro__p *link;           /* [lock: sched.lock] idle P list */
     uint32_t globcheck;      /* [owner-P] picks until the global queue is checked first (61) */
     uint32_t runnext_streak; /* [owner-P] consecutive runnext picks */

@@ -128,21 +128,16 @@ static void unlock_sched(void) {
 void goro__acquirep(goro__m *m, goro__p *p) {
     GORO_ASSERT(m->p == NULL);
     m->p = p;
-    p->m = m;
-    p->status = GORO__P_RUNNING;
 }
 
 goro__p *goro__releasep(goro__m *m) {
     goro__p *p = m->p;
     GORO_ASSERT(p != NULL);
-    p->m = NULL;
-    p->status = GORO__P_IDLE;
     m->p = NULL;
     return p;
 }
 
 void goro__pidleput(goro__p *p) {
-    p->status = GORO__P_IDLE;
     p->link = goro__S.pidle;
     goro__S.pidle = p;
     /* Seq-cst: the (W2) store that a submitter's fence-then-load in wakep pairs with. */
@@ -356,9 +351,8 @@ static void gcstopm(goro__m *m) {
         m->spinning = false;
         goro__add_sc(&goro__S.nmspinning, -1);
     }
-    goro__p *p = goro__releasep(m);
+    goro__releasep(m); /* off the idle list: start_the_world hands it out again */
     lock_sched();
-    p->status = GORO__P_STOPPED;
     if (--goro__S.stopwait == 0)
         goro__note_wakeup(&goro__S.stopnote);
     unlock_sched();
@@ -472,6 +466,7 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
 
 static void g_entry(void *unused);
 static goro__g *steal_pass(goro__m *m, bool runnext);
+static void check_timers(goro__p *p);
 
 /* Gives g a stack the first time it runs: with the suspended context of a goroutine that
  * returned on it (resuming that runs g, see g_entry), or else a fresh first frame. */
@@ -491,8 +486,6 @@ static void prepare(goro__p *p, goro__g *g) {
 
 /* Performs m->pending for the context just switched away from (see the top comment).
  * Runs first thing in every context that resumes. */
-static void check_timers(goro__p *p);
-
 static void finish_switch(goro__m *m) {
     int act = m->pending;
     if (act == GORO__ACT_NONE)

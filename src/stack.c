@@ -10,9 +10,9 @@
  * once, so a million stacks need thousands of mmap calls, not a million, and adjacent
  * chunks merge into few kernel mappings (vm.max_map_count is 65530 here). Free ones are
  * cached per P (no lock) and, beyond GORO__PCACHE_MAX, in a global list under stack_lock.
- * A free stack is linked through its top word, so the cache allocates nothing and touches
- * only memory that was touched already. Stacks of other sizes are mapped one by one and
- * unmapped when their goroutine exits.
+ * A free stack is linked through a record in its top GORO__STACK_HDR bytes (see link_of),
+ * so the cache allocates nothing and touches only memory that was touched already. Stacks of other
+ * sizes are mapped one by one and unmapped when their goroutine exits.
  *
  * Guards: on Linux >= 6.13 MADV_GUARD_INSTALL makes the guard region fault without a
  * mapping of its own, so it costs neither memory nor a VMA and can be larger (16 KiB,
