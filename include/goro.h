@@ -287,6 +287,71 @@ GORO_API int goro_timer_reset(goro_timer *t, int64_t ns);
 /* Stops the timer and frees it, releasing its reference to the channel. NULL: no-op. */
 GORO_API void goro_timer_free(goro_timer *t);
 
+/* ---------------------------------------------------------------- network and blocking calls */
+
+/*
+ * File descriptors are plain ints. The first goro_read/goro_write/goro_fd_wait on an fd
+ * (or goro_tcp_listen/goro_accept/goro_tcp_dial, which make their sockets so) sets it
+ * non-blocking and registers it once with the netpoller (epoll, edge-triggered); a call
+ * that would block parks the goroutine until the fd is ready, never the thread. An fd
+ * the netpoller cannot watch (a regular file) is read and written with a plain blocking
+ * system call inside goro_blocking_begin/end.
+ *
+ * Every call that may wait takes a deadline: an absolute goro_now() value, GORO_FOREVER,
+ * or 0 for "try once" (GORO_EAGAIN when the call would wait). At the deadline the call
+ * returns GORO_ETIMEDOUT. Errors are -errno of the failing system call; a peer that went
+ * away gives -EPIPE or -ECONNRESET (SIGPIPE never kills the process). All may park.
+ */
+enum { GORO_READABLE = 1, GORO_WRITABLE = 2 };
+
+/* A listening TCP socket on addr "host:port" (IPv4 "127.0.0.1:8080", IPv6 "[::1]:8080",
+ * a name "localhost:80"; empty host: every address; port 0: any free port), with
+ * SO_REUSEADDR. backlog <= 0 means SOMAXCONN. Returns the fd, GORO_EINVAL for a malformed
+ * addr, or -errno. */
+GORO_API int goro_tcp_listen(const char *addr, int backlog);
+/* The local port fd is bound to, or -errno. Does not park. */
+GORO_API int goro_tcp_port(int fd);
+/* Accepts a connection: the new fd (non-blocking, close-on-exec, TCP_NODELAY), or
+ * GORO_ETIMEDOUT, GORO_EAGAIN (deadline 0), GORO_ECANCELED (listen_fd closed by
+ * goro_close), -errno. Out of fds (EMFILE, ENFILE) it does not spin and does not fail: it
+ * waits with a growing delay (1 ms to 100 ms) and retries, until the deadline. */
+GORO_API int goro_accept(int listen_fd, int64_t deadline);
+/* Connects to addr ("host:port", the name resolved in a blocking call) and returns the
+ * fd, or GORO_ETIMEDOUT, GORO_EINVAL, -errno (-ECONNREFUSED ...). */
+GORO_API int goro_tcp_dial(const char *addr, int64_t deadline);
+/* Reads up to n bytes: > 0 bytes read, 0 at end of file, or GORO_ETIMEDOUT, GORO_EAGAIN,
+ * GORO_ECANCELED, -errno. Retries EINTR. */
+GORO_API ssize_t goro_read(int fd, void *buf, size_t n, int64_t deadline);
+/* Writes all n bytes, retrying partial writes and EINTR: returns n, or an error
+ * (GORO_ETIMEDOUT, GORO_EAGAIN, GORO_ECANCELED, -EPIPE, ...), after which an unknown
+ * prefix of buf may have been written. */
+GORO_API ssize_t goro_write(int fd, const void *buf, size_t n, int64_t deadline);
+/* Waits until fd is ready for events (GORO_READABLE | GORO_WRITABLE): returns the ready
+ * subset (> 0), or GORO_ETIMEDOUT, GORO_EAGAIN, GORO_ECANCELED, GORO_EINVAL, -errno. */
+GORO_API int goro_fd_wait(int fd, int events, int64_t deadline);
+/* Wakes every goroutine parked on fd (they return GORO_ECANCELED), removes fd from the
+ * netpoller, then closes it. Returns 0 or -errno of close(2). Does not park. */
+GORO_API int goro_close(int fd);
+
+/*
+ * Blocking calls (Go's entersyscall/exitsyscall). Put a call that blocks the thread
+ * (file I/O, getaddrinfo, a blocking C library) between goro_blocking_begin and
+ * goro_blocking_end, or in GORO_BLOCKING(expr). If it stays blocked longer than ~20 us
+ * while other goroutines want to run, the monitor thread hands the goroutine's P to
+ * another thread; goro_blocking_end takes a P back (the goroutine may resume on another
+ * thread afterwards). Between the two, call no other goro_ function. Pairs nest. Outside
+ * a goroutine both do nothing.
+ */
+GORO_API void goro_blocking_begin(void);
+GORO_API void goro_blocking_end(void);
+#define GORO_BLOCKING(expr)                                                                        \
+    __extension__({                                                                                \
+        goro_blocking_begin();                                                                     \
+        __typeof__(expr) goro_blocking_result_ = (expr);                                           \
+        goro_blocking_end();                                                                       \
+        goro_blocking_result_;                                                                     \
+    })
+
 /* ---------------------------------------------------------------- introspection */
 
 typedef struct goro_stats {
@@ -302,9 +367,11 @@ typedef struct goro_stats {
     uint64_t spawned;         /* goroutines created since goro_run began */
     uint64_t switches;        /* goroutine context switches */
     uint64_t steals;          /* successful steals of run-queue halves */
-    uint64_t handoffs;        /* Ps handed away from a blocked or hogging thread */
+    uint64_t handoffs;        /* Ps handed away from a thread in a blocking call */
     uint64_t stacks;          /* goroutine stacks allocated (cached ones included) */
     uint64_t stack_bytes;     /* their virtual size, guards included */
+    uint64_t preemptions;     /* Ps handed away from a goroutine running > 10 ms */
+    int64_t netpoll_waiting;  /* goroutines parked on the netpoller */
 } goro_stats;
 /* Fills *out. Callable from any goroutine; the figures are a snapshot. */
 GORO_API void goro_stats_get(goro_stats *out);
