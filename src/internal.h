@@ -56,6 +56,38 @@ goro__m *goro__getm(void);
 void goro__setm(goro__m *m);
 /* The running goroutine, or NULL outside a goroutine. */
 goro__g *goro__getg(void);
+/* Runtime entry and exit around code that uses the M's P (Go's acquirem/releasem; see
+ * m->locks): while inside, the monitor's preemption signal leaves the P alone. The P may
+ * already be gone on entry (taken while user code ran): code that can wait takes one back
+ * with goro__repossess, code that holds locks copes without one. A switch inside is fine:
+ * release on the M the goroutine resumes on. */
+static inline void goro__acquirem_m(goro__m *m) {
+    m->locks++;
+    /* The signal handler runs on this thread: a compiler barrier orders it, and forces
+     * m->p to be read again after it. */
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+static inline goro__m *goro__acquirem(void) {
+    goro__m *m = goro__getm();
+    goro__acquirem_m(m);
+    return m;
+}
+static inline void goro__releasem(goro__m *m) {
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    m->locks--;
+}
+/* Inside acquirem, with m->p NULL and no runtime lock held: gets m a P back (the one the
+ * signal handler took, an idle one, or by waiting in the global queue; then the goroutine
+ * may resume on another M, which is returned). */
+goro__m *goro__repossess(goro__m *m);
+/* Wakes an idle M for an idle P if nobody spins; for callers without a P (goro__wakep
+ * assumes the caller holds one). */
+void goro__wakep_any(void);
+/* Gives p, taken from an M in a blocking call or from a goroutine running too long, to
+ * another M, or to the idle list if it has no work. Caller holds no lock. */
+void goro__handoffp(goro__p *p);
+/* Whether p or the global queue has something to run, or p a timer due by now. */
+bool goro__p_has_work(goro__p *p, int64_t now);
 /* Parks the running goroutine with reason. After its context is saved, unlockf(g, arg) runs
  * on the next context; if it returns false the goroutine is made runnable again at once.
  * unlockf may be NULL. Must be called from a goroutine. */
@@ -88,6 +120,26 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
                   void *pc, bool is_main);
 void goro__m_init_thread(goro__m *m);
 void goro__m_fini_thread(goro__m *m);
+
+/* ---- netpoll.c: the netpoller */
+#define GORO__NETPOLL_BATCH 128
+/* Polls for ready fds until deadline (0: do not wait; GORO_FOREVER), storing at most max
+ * goroutines made ready in gs (their status still WAITING); returns how many. */
+int goro__netpoll(int64_t deadline, goro__g **gs, int max);
+/* Interrupts a poll blocked in goro__netpoll. Callable from any thread. */
+void goro__netpoll_break(void);
+/* Polls without waiting and makes what it finds runnable (sched.c's inject); returns a
+ * goroutine for the caller to run if m holds a P. */
+goro__g *goro__netpoll_inject(goro__m *m, int64_t deadline);
+/* Frees the poller at shutdown. */
+void goro__netpoll_fini(void);
+
+/* ---- sysmon.c: the monitor thread */
+void goro__sysmon_start(void);
+void goro__sysmon_stop(void);
+/* The preemption signal's handler (installed by os_linux.c). */
+void goro__preempt_handler(void);
+#define GORO__SIGPREEMPT SIGURG
 
 /* ---- gdesc.c: goroutine descriptors */
 /* A free descriptor from p's cache (refilled from the global stack or a new slab), or

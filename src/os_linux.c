@@ -141,7 +141,14 @@ int64_t goro__physmem(void) {
 
 /* ------------------------------------------------------------------ signals */
 
-static struct sigaction old_segv, old_bus, old_quit;
+static struct sigaction old_segv, old_bus, old_quit, old_preempt;
+
+static void preempt_handler(int sig) {
+    (void)sig;
+    int saved = errno;
+    goro__preempt_handler();
+    errno = saved;
+}
 static stack_t old_altstack;
 
 static void segv_handler(int sig, siginfo_t *si, void *uc) {
@@ -189,6 +196,10 @@ void goro__signals_install(void) {
     sa.sa_handler = quit_handler;
     sa.sa_flags = SA_RESTART | SA_ONSTACK;
     sigaction(SIGQUIT, &sa, &old_quit);
+    /* The monitor's preemption signal (sysmon.c). SA_RESTART: system calls of the
+     * interrupted user code resume where they can (those that cannot return EINTR). */
+    sa.sa_handler = preempt_handler;
+    sigaction(GORO__SIGPREEMPT, &sa, &old_preempt);
     /* The runtime never lets SIGPIPE kill the process (API.md): writes return -EPIPE. */
     signal(SIGPIPE, SIG_IGN);
 }
@@ -197,6 +208,7 @@ void goro__signals_restore(void) {
     sigaction(SIGSEGV, &old_segv, NULL);
     sigaction(SIGBUS, &old_bus, NULL);
     sigaction(SIGQUIT, &old_quit, NULL);
+    sigaction(GORO__SIGPREEMPT, &old_preempt, NULL);
 }
 
 void goro__altstack_install(goro__m *m) {

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "atomic.h"
@@ -34,6 +35,8 @@ static uint32_t running; /* [atomic] (L1) */
 
 void goro__m_init_thread(goro__m *m) {
     goro__setm(m);
+    m->locks = 1; /* g0 runs: the runtime, not user code */
+    m->tid = (int)syscall(SYS_gettid);
     m->rand = (uint64_t)(uintptr_t)m ^ (uint64_t)goro__nanotime();
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
@@ -145,6 +148,7 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     /* Each live goroutine holds at least a descriptor and, once it ran, a stack page. */
     goro__S.max_goroutines = goro__physmem() / (int64_t)(goro__page_size + sizeof(goro__g));
     goro__S.timer_wake = INT64_MAX;
+    goro__S.poll_until = INT64_MAX;
 
     static goro__m m0;
     memset(&m0, 0, sizeof m0);
@@ -176,9 +180,11 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
         goro__m_fini_thread(m);
         goto out_free;
     }
+    goro__sysmon_start();
     goro__schedule();
 
     /* Main returned: every other M leaves its loop at its next switch (sched.c). */
+    goro__sysmon_stop();
     pthread_mutex_lock(&goro__S.lock);
     for (goro__m *w = goro__S.midle; w; w = goro__S.midle) {
         goro__S.midle = w->schedlink;
@@ -190,6 +196,7 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
             pthread_join(o->thread, NULL);
     goro__signals_restore();
     goro__m_fini_thread(m);
+    goro__netpoll_fini();
     err = 0;
 out_free:
     free_all(m);
@@ -208,7 +215,7 @@ static int spawn(const goro_attr *attr, void (*fn)(void *), void *arg, void *pc)
     goro__m *m = goro__getm();
     if (!fn)
         return GORO_EINVAL;
-    if (!m || !m->p)
+    if (!m || !m->curg)
         return GORO_EPERM;
     size_t size = goro__S.stack_size;
     const char *name = NULL;
@@ -220,7 +227,12 @@ static int spawn(const goro_attr *attr, void (*fn)(void *), void *arg, void *pc)
         }
         name = attr->name;
     }
-    return goro__newproc(m->p, size, name, fn, arg, pc, false);
+    goro__acquirem_m(m);
+    if (GORO__UNLIKELY(!m->p))
+        m = goro__repossess(m);
+    int err = goro__newproc(m->p, size, name, fn, arg, pc, false);
+    goro__releasem(m);
+    return err;
 }
 
 int goro_spawn_attr(const goro_attr *attr, void (*fn)(void *), void *arg) {
@@ -288,8 +300,12 @@ int goro_sleep(int64_t ns) {
 
 /* ------------------------------------------------------------------ stop the world */
 
-/* Caller is a goroutine; its P stays with it, counted as stopped. */
+/* Caller is a goroutine; its P stays with it, counted as stopped, and the monitor leaves
+ * it alone until goro__start_the_world. */
 void goro__stop_the_world(void) {
+    goro__m *m = goro__acquirem();
+    if (!m->p)
+        goro__repossess(m);
     pthread_mutex_lock(&goro__S.lock);
     goro__S.stopwait = goro__S.gomaxprocs;
     /* Seq-cst: Ms check gcwaiting at every switch and before parking. */
@@ -297,6 +313,17 @@ void goro__stop_the_world(void) {
     goro__S.stopwait--; /* ours */
     while (goro__pidleget())
         goro__S.stopwait--; /* idle ones leave the idle list until the world starts */
+    for (int i = 0; i < goro__S.gomaxprocs; i++) {
+        /* A P whose M is in a blocking call is taken from it (Go's _Psyscall to
+         * _Pgcstop); its goro_blocking_end then finds the P gone. Acq-rel CAS, as the
+         * monitor's (sysmon.c). */
+        goro__p *p = goro__S.allp[i];
+        uint32_t st = goro__load_acquire(&p->status);
+        if ((st & GORO__P_SYSCALL) && goro__cas_acqrel(&p->status, &st, st & ~GORO__P_SYSCALL)) {
+            goro__store_relaxed(&p->m, NULL);
+            goro__S.stopwait--;
+        }
+    }
     bool wait = goro__S.stopwait > 0;
     pthread_mutex_unlock(&goro__S.lock);
     while (wait) {
@@ -353,6 +380,7 @@ void goro__start_the_world(int n) {
     for (int i = 0; i < nstart; i++)
         goro__startm(start[i], false);
     goro__wakep();
+    goro__releasem(m);
 }
 
 int goro_maxprocs(int n) {

@@ -37,6 +37,7 @@ enum {
     GORO__G_RUNNABLE,
     GORO__G_RUNNING,
     GORO__G_WAITING,
+    GORO__G_SYSCALL, /* between goro_blocking_begin and _end: runs, but may have lost its P */
 };
 
 /* Why a goroutine waits (Go's waitReason); goro__wait_reason_str names each. */
@@ -54,6 +55,10 @@ enum {
     GORO__WAIT_CHAN_RECV_NIL,
     GORO__WAIT_SELECT,
     GORO__WAIT_SELECT_NOCASES,
+    GORO__WAIT_IO_READ,
+    GORO__WAIT_IO_WRITE,
+    GORO__WAIT_IO_BACKOFF, /* goro_accept waiting for fds to free up */
+    GORO__WAIT_PREEMPTED,  /* lost its P while running, waiting for one */
     GORO__WAIT_NREASONS
 };
 
@@ -65,24 +70,31 @@ enum {
     GORO__ACT_PARK,   /* it waits; run the unlock callback */
     GORO__ACT_EXIT,   /* it returned; recycle its stack (with its context) and descriptor */
     GORO__ACT_GOEXIT, /* it called goro_exit; recycle, but its context is not reusable */
+    GORO__ACT_GLOBAL, /* it has no P: put it on the global run queue (repossess) */
 };
 
+/* P status for goro_blocking_begin/end (Go's _Psyscall): bit 0 set while the P's M is in
+ * a blocking call and the monitor may take the P; the bits above count blocking calls,
+ * so an M returning from an old call cannot reclaim a P that moved on (no ABA). */
+#define GORO__P_SYSCALL 1u
+
 struct goro__g {
-    void *sp;            /* [g-local] saved stack pointer while switched out */
-    goro__g *schedlink;  /* [lock: whichever list or queue holds the goroutine] */
-    uint32_t status;     /* [atomic] GORO__G_*; read by goro_dump and stats */
-    uint8_t wait_reason; /* [g-local] GORO__WAIT_* while WAITING */
-    uint8_t is_main;     /* [init-only] the goroutine goro_run started */
-    uint8_t unguarded;   /* [g-local] stack has no guard page: check the canary */
-    uint8_t chunked;     /* [g-local] stack belongs to a shared chunk (default size) */
-    uint32_t stack_size; /* [g-local] usable stack bytes wanted / held */
-    uint64_t id;         /* [g-local] set at spawn, read by dumps */
-    void (*fn)(void *);  /* [g-local] */
-    void *arg;           /* [g-local] */
-    char *stack_lo;      /* [g-local] lowest usable stack byte, NULL before the first run */
-    const char *name;    /* [g-local] */
-    void *spawn_pc;      /* [g-local] return address of the goro_spawn call */
-    int64_t wait_since;  /* [g-local] goro_now() when it parked */
+    void *sp;               /* [g-local] saved stack pointer while switched out */
+    goro__g *schedlink;     /* [lock: whichever list or queue holds the goroutine] */
+    uint32_t status;        /* [atomic] GORO__G_*; read by goro_dump and stats */
+    uint8_t wait_reason;    /* [g-local] GORO__WAIT_* while WAITING */
+    uint8_t is_main;        /* [init-only] the goroutine goro_run started */
+    uint8_t unguarded;      /* [g-local] stack has no guard page: check the canary */
+    uint8_t chunked;        /* [g-local] stack belongs to a shared chunk (default size) */
+    uint8_t blocking_depth; /* [g-local] nesting of goro_blocking_begin (syscall.c) */
+    uint32_t stack_size;    /* [g-local] usable stack bytes wanted / held */
+    uint64_t id;            /* [g-local] set at spawn, read by dumps */
+    void (*fn)(void *);     /* [g-local] */
+    void *arg;              /* [g-local] */
+    char *stack_lo;         /* [g-local] lowest usable stack byte, NULL before the first run */
+    const char *name;       /* [g-local] */
+    void *spawn_pc;         /* [g-local] return address of the goro_spawn call */
+    int64_t wait_since;     /* [g-local] goro_now() when it parked */
 #if GORO_TSAN
     void *tsan_fiber; /* [g-local] ThreadSanitizer fiber of this goroutine */
 #endif
@@ -94,17 +106,27 @@ typedef struct goro__note {
 } goro__note;
 
 struct goro__m {
-    goro__g g0;         /* [m-local] the thread's own stack context */
-    goro__g *curg;      /* [m-local] the goroutine running, NULL on g0 */
-    goro__p *p;         /* [m-local] the P held, NULL if none */
-    goro__p *nextp;     /* [lock: sched.lock] P handed over by whoever wakes this M */
-    goro__m *schedlink; /* [lock: sched.lock] idle M list */
-    goro__m *alllink;   /* [lock: sched.lock] every M */
-    goro__note park;    /* the M sleeps here when idle */
-    int id;             /* [init-only] */
-    bool spinning;      /* [m-local] looking for work, counted in sched.nmspinning */
-    bool idle;          /* [lock: sched.lock] on the idle M list */
-    pthread_t thread;   /* [init-only] */
+    goro__g g0;    /* [m-local] the thread's own stack context */
+    goro__g *curg; /* [m-local; atomic for the monitor] the goroutine running, NULL on g0 */
+    goro__p *p;    /* [m-local] the P held, NULL if none; the M's preemption signal
+                      handler may clear it while locks == 0 (sysmon.c) */
+    /* Runtime entries in progress on this M (Go's m.locks): > 0 while the runtime, not
+     * user code, runs; always >= 1 on g0 and across a switch. The preemption signal
+     * handler takes the P only when it interrupts user code (locks == 0). */
+    int32_t locks;          /* [m-local] read by the M's own signal handler */
+    uint32_t preempt;       /* [atomic] the monitor asks the signal handler to take the P */
+    goro__p *preempt_p;     /* [atomic] the P the handler took; the monitor or the M xchg it */
+    uint32_t syscall_seq;   /* [m-local] p->status value stored by goro_blocking_begin */
+    int32_t blocking_depth; /* [m-local] nesting of goro_blocking_begin */
+    int tid;                /* [init-only] kernel thread id, for the preemption signal */
+    goro__p *nextp;         /* [lock: sched.lock] P handed over by whoever wakes this M */
+    goro__m *schedlink;     /* [lock: sched.lock] idle M list */
+    goro__m *alllink;       /* [lock: sched.lock] every M */
+    goro__note park;        /* the M sleeps here when idle */
+    int id;                 /* [init-only] */
+    bool spinning;          /* [m-local] looking for work, counted in sched.nmspinning */
+    bool idle;              /* [lock: sched.lock] on the idle M list */
+    pthread_t thread;       /* [init-only] */
     /* The action finish_switch performs for the context switched away from. */
     int pending;                               /* [m-local] GORO__ACT_* */
     goro__g *pending_g;                        /* [m-local] */
@@ -130,6 +152,8 @@ typedef struct goro__timer_slot {
 
 struct goro__p {
     int id;                  /* [init-only] */
+    uint32_t status;         /* [atomic] GORO__P_SYSCALL | count << 1, see above */
+    goro__m *m;              /* [atomic] the M holding it (for the monitor), NULL if idle */
     goro__p *link;           /* [lock: sched.lock] idle P list */
     uint32_t globcheck;      /* [owner-P] picks until the global queue is checked first (61) */
     uint32_t runnext_streak; /* [owner-P] consecutive runnext picks */
@@ -167,6 +191,17 @@ typedef struct goro__sched {
     goro__m *allm;      /* [lock: sched.lock] */
     int32_t mcount;     /* [atomic] written under sched.lock */
     int32_t nblocking;  /* [atomic] Ms in blocking calls */
+    /* Netpoller (netpoll.c). */
+    int32_t npollwait;  /* [atomic] goroutines parked on the netpoller */
+    uint32_t polling;   /* [atomic] an M is blocked in the poller (at most one) */
+    int64_t poll_until; /* [atomic] when that M's poll times out, INT64_MAX if never */
+    int64_t lastpoll;   /* [atomic] goro__nanotime() of the last poll, for the monitor */
+    /* Monitor thread (sysmon.c). */
+    pthread_t sysmon;       /* [init-only] */
+    bool sysmon_started;    /* [init-only] */
+    bool sysmon_deep;       /* [lock: sched.lock] it sleeps until a P becomes busy */
+    goro__note sysmon_note; /* wakes it (shutdown, or out of a deep sleep) */
+    uint64_t npreempt;      /* [atomic] Ps taken from goroutines running too long */
     /* Ps. allp has room for GORO__MAXPROCS_LIMIT; the first gomaxprocs are in use. */
     goro__p **allp;     /* [init-only] the array; its entries [lock: sched.lock] */
     int32_t gomaxprocs; /* [atomic] changed only with the world stopped */

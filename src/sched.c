@@ -128,12 +128,15 @@ static void unlock_sched(void) {
 void goro__acquirep(goro__m *m, goro__p *p) {
     GORO_ASSERT(m->p == NULL);
     m->p = p;
+    /* Relaxed: a hint for the monitor, which checks what it reads against m's own state. */
+    goro__store_relaxed(&p->m, m);
 }
 
 goro__p *goro__releasep(goro__m *m) {
     goro__p *p = m->p;
     GORO_ASSERT(p != NULL);
     m->p = NULL;
+    goro__store_relaxed(&p->m, NULL);
     return p;
 }
 
@@ -150,6 +153,11 @@ goro__p *goro__pidleget(void) {
         goro__S.pidle = p->link;
         p->link = NULL;
         goro__add_sc(&goro__S.npidle, -1);
+        if (GORO__UNLIKELY(goro__S.sysmon_deep)) {
+            /* A P gets busy: the monitor has something to watch again. */
+            goro__S.sysmon_deep = false;
+            goro__note_wakeup(&goro__S.sysmon_note);
+        }
     }
     return p;
 }
@@ -257,6 +265,10 @@ void goro__startm(goro__p *p, bool spinning) {
 void goro__wakep(void) {
     if (goro__load_relaxed(&goro__S.gomaxprocs) == 1)
         return; /* a running P means no P is idle */
+    goro__wakep_any();
+}
+
+void goro__wakep_any(void) {
     /* (W1) StoreLoad: the caller's queue store is visible before we read npidle; pairs
      * with the seq-cst npidle/nmspinning updates and fence in findrunnable (W2). */
     goro__fence_sc();
@@ -283,7 +295,8 @@ static void resetspinning(goro__m *m) {
 static void check_deadlock(int64_t until) {
     if (until != 0 || goro__load_relaxed(&goro__S.gcwaiting) ||
         goro__S.nmidle != goro__S.mcount - 1 || goro__S.npidle != goro__S.gomaxprocs ||
-        goro__load_relaxed(&goro__S.runq_size) != 0 || goro__load_relaxed(&goro__S.nblocking))
+        goro__load_relaxed(&goro__S.runq_size) != 0 || goro__load_relaxed(&goro__S.nblocking) ||
+        goro__load_relaxed(&goro__S.npollwait))
         return;
     for (int32_t i = 0; i < goro__S.gomaxprocs; i++)
         if (!goro__runq_empty(&goro__S.allp[i]->runq) ||
@@ -328,8 +341,11 @@ static void stopm(goro__m *m, int64_t until) {
 }
 
 void goro__timers_added(int64_t when) {
-    /* Relaxed: a hint. A sleeper that went to sleep after this read computed its
-     * timeout from the heaps, which already hold the new timer. */
+    /* Relaxed: hints. A sleeper or poller that went to sleep after these reads computed
+     * its timeout from the heaps, which already hold the new timer. */
+    if (GORO__UNLIKELY(goro__load_relaxed(&goro__S.polling)) &&
+        when < goro__load_relaxed(&goro__S.poll_until))
+        goro__netpoll_break();
     if (when >= goro__load_relaxed(&goro__S.timer_wake))
         return;
     lock_sched();
@@ -343,6 +359,39 @@ void goro__timers_added(int64_t when) {
         return;
     }
     unlock_sched();
+}
+
+bool goro__p_has_work(goro__p *p, int64_t now) {
+    int64_t t0 = goro__load_relaxed(&p->timer0);
+    return !goro__runq_empty(&p->runq) || goro__load_relaxed(&p->runnext) ||
+           goro__load_relaxed(&goro__S.runq_size) || (t0 && t0 <= now);
+}
+
+void goro__handoffp(goro__p *p) {
+    goro__store_relaxed(&p->m, NULL);
+    lock_sched();
+    if (goro__load_relaxed(&goro__S.gcwaiting)) {
+        /* A stop-the-world waits for this P: it counts as stopped (gcstopm). */
+        if (--goro__S.stopwait == 0)
+            goro__note_wakeup(&goro__S.stopnote);
+        unlock_sched();
+        return;
+    }
+    unlock_sched();
+    /* Any timer needs an M to run it, even a later one: a sleeping M's timeout may have
+     * been computed without it. */
+    if (goro__p_has_work(p, INT64_MAX)) {
+        goro__startm(p, false);
+        return;
+    }
+    lock_sched();
+    goro__pidleput(p);
+    unlock_sched();
+    /* (W2) for submitters without a P, who put work in the global queue and wake an M
+     * only if they see an idle P: the seq-cst npidle++ above, then this load. */
+    goro__fence_sc();
+    if (goro__load_sc(&goro__S.runq_size))
+        goro__wakep_any();
 }
 
 /* Gives up the P for a stop-the-world and sleeps. */
@@ -465,6 +514,7 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
 /* ------------------------------------------------------------------ switching */
 
 static void g_entry(void *unused);
+static bool get_idle_p(goro__m *m);
 static goro__g *steal_pass(goro__m *m, bool runnext);
 static void check_timers(goro__p *p);
 
@@ -504,14 +554,25 @@ static void finish_switch(goro__m *m) {
         goro__store_release(&prev->status, GORO__G_WAITING);
         if (unlockf && !unlockf(prev, m->pending_arg)) {
             goro__store_release(&prev->status, GORO__G_RUNNABLE);
-            goro__runqput(m->p, prev, true);
+            if (m->p) {
+                goro__runqput(m->p, prev, true);
+            } else {
+                /* prev lost its P to the monitor while it ran (sysmon.c). */
+                goro__globrunq_put(&prev, 1);
+                goro__wakep_any();
+            }
         }
         /* The timers goro__park skipped: now that unlockf dropped prev's locks, callbacks
          * may take them (a goro_timer's callback sends on a channel). */
-        if (unlockf)
+        if (unlockf && m->p)
             check_timers(m->p);
         break;
     }
+    case GORO__ACT_GLOBAL:
+        goro__store_release(&prev->status, GORO__G_RUNNABLE);
+        goro__globrunq_put(&prev, 1);
+        goro__wakep_any();
+        break;
     case GORO__ACT_EXIT:
     case GORO__ACT_GOEXIT:
         goro__stack_put(m->p, prev, act == GORO__ACT_EXIT);
@@ -521,22 +582,24 @@ static void finish_switch(goro__m *m) {
     }
 }
 
-/* Switches from cur to next on m; next is a goroutine of m's P (prepared) or m's g0. */
-static void run(goro__m *m, goro__g *cur, goro__g *next) {
+/* Switches from cur to next on m; next is a goroutine of m's P (prepared) or m's g0.
+ * Returns, when cur runs again, the M it runs on. */
+static goro__m *run(goro__m *m, goro__g *cur, goro__g *next) {
     if (GORO__UNLIKELY(cur->unguarded) && *(uint64_t *)cur->stack_lo != GORO__STACK_CANARY)
         goro__fatal("goroutine %llu stack overflow (stack size %u)", (unsigned long long)cur->id,
                     cur->stack_size);
     if (next != &m->g0) {
         goro__store_relaxed(&next->status, GORO__G_RUNNING);
-        m->curg = next;
+        goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
         goro__store_relaxed(&m->nswitches, m->nswitches + 1);
     } else {
-        m->curg = NULL;
+        goro__store_relaxed(&m->curg, NULL);
     }
     /* We may be on another thread when this returns: the switcher tells which M. */
     m = goro__switch(cur, next, m->pending == GORO__ACT_GOEXIT, m);
     if (m->pending != GORO__ACT_NONE)
         finish_switch(m);
+    return m;
 }
 
 /* Runs one due timer of p, if any. Owner P only. One per scheduling round: the goroutine
@@ -550,13 +613,13 @@ static void check_timers(goro__p *p) {
 }
 
 /* Switches away from the running goroutine cur to next (picked from m's P), or to g0
- * when next is NULL. The caller has set m->pending. */
-static void switch_to(goro__m *m, goro__g *cur, goro__g *next) {
+ * when next is NULL. The caller has set m->pending. Returns the M cur resumes on. */
+static goro__m *switch_to(goro__m *m, goro__g *cur, goro__g *next) {
     if (next)
         prepare(m->p, next);
     else
         next = &m->g0;
-    run(m, cur, next);
+    return run(m, cur, next);
 }
 
 /* Picks the next goroutine of m's P, unless the world is stopping or the runtime
@@ -579,14 +642,37 @@ static void wake_all_for_exit(void) {
     while ((m = mget()))
         goro__note_wakeup(&m->park);
     goro__note_wakeup(&goro__S.stopnote);
+    goro__note_wakeup(&goro__S.sysmon_note);
     unlock_sched();
+    goro__netpoll_break();
+}
+
+goro__m *goro__repossess(goro__m *m) {
+    GORO_ASSERT(m->locks > 0 && m->p == NULL && m->curg != NULL);
+    /* The P the signal handler took may still be waiting for the monitor: take it back. */
+    goro__p *p = goro__xchg_acqrel(&m->preempt_p, NULL);
+    if (p) {
+        m->p = p;
+        goro__store_relaxed(&p->m, m);
+        return m;
+    }
+    if (get_idle_p(m))
+        return m;
+    /* Every P is busy: wait for one in the global queue. */
+    goro__g *cur = m->curg;
+    goro__store_relaxed(&cur->wait_reason, GORO__WAIT_PREEMPTED);
+    m->pending = GORO__ACT_GLOBAL;
+    m->pending_g = cur;
+    return run(m, cur, &m->g0);
 }
 
 /* Ends the running goroutine: act is GORO__ACT_EXIT when it returned from its function
  * (its context, suspended here, is resumed for the next goroutine that gets its stack, and
  * then this returns) and GORO__ACT_GOEXIT from goro_exit (never returns). */
 static void g_end(int act) {
-    goro__m *m = goro__getm();
+    goro__m *m = goro__acquirem();
+    if (GORO__UNLIKELY(!m->p))
+        m = goro__repossess(m);
     goro__g *cur = m->curg;
     goro__p *p = m->p;
     goro__store_relaxed(&p->ngoroutines, p->ngoroutines - 1);
@@ -607,7 +693,9 @@ static void g_end(int act) {
 static void g_entry(void *unused) {
     (void)unused;
     goro__switch_started();
-    finish_switch(goro__getm());
+    goro__m *m = goro__getm();
+    finish_switch(m);
+    goro__releasem(m); /* the switcher's entry (m->locks): user code runs from here */
     for (;;) {
         goro__g *g = goro__getg();
         g->fn(g->arg);
@@ -616,7 +704,9 @@ static void g_entry(void *unused) {
 }
 
 void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
-    goro__m *m = goro__getm();
+    /* No repossess here: the caller may hold the locks unlockf drops. Without a P (the
+     * monitor took it) the switch goes to g0, which runs unlockf and then looks for a P. */
+    goro__m *m = goro__acquirem();
     goro__g *cur = m->curg;
     GORO_ASSERT(cur != NULL);
     goro__store_relaxed(&cur->wait_reason, (uint8_t)reason);
@@ -625,29 +715,45 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     m->pending_g = cur;
     m->pending_unlock = unlockf;
     m->pending_arg = arg;
-    switch_to(m, cur, pick_next(m, unlockf == NULL));
+    m = switch_to(m, cur, m->p ? pick_next(m, unlockf == NULL) : NULL);
+    goro__releasem(m);
+}
+
+/* Makes the runnable g wait in the global queue (the caller has no P) and wakes a P. */
+static void ready_global(goro__g *g) {
+    goro__globrunq_put(&g, 1);
+    goro__wakep_any();
 }
 
 void goro__ready(goro__g *g) {
-    goro__m *m = goro__getm();
+    goro__m *m = goro__acquirem();
     if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
         goro__fatal("runtime: waking goroutine %llu, which is not waiting",
                     (unsigned long long)g->id);
     goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
     goro__p *p = m->p;
-    goro__g *old = goro__xchg_acqrel(&p->runnext, g);
-    if (old) {
-        goro__runqput(p, old, false);
-        goro__wakep();
+    if (GORO__UNLIKELY(!p)) {
+        /* The caller may hold locks, so it cannot wait for a P here. */
+        ready_global(g);
+    } else {
+        goro__g *old = goro__xchg_acqrel(&p->runnext, g);
+        if (old) {
+            goro__runqput(p, old, false);
+            goro__wakep();
+        }
     }
+    goro__releasem(m);
 }
 
 void goro__yield_now(void) {
-    goro__m *m = goro__getm();
+    goro__m *m = goro__acquirem();
+    if (GORO__UNLIKELY(!m->p))
+        m = goro__repossess(m);
     goro__g *cur = m->curg;
     m->pending = GORO__ACT_READY;
     m->pending_g = cur;
-    switch_to(m, cur, pick_next(m, true));
+    m = switch_to(m, cur, pick_next(m, true));
+    goro__releasem(m);
 }
 
 /* goro_yield's common case with one P: nothing due, nothing in runnext, a goroutine at
@@ -673,7 +779,7 @@ static bool yield_alone(goro__m *m, goro__g *cur) {
     p->runnext_streak = 0;
     goro__store_relaxed(&cur->status, GORO__G_RUNNABLE);
     GORO_ASSERT(m->pending == GORO__ACT_NONE); /* nothing is pending while a goroutine runs */
-    switch_to(m, cur, next);
+    goro__releasem(switch_to(m, cur, next));
     return true;
 }
 
@@ -681,6 +787,13 @@ void goro_yield(void) {
     goro__m *m = getm_entry();
     if (!m || !m->curg)
         return;
+    m->locks++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* see goro__acquirem */
+    if (GORO__UNLIKELY(!m->p)) {
+        /* Lost the P while running: waiting for one in the global queue is the yield. */
+        goro__releasem(goro__repossess(m));
+        return;
+    }
     if (yield_alone(m, m->curg))
         return;
     goro__g *cur = m->curg, *next = pick_next(m, true);
@@ -692,8 +805,10 @@ void goro_yield(void) {
             next = goro__globrunq_get(m->p, 1);
         if (!next && goro__load_relaxed(&goro__S.gomaxprocs) > 1)
             next = steal_pass(m, false);
-        if (!next)
+        if (!next) {
+            goro__releasem(m);
             return;
+        }
     }
     goro__store_relaxed(&cur->status, GORO__G_RUNNABLE);
     if (goro__load_relaxed(&goro__S.gomaxprocs) == 1 && goro__runq_put(&m->p->runq, cur)) {
@@ -705,7 +820,7 @@ void goro_yield(void) {
         m->pending = GORO__ACT_READY;
         m->pending_g = cur;
     }
-    switch_to(m, cur, next);
+    goro__releasem(switch_to(m, cur, next));
 }
 
 void goro_exit(void) {
@@ -817,6 +932,59 @@ static int64_t next_timer(void) {
     return next;
 }
 
+/* Makes the n goroutines the netpoller found runnable. With a P they go to its queue and
+ * the first is returned for the caller to run; without, to the global queue for idle Ps,
+ * and NULL is returned. */
+static goro__g *inject(goro__m *m, goro__g **gs, int n) {
+    for (int i = 0; i < n; i++)
+        goro__store_relaxed(&gs[i]->status, GORO__G_RUNNABLE);
+    if (!m->p) {
+        goro__globrunq_put(gs, (uint32_t)n);
+        goro__wakep_any();
+        return NULL;
+    }
+    for (int i = 1; i < n; i++)
+        goro__runqput(m->p, gs[i], false);
+    if (n > 1)
+        goro__wakep();
+    return gs[0];
+}
+
+goro__g *goro__netpoll_inject(goro__m *m, int64_t deadline) {
+    goro__g *gs[GORO__NETPOLL_BATCH];
+    int n = goro__netpoll(deadline, gs, GORO__NETPOLL_BATCH);
+    return n > 0 ? inject(m, gs, n) : NULL;
+}
+
+/* No goroutine anywhere and goroutines wait on the netpoller: m, without a P, blocks in
+ * the poller until an fd is ready, the earliest timer (until, 0 if none) is due, or
+ * goro__netpoll_break. Returns false if another M already polls. */
+static bool block_in_poller(goro__m *m, int64_t until) {
+    uint32_t zero = 0;
+    if (!goro__load_relaxed(&goro__S.npollwait) || goro__load_relaxed(&goro__S.polling) ||
+        !goro__cas_sc(&goro__S.polling, &zero, 1))
+        return false;
+    /* Seq-cst store, then the timers are read again: a timer added meanwhile is either
+     * seen here or its adder sees poll_until and breaks the poll (goro__timers_added). */
+    goro__store_sc(&goro__S.poll_until, until ? until : INT64_MAX);
+    int64_t t = next_timer();
+    if (t && (!until || t < until))
+        until = t;
+    goro__g *gs[GORO__NETPOLL_BATCH];
+    int n = until && until <= goro__nanotime()
+                ? 0
+                : goro__netpoll(until ? until : GORO_FOREVER, gs, GORO__NETPOLL_BATCH);
+    goro__store_sc(&goro__S.poll_until, INT64_MAX);
+    goro__store_sc(&goro__S.polling, 0);
+    if (n > 0) {
+        get_idle_p(m);
+        goro__g *g = inject(m, gs, n);
+        if (g)
+            goro__runqput(m->p, g, true);
+    }
+    return true;
+}
+
 /* Finds a goroutine to run, parking the M while there is none. Returns NULL when the
  * runtime is shutting down. Runs on g0. */
 static goro__g *findrunnable(goro__m *m) {
@@ -840,6 +1008,10 @@ top:
     if (goro__load_relaxed(&goro__S.runq_size) && (g = goro__globrunq_get(p, 0)))
         return g;
     if (run_due_timers() && (g = pick_local(p)))
+        return g;
+    /* Ready fds before stealing: the netpoller's goroutines are nobody's yet. */
+    if (goro__load_relaxed(&goro__S.npollwait) && !goro__load_relaxed(&goro__S.polling) &&
+        (g = goro__netpoll_inject(m, 0)))
         return g;
     int32_t procs = goro__load_relaxed(&goro__S.gomaxprocs);
     if (m->spinning ||
@@ -885,7 +1057,8 @@ top:
             goto top;
         }
     }
-    stopm(m, until);
+    if (!block_in_poller(m, until))
+        stopm(m, until);
     goto top;
 }
 

@@ -124,8 +124,10 @@ static bool can_spin(int iter) {
     int32_t procs = goro__load_relaxed(&goro__S.gomaxprocs);
     if (procs <= goro__load_relaxed(&goro__S.npidle) + goro__load_relaxed(&goro__S.nmspinning) + 1)
         return false;
+    /* Unbracketed read of the P (internal.h): it may be gone (sysmon.c), and then this
+     * only peeks at a P that someone else may own, which is harmless. */
     goro__p *p = goro__getm()->p;
-    return goro__runq_empty(&p->runq) && !goro__load_relaxed(&p->runnext);
+    return p && goro__runq_empty(&p->runq) && !goro__load_relaxed(&p->runnext);
 }
 
 static void lock_slow(goro_mutex *mu) {

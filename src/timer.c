@@ -99,6 +99,8 @@ static void heap_remove(goro__p *p, goro__timer *t) {
 void goro__timer_add(goro__p *p, goro__timer *t) {
     /* Read before publishing: once unlocked, t may fire and its owner free or reuse it. */
     int64_t when = t->when;
+    if (GORO__UNLIKELY(!p))
+        p = goro__S.allp[0]; /* the caller lost its P (sysmon.c); P 0 always exists */
     goro__spin_lock(&p->timers_lock);
     bool ok = heap_push(p, t);
     goro__spin_unlock(&p->timers_lock);

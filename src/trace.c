@@ -34,6 +34,10 @@ static const char *const wait_reasons[GORO__WAIT_NREASONS] = {
     [GORO__WAIT_CHAN_RECV_NIL] = "chan receive (nil chan)",
     [GORO__WAIT_SELECT] = "select",
     [GORO__WAIT_SELECT_NOCASES] = "select (no cases)",
+    [GORO__WAIT_IO_READ] = "IO wait (read)",
+    [GORO__WAIT_IO_WRITE] = "IO wait (write)",
+    [GORO__WAIT_IO_BACKOFF] = "accept backoff",
+    [GORO__WAIT_PREEMPTED] = "waiting for a P",
 };
 
 const char *goro__wait_reason_str(int reason) {
@@ -124,6 +128,8 @@ static const char *state_name(uint32_t st) {
         return "running";
     case GORO__G_WAITING:
         return "waiting";
+    case GORO__G_SYSCALL:
+        return "blocking call";
     default:
         return "?";
     }
@@ -243,5 +249,7 @@ void goro_stats_get(goro_stats *out) {
     out->threads_blocking = goro__load_relaxed(&goro__S.nblocking);
     out->threads_spinning = goro__load_relaxed(&goro__S.nmspinning);
     out->handoffs = goro__load_relaxed(&goro__S.nhandoffs);
+    out->preemptions = goro__load_relaxed(&goro__S.npreempt);
+    out->netpoll_waiting = goro__load_relaxed(&goro__S.npollwait);
     goro__stack_stats(&out->stacks, &out->stack_bytes);
 }

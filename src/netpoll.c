@@ -1,0 +1,341 @@
+/*
+ * netpoll.c - the netpoller: goroutines wait for fds here instead of blocking threads
+ * (Go's netpoll.go, with its pollDesc as goro__pollfd).
+ *
+ * Every fd used through goro_read/goro_write/... gets a goro__pollfd in a table indexed
+ * by the fd number (pages of 1024, allocated on first use and kept until goro_run ends).
+ * On first use the fd is made non-blocking and added once to the poll set, edge-
+ * triggered for both directions (netpoll_epoll.c), with its number and incarnation
+ * (seq) as the event's data. An I/O call first tries the system call; on EAGAIN it waits
+ * here (goro__pollfd_wait) and tries again.
+ *
+ * Readiness. An event sets the fd's ready bits and wakes every goroutine waiting for
+ * those directions. A waiter that finds a ready bit set consumes it and retries at once
+ * instead of parking: the edge arrived between its EAGAIN and its wait. Edge-triggered
+ * events come once per change, so this bit is what keeps a wake-up from being lost.
+ *
+ * Invariants
+ *  (N1) pd->waiters, ready, seq and closing change only under pd->lock. A waiter is in
+ *       the list from its wait until one waker removes it (event, its deadline timer, or
+ *       goro_close); that waker alone sets its result and readies it.
+ *  (N2) A waiter joins the list and parks with the lock held; the park's commit
+ *       callback arms its timer, counts it in sched.npollwait and drops the lock, so no
+ *       waker sees it before its context is saved.
+ *  (N3) goro_close bumps seq, removes the fd from the poll set, then closes it: an
+ *       event already fetched for the old fd carries the old seq and is dropped, so a
+ *       reused fd number never wakes a waiter of the old one.
+ *  (N4) sched.npollwait counts parked waiters; the scheduler polls only while it is
+ *       non-zero, and deadlock detection treats them as wakeable.
+ *
+ * Who polls: an M looking for work polls without waiting before it steals; an M with
+ * nothing at all to do blocks in the poll with the next timer as its timeout (at most
+ * one at a time, sched.polling); the monitor polls if nobody has for 10 ms (sched.c,
+ * sysmon.c). goro__netpoll_break (an eventfd) wakes the blocked one.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "internal.h"
+#include "netpoll.h"
+
+#define PAGE_SHIFT 10
+#define PAGE_FDS (1 << PAGE_SHIFT)
+#define MAX_PAGES 4096 /* 4M fds */
+
+enum { PD_UNKNOWN = 0, PD_POLLED, PD_NOT_POLLABLE };
+
+typedef struct waiter {
+    struct waiter *next; /* [lock: pd->lock] */
+    goro__g *g;
+    goro__pollfd *pd;
+    int mode;   /* wanted: GORO_READABLE | GORO_WRITABLE */
+    int result; /* set by the waker that removed it (N1) */
+    bool timed;
+    uint32_t timer_done; /* [atomic] the deadline timer finished with this waiter */
+    goro__timer timer;
+} waiter;
+
+struct goro__pollfd {
+    uint32_t lock;   /* spin lock (N1) */
+    uint32_t state;  /* [atomic] PD_*; written under lock */
+    uint32_t seq;    /* [lock] incarnation of the fd number (N3) */
+    uint32_t ready;  /* [lock] directions with an edge no waiter consumed yet */
+    bool closing;    /* [lock] goro_close ran; cleared when the number is registered again */
+    waiter *waiters; /* [lock] */
+};
+
+static goro__pollfd *pages[MAX_PAGES]; /* [atomic] entries published with release */
+static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t inited; /* [atomic] the poll set exists */
+
+static int poller_init(void) {
+    if (goro__load_acquire(&inited))
+        return 0;
+    pthread_mutex_lock(&init_lock);
+    int err = 0;
+    if (!inited) {
+        err = goro__pollset_init();
+        if (!err)
+            goro__store_release(&inited, 1);
+    }
+    pthread_mutex_unlock(&init_lock);
+    return err;
+}
+
+void goro__netpoll_fini(void) {
+    pthread_mutex_lock(&init_lock);
+    if (inited)
+        goro__pollset_fini();
+    inited = 0;
+    for (int i = 0; i < MAX_PAGES; i++) {
+        free(pages[i]);
+        pages[i] = NULL;
+    }
+    pthread_mutex_unlock(&init_lock);
+}
+
+/* The state of fd; NULL when its page does not exist and create is false. */
+static goro__pollfd *lookup(int fd, bool create) {
+    if (fd < 0 || fd >= MAX_PAGES * PAGE_FDS)
+        return NULL;
+    goro__pollfd **slot = &pages[fd >> PAGE_SHIFT];
+    /* Acquire pairs with the release below: the page's zeroed bytes are visible. */
+    goro__pollfd *page = goro__load_acquire(slot);
+    if (!page && create) {
+        pthread_mutex_lock(&init_lock);
+        page = *slot;
+        if (!page && (page = calloc(PAGE_FDS, sizeof *page)))
+            goro__store_release(slot, page);
+        pthread_mutex_unlock(&init_lock);
+    }
+    return page ? &page[fd & (PAGE_FDS - 1)] : NULL;
+}
+
+goro__pollfd *goro__pollfd_get(int fd, bool *pollable, int *err) {
+    goro__pollfd *pd = lookup(fd, true);
+    if (!pd) {
+        *err = fd < 0 || fd >= MAX_PAGES * PAGE_FDS ? -EBADF : GORO_ENOMEM;
+        return NULL;
+    }
+    /* Acquire: pairs with the release store of state below, by whoever registered. */
+    uint32_t st = goro__load_acquire(&pd->state);
+    if (GORO__LIKELY(st != PD_UNKNOWN)) {
+        *pollable = st == PD_POLLED;
+        return pd;
+    }
+    int e = poller_init();
+    if (e) {
+        *err = e;
+        return NULL;
+    }
+    goro__spin_lock(&pd->lock);
+    if (pd->state == PD_UNKNOWN) {
+        int flags = fcntl(fd, F_GETFL);
+        if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)) {
+            e = -errno;
+            goro__spin_unlock(&pd->lock);
+            *err = e;
+            return NULL;
+        }
+        pd->closing = false;
+        pd->ready = 0;
+        e = goro__pollset_add(fd, (uint64_t)(uint32_t)fd | (uint64_t)pd->seq << 32);
+        if (e == -EPERM) {
+            /* Regular files and directories are always "ready": callers block instead.
+             * Put the flags back: the file may be shared with other processes. */
+            fcntl(fd, F_SETFL, flags);
+            goro__store_release(&pd->state, PD_NOT_POLLABLE);
+        } else if (e == 0 || e == -EEXIST) {
+            goro__store_release(&pd->state, PD_POLLED);
+        } else {
+            goro__spin_unlock(&pd->lock);
+            *err = e;
+            return NULL;
+        }
+    }
+    *pollable = pd->state == PD_POLLED;
+    goro__spin_unlock(&pd->lock);
+    return pd;
+}
+
+/* Takes w out of pd's list. Caller holds pd->lock. Returns false if it was not there. */
+static bool unlink_waiter(goro__pollfd *pd, waiter *w) {
+    for (waiter **pw = &pd->waiters; *pw; pw = &(*pw)->next) {
+        if (*pw == w) {
+            *pw = w->next;
+            w->next = NULL;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* A waiter left the netpoller other than through the poller itself: if it was the last,
+ * an M blocked in the poll must look again (deadlock detection needs it asleep). */
+static void waiter_gone(void) {
+    if (goro__add_acqrel(&goro__S.npollwait, -1) == 0 && goro__load_relaxed(&goro__S.polling))
+        goro__netpoll_break();
+}
+
+static void deadline_fire(goro__timer *t, int64_t now) {
+    (void)now;
+    waiter *w = t->arg;
+    goro__pollfd *pd = w->pd;
+    goro__spin_lock(&pd->lock);
+    bool mine = unlink_waiter(pd, w);
+    if (mine)
+        w->result = GORO_ETIMEDOUT;
+    goro__spin_unlock(&pd->lock);
+    if (mine) {
+        waiter_gone();
+        goro__ready(w->g);
+    }
+    /* Release: the waiter, woken by someone else and failing to delete this timer,
+     * waits for this store before its frame (which holds w) goes away. */
+    goro__store_release(&w->timer_done, 1);
+}
+
+/* The park's commit (N2): runs once the waiter's context is saved. */
+static bool wait_commit(goro__g *g, void *arg) {
+    (void)g;
+    waiter *w = arg;
+    goro__add_relaxed(&goro__S.npollwait, 1);
+    if (w->timed)
+        goro__timer_add(goro__getm()->p, &w->timer);
+    goro__spin_unlock(&w->pd->lock);
+    return true;
+}
+
+int goro__pollfd_wait(goro__pollfd *pd, int mode, int64_t deadline) {
+    if (deadline == 0)
+        return GORO_EAGAIN;
+    if (deadline != GORO_FOREVER && deadline <= goro__nanotime())
+        return GORO_ETIMEDOUT;
+    goro__g *g = goro__getg();
+    if (!g)
+        return GORO_EPERM;
+    waiter w = {.g = g, .pd = pd, .mode = mode, .timed = deadline != GORO_FOREVER};
+    if (w.timed)
+        w.timer = (goro__timer){.when = deadline, .f = deadline_fire, .arg = &w, .idx = -1};
+    goro__spin_lock(&pd->lock);
+    if (pd->closing) {
+        goro__spin_unlock(&pd->lock);
+        return GORO_ECANCELED;
+    }
+    uint32_t r = pd->ready & (uint32_t)mode;
+    if (r) {
+        pd->ready &= ~r;
+        goro__spin_unlock(&pd->lock);
+        return (int)r;
+    }
+    w.next = pd->waiters;
+    pd->waiters = &w;
+    goro__park(mode & GORO_READABLE ? GORO__WAIT_IO_READ : GORO__WAIT_IO_WRITE, wait_commit, &w);
+    /* Woken by an event, goro_close or the timer (N1). */
+    if (w.timed && !goro__timer_del(&w.timer))
+        while (!goro__load_acquire(&w.timer_done))
+            goro__cpu_relax();
+    return w.result;
+}
+
+/* Wakes the waiters of fd_seq's fd wanting mode; appends their goroutines to gs (at
+ * most max in all; the rest go to the global queue). Returns the new count. */
+static int fire(goro__pollev ev, goro__g **gs, int n, int max) {
+    int fd = (int)(uint32_t)ev.data;
+    uint32_t seq = (uint32_t)(ev.data >> 32);
+    goro__pollfd *pd = lookup(fd, false);
+    if (!pd)
+        return n;
+    waiter *woken = NULL;
+    goro__spin_lock(&pd->lock);
+    if (pd->seq != seq || goro__load_relaxed(&pd->state) != PD_POLLED) {
+        goro__spin_unlock(&pd->lock); /* an event of a closed incarnation (N3) */
+        return n;
+    }
+    uint32_t unclaimed = ev.mode;
+    for (waiter **pw = &pd->waiters; *pw;) {
+        waiter *w = *pw;
+        if (w->mode & (int)ev.mode) {
+            *pw = w->next;
+            w->result = w->mode & (int)ev.mode;
+            unclaimed &= ~(uint32_t)w->mode;
+            w->next = woken;
+            woken = w;
+        } else {
+            pw = &w->next;
+        }
+    }
+    pd->ready |= unclaimed;
+    goro__spin_unlock(&pd->lock);
+    /* After the unlock no one else touches these waiters but their goroutines. */
+    while (woken) {
+        waiter *w = woken;
+        woken = w->next;
+        goro__g *g = w->g;
+        goro__add_relaxed(&goro__S.npollwait, -1);
+        if (n < max) {
+            gs[n++] = g;
+        } else {
+            goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
+            goro__globrunq_put(&g, 1);
+            goro__wakep_any();
+        }
+    }
+    return n;
+}
+
+int goro__netpoll(int64_t deadline, goro__g **gs, int max) {
+    if (!goro__load_acquire(&inited))
+        return 0;
+    goro__pollev evs[GORO__NETPOLL_BATCH / 4];
+    int nev = goro__pollset_wait(deadline, evs, GORO__NETPOLL_BATCH / 4);
+    goro__store_relaxed(&goro__S.lastpoll, goro__nanotime());
+    int n = 0;
+    for (int i = 0; i < nev; i++)
+        n = fire(evs[i], gs, n, max);
+    return n;
+}
+
+void goro__netpoll_break(void) {
+    if (goro__load_acquire(&inited))
+        goro__pollset_break();
+}
+
+/* Forgets fd's registration: wakes its waiters with GORO_ECANCELED, bumps its
+ * incarnation and, if del, takes it out of the poll set (N3). */
+static void forget(int fd, bool del) {
+    goro__pollfd *pd = lookup(fd, false);
+    if (!pd || goro__load_acquire(&pd->state) == PD_UNKNOWN)
+        return;
+    goro__spin_lock(&pd->lock);
+    uint32_t st = pd->state;
+    waiter *list = pd->waiters;
+    pd->waiters = NULL;
+    pd->closing = true;
+    pd->ready = 0;
+    pd->seq++;
+    goro__store_relaxed(&pd->state, PD_UNKNOWN);
+    goro__spin_unlock(&pd->lock);
+    if (del && st == PD_POLLED)
+        goro__pollset_del(fd);
+    while (list) {
+        waiter *w = list;
+        list = w->next;
+        w->result = GORO_ECANCELED;
+        waiter_gone();
+        goro__ready(w->g);
+    }
+}
+
+void goro__netpoll_close(int fd) {
+    forget(fd, true);
+}
+
+void goro__netpoll_fresh(int fd) {
+    /* The old file is closed already; epoll dropped it then. */
+    forget(fd, false);
+}

@@ -1,0 +1,45 @@
+/*
+ * netpoll.h - the netpoller's backend interface (netpoll_epoll.c) and the per-fd state
+ * shared by netpoll.c and net.c.
+ */
+#ifndef GORO_NETPOLL_H
+#define GORO_NETPOLL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* One readiness event: the data the fd was added with, and GORO_READABLE/WRITABLE. */
+typedef struct goro__pollev {
+    uint64_t data;
+    uint32_t mode;
+} goro__pollev;
+
+/* Backend. init/fini: the poll set; add: watch fd in both directions, edge-triggered;
+ * del: stop watching; wait: events until deadline (0: none, GORO_FOREVER), at most max;
+ * break: make a wait in another thread return. All return 0 or -errno. */
+int goro__pollset_init(void);
+void goro__pollset_fini(void);
+int goro__pollset_add(int fd, uint64_t data);
+void goro__pollset_del(int fd);
+int goro__pollset_wait(int64_t deadline, goro__pollev *out, int max);
+void goro__pollset_break(void);
+
+/* Per-fd state (netpoll.c). */
+typedef struct goro__pollfd goro__pollfd;
+/* The state of fd, registered with the poll set and made non-blocking on first use.
+ * Returns NULL and sets *err (-EBADF, -ENOMEM, ...) on failure. *pollable is false for an
+ * fd the poll set does not take (a regular file): callers then block in a blocking call. */
+goro__pollfd *goro__pollfd_get(int fd, bool *pollable, int *err);
+/* Parks until fd is ready for one of mode (GORO_READABLE | GORO_WRITABLE), the deadline,
+ * or goro_close. Returns the ready mode (> 0), GORO_ETIMEDOUT, GORO_EAGAIN (deadline 0),
+ * or GORO_ECANCELED. A returned mode only means "try the call again". */
+int goro__pollfd_wait(goro__pollfd *pd, int mode, int64_t deadline);
+
+/* goro_close's first half: wakes fd's waiters with GORO_ECANCELED and removes fd from the
+ * poll set; the caller then closes it. */
+void goro__netpoll_close(int fd);
+/* A fresh fd from socket(2) or accept(2): what the table says about an earlier fd of that
+ * number (closed with close(2), not goro_close) no longer holds. */
+void goro__netpoll_fresh(int fd);
+
+#endif

@@ -1,0 +1,199 @@
+/*
+ * sysmon.c - the monitor thread (Go's sysmon): it runs without a P, watches the Ps and
+ * takes a P away from an M that cannot run goroutines with it for a while.
+ *
+ * Two cases, both seen by sampling each P every 20 us (more slowly when nothing happens):
+ *  - Blocking calls. goro_blocking_begin (syscall.c) marks the P GORO__P_SYSCALL. A P
+ *    seen in the same blocking call for more than 20 us, while there is other work for
+ *    it (its queue, the global queue, a due timer) or for 10 ms in any case, is taken by
+ *    a CAS of p->status and handed off (goro__handoffp): another M runs it. The blocked M
+ *    finds out in goro_blocking_end, when its CAS fails, and waits for a P.
+ *  - Hogs. A goroutine that runs more than 10 ms without a switch while others wait
+ *    for its P (a goroutine is never preempted by force: C code cannot be stopped at an
+ *    arbitrary instruction and resumed on another thread safely, it may hold a libc lock)
+ *    keeps its thread, but the P goes to another M. The monitor sends the M the
+ *    preemption signal; the handler, on that thread, takes m->p only if it interrupted
+ *    user code (m->locks == 0: no runtime code is using the P), stores it in
+ *    m->preempt_p, and returns. The monitor collects it from there at its next round and
+ *    hands it off; the goroutine goes on computing without a P, and at its next runtime
+ *    entry that needs one (goro__repossess) takes back preempt_p if the monitor has not
+ *    yet, or an idle P, or waits in the global queue.
+ *
+ * Invariants
+ *  (Y1) The monitor writes only its own per-P notes (sysmon_p) and, to hand a P off,
+ *       takes it first by a successful CAS of p->status (blocking) or xchg of
+ *       m->preempt_p (hog): exactly one party owns a P at any time.
+ *  (Y2) The handler changes m->p only while m->locks == 0. Every runtime path reading
+ *       m->p from a goroutine does so inside goro__acquirem (internal.h), so the P cannot
+ *       go away under it.
+ *
+ * Idle: after 50 rounds with nothing to do the delay doubles up to 10 ms; with every P
+ * idle and no blocking call, the monitor sleeps until a P gets busy (goro__pidleget
+ * wakes it), so an idle program costs no CPU.
+ *
+ * The monitor also polls the network when nobody has for 10 ms (a program whose Ps
+ * never run dry would not look otherwise) and puts what it finds on the global queue.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+#define SYSMON_MIN_DELAY 20000     /* 20 us */
+#define SYSMON_MAX_DELAY 10000000  /* 10 ms */
+#define SYSCALL_HANDOFF_NS 20000   /* 20 us in a blocking call with work waiting */
+#define SYSCALL_ANYWAY_NS 10000000 /* 10 ms in a blocking call */
+#define PREEMPT_NS 10000000        /* 10 ms running without a switch */
+#define POLL_STALE_NS 10000000     /* 10 ms without a netpoll */
+
+/* What the monitor last saw of a P. [monitor thread only] */
+typedef struct sysmon_p {
+    uint32_t syscall_status; /* p->status seen in a blocking call */
+    int64_t syscall_since;
+    goro__m *m;         /* the M that held the P */
+    uint64_t nswitches; /* its switch count then */
+    int64_t run_since;  /* when that was first seen */
+} sysmon_p;
+
+static sysmon_p *notes; /* GORO__MAXPROCS_LIMIT entries */
+
+/* Runs on the thread of an M the monitor signalled (Y2). */
+void goro__preempt_handler(void) {
+    goro__m *m = goro__getm();
+    if (!m || m->locks != 0 || !m->curg || !m->p)
+        return;
+    goro__p *p = m->p;
+    m->p = NULL;
+    /* Release: the monitor that takes p sees everything this M did with it. */
+    goro__store_release(&m->preempt_p, p);
+}
+
+/* Takes P i from a blocking call or a hog if it should be. Returns true if it did. */
+static bool retake_one(int32_t i, int64_t now) {
+    goro__p *p = goro__S.allp[i];
+    sysmon_p *n = &notes[i];
+    goro__m *m = goro__load_relaxed(&p->m);
+    /* A P the preemption handler gave up (Y1). */
+    if (m && goro__load_relaxed(&m->preempt_p) == p) {
+        goro__p *taken = goro__xchg_acqrel(&m->preempt_p, NULL);
+        if (taken == p) {
+            goro__add_relaxed(&goro__S.npreempt, 1);
+            goro__handoffp(p);
+            return true;
+        }
+        if (taken) /* cannot happen: an M's preempt_p is its own P */
+            goro__fatal("runtime: preempted P mismatch");
+    }
+    uint32_t st = goro__load_acquire(&p->status);
+    if (st & GORO__P_SYSCALL) {
+        if (st != n->syscall_status) {
+            n->syscall_status = st;
+            n->syscall_since = now;
+            return false;
+        }
+        int64_t in = now - n->syscall_since;
+        if (in < SYSCALL_HANDOFF_NS || (in < SYSCALL_ANYWAY_NS && !goro__p_has_work(p, now)))
+            return false;
+        /* Acq-rel CAS (Y1): pairs with goro_blocking_end's CAS; whoever wins owns p. */
+        if (!goro__cas_acqrel(&p->status, &st, st & ~GORO__P_SYSCALL))
+            return false;
+        goro__add_relaxed(&goro__S.nhandoffs, 1);
+        goro__handoffp(p);
+        return true;
+    }
+    if (!m)
+        return false;
+    goro__g *g = goro__load_relaxed(&m->curg);
+    uint64_t sw = goro__load_relaxed(&m->nswitches);
+    if (m != n->m || sw != n->nswitches || !g) {
+        n->m = m;
+        n->nswitches = sw;
+        n->run_since = now;
+        return false;
+    }
+    if (now - n->run_since < PREEMPT_NS ||
+        (!goro__p_has_work(p, now) && !goro__load_relaxed(&goro__S.gcwaiting)))
+        return false;
+    /* Ask again in a millisecond if the handler found runtime code running. */
+    n->run_since = now - PREEMPT_NS + 1000000;
+    syscall(SYS_tgkill, getpid(), m->tid, GORO__SIGPREEMPT);
+    return false;
+}
+
+static void *sysmon_main(void *unused) {
+    (void)unused;
+    int64_t delay = SYSMON_MIN_DELAY;
+    int idle = 0;
+    while (!goro__load_acquire(&goro__S.exiting)) {
+        goro__note_sleep(&goro__S.sysmon_note, goro__nanotime() + delay);
+        goro__note_clear(&goro__S.sysmon_note);
+        if (goro__load_acquire(&goro__S.exiting))
+            break;
+        int32_t procs = goro__load_relaxed(&goro__S.gomaxprocs);
+        if (goro__load_relaxed(&goro__S.npidle) == procs &&
+            !goro__load_relaxed(&goro__S.nblocking)) {
+            /* Nothing runs: sleep until a P gets busy (goro__pidleget). */
+            pthread_mutex_lock(&goro__S.lock);
+            bool deep = goro__S.npidle == goro__S.gomaxprocs &&
+                        !goro__load_relaxed(&goro__S.nblocking) &&
+                        !goro__load_relaxed(&goro__S.exiting);
+            goro__S.sysmon_deep = deep;
+            pthread_mutex_unlock(&goro__S.lock);
+            if (deep) {
+                goro__note_sleep(&goro__S.sysmon_note, GORO_FOREVER);
+                goro__note_clear(&goro__S.sysmon_note);
+                delay = SYSMON_MIN_DELAY;
+                idle = 0;
+                continue;
+            }
+        }
+        int64_t now = goro__nanotime();
+        bool acted = false;
+        if (goro__load_relaxed(&goro__S.npollwait) && !goro__load_relaxed(&goro__S.polling) &&
+            now - goro__load_relaxed(&goro__S.lastpoll) > POLL_STALE_NS) {
+            goro__m none = {0}; /* no P: what it finds goes to the global queue */
+            acted = goro__netpoll_inject(&none, 0) != NULL;
+        }
+        /* gomaxprocs changes only with the world stopped, and a stopped world changes
+         * no allp entry below procs that we could be reading: allp[i] stays valid. */
+        for (int32_t i = 0; i < procs; i++)
+            acted |= retake_one(i, now);
+        if (acted) {
+            idle = 0;
+            delay = SYSMON_MIN_DELAY;
+        } else if (++idle > 50 && delay < SYSMON_MAX_DELAY) {
+            delay *= 2;
+            if (delay > SYSMON_MAX_DELAY)
+                delay = SYSMON_MAX_DELAY;
+        }
+    }
+    return NULL;
+}
+
+void goro__sysmon_start(void) {
+    notes = calloc(GORO__MAXPROCS_LIMIT, sizeof *notes);
+    if (!notes)
+        goro__fatal("out of memory starting the monitor thread");
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 128 * 1024);
+    int err = pthread_create(&goro__S.sysmon, &attr, sysmon_main, NULL);
+    pthread_attr_destroy(&attr);
+    if (err)
+        goro__fatal("cannot create the monitor thread (%s)", goro_strerror(-err));
+    goro__S.sysmon_started = true;
+}
+
+void goro__sysmon_stop(void) {
+    if (!goro__S.sysmon_started)
+        return;
+    goro__note_wakeup(&goro__S.sysmon_note);
+    pthread_join(goro__S.sysmon, NULL);
+    goro__S.sysmon_started = false;
+    free(notes);
+    notes = NULL;
+}
