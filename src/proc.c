@@ -355,8 +355,15 @@ void goro__start_the_world(int n) {
     pthread_mutex_lock(&goro__S.lock);
     int old = goro__S.gomaxprocs;
     for (int i = old; i < n; i++)
-        if (!goro__S.allp[i] && !(goro__S.allp[i] = p_new(i)))
-            n = i; /* out of memory: grow as far as we can */
+        if (!goro__S.allp[i]) {
+            goro__p *np = p_new(i);
+            if (!np) {
+                n = i; /* out of memory: grow as far as we can */
+                break;
+            }
+            /* Relaxed: the store of gomaxprocs below publishes it (the monitor). */
+            goro__store_relaxed(&goro__S.allp[i], np);
+        }
     if (n < 1)
         n = 1;
     if (m->p->id >= n) {

@@ -51,12 +51,26 @@
  * earlier timer added later wakes it. A goroutine parking with an unlock callback runs no
  * timers before the callback has dropped its locks (finish_switch runs them after).
  *
- * Deadlock: the last M to go to sleep, with every P idle, nothing queued, no timer and
- * no blocking call, reports "all goroutines are asleep - deadlock!" (check_deadlock).
+ * Netpoller (netpoll.c): while goroutines wait on fds, an M looking for work polls
+ * without waiting before it steals, and an M with nothing to do blocks in the poll (one
+ * at a time, sched.polling) with the earliest timer as its timeout instead of sleeping
+ * on its futex; what it finds goes to its P, or to the global queue (inject).
+ *
+ * Losing the P (sysmon.c, syscall.c): the monitor may take the P of an M in a blocking
+ * call, or of a goroutine running too long (through a signal, only while the goroutine
+ * runs user code: m->locks == 0). So goroutine-side code that uses m->p runs between
+ * goro__acquirem and goro__releasem, and copes with m->p == NULL: it takes a P back
+ * (goro__repossess) where it may wait, and otherwise uses the global queue (ready) or
+ * g0 (park).
+ *
+ * Deadlock: the last M to go to sleep, with every P idle, nothing queued, no timer, no
+ * blocking call and nobody on the netpoller, reports "all goroutines are asleep -
+ * deadlock!" (check_deadlock).
  *
  * Stop the world (goro_maxprocs, goro_dump): sched.gcwaiting makes every M give up its
- * P at its next switch (gcstopm); the stopper waits until all Ps are stopped. A goroutine
- * that never switches delays the stop: goroutines are not preempted.
+ * P at its next switch (gcstopm); the stopper waits until all Ps are stopped, and takes
+ * those in blocking calls itself. A goroutine that never switches delays the stop until
+ * the monitor takes its P.
  *
  * See-also: docs/ARCHITECTURE.md for the tour, proc.c for start-up and shutdown.
  */
@@ -128,8 +142,8 @@ static void unlock_sched(void) {
 void goro__acquirep(goro__m *m, goro__p *p) {
     GORO_ASSERT(m->p == NULL);
     m->p = p;
-    /* Relaxed: a hint for the monitor, which checks what it reads against m's own state. */
-    goro__store_relaxed(&p->m, m);
+    /* Release: the monitor, acquiring p->m, sees m initialised (its tid, its fields). */
+    goro__store_release(&p->m, m);
 }
 
 goro__p *goro__releasep(goro__m *m) {
@@ -653,7 +667,7 @@ goro__m *goro__repossess(goro__m *m) {
     goro__p *p = goro__xchg_acqrel(&m->preempt_p, NULL);
     if (p) {
         m->p = p;
-        goro__store_relaxed(&p->m, m);
+        goro__store_release(&p->m, m);
         return m;
     }
     if (get_idle_p(m))

@@ -74,9 +74,9 @@ void goro__preempt_handler(void) {
 
 /* Takes P i from a blocking call or a hog if it should be. Returns true if it did. */
 static bool retake_one(int32_t i, int64_t now) {
-    goro__p *p = goro__S.allp[i];
+    goro__p *p = goro__load_relaxed(&goro__S.allp[i]); /* published by gomaxprocs (below) */
     sysmon_p *n = &notes[i];
-    goro__m *m = goro__load_relaxed(&p->m);
+    goro__m *m = goro__load_acquire(&p->m); /* pairs with goro__acquirep */
     /* A P the preemption handler gave up (Y1). */
     if (m && goro__load_relaxed(&m->preempt_p) == p) {
         goro__p *taken = goro__xchg_acqrel(&m->preempt_p, NULL);
@@ -133,7 +133,9 @@ static void *sysmon_main(void *unused) {
         goro__note_clear(&goro__S.sysmon_note);
         if (goro__load_acquire(&goro__S.exiting))
             break;
-        int32_t procs = goro__load_relaxed(&goro__S.gomaxprocs);
+        /* Acquire: pairs with goro__start_the_world's seq-cst store of gomaxprocs, after
+         * it wrote the allp entries below it. Ps are never freed while running. */
+        int32_t procs = goro__load_acquire(&goro__S.gomaxprocs);
         if (goro__load_relaxed(&goro__S.npidle) == procs &&
             !goro__load_relaxed(&goro__S.nblocking)) {
             /* Nothing runs: sleep until a P gets busy (goro__pidleget). */
@@ -158,8 +160,6 @@ static void *sysmon_main(void *unused) {
             goro__m none = {0}; /* no P: what it finds goes to the global queue */
             acted = goro__netpoll_inject(&none, 0) != NULL;
         }
-        /* gomaxprocs changes only with the world stopped, and a stopped world changes
-         * no allp entry below procs that we could be reading: allp[i] stays valid. */
         for (int32_t i = 0; i < procs; i++)
             acted |= retake_one(i, now);
         if (acted) {
