@@ -661,19 +661,35 @@ static void wake_all_for_exit(void) {
     goro__netpoll_break();
 }
 
+/* Takes back the P the preemption signal handler took from m, if the monitor has not
+ * collected it yet (sysmon.c, Y1). */
+static bool take_preempt_p(goro__m *m) {
+    /* Acq-rel xchg: pairs with the handler's release store and the monitor's xchg. */
+    goro__p *p = goro__xchg_acqrel(&m->preempt_p, NULL);
+    if (!p)
+        return false;
+    m->p = p;
+    goro__store_release(&p->m, m);
+    return true;
+}
+
 goro__m *goro__repossess(goro__m *m) {
     GORO_ASSERT(m->locks > 0 && m->p == NULL && m->curg != NULL);
-    /* The P the signal handler took may still be waiting for the monitor: take it back. */
-    goro__p *p = goro__xchg_acqrel(&m->preempt_p, NULL);
-    if (p) {
-        m->p = p;
-        goro__store_release(&p->m, m);
-        return m;
+    goro__g *cur = m->curg;
+    if (take_preempt_p(m)) {
+        /* The monitor wanted this P for goroutines that wait: let them run first (Go's
+         * gopreempt_m). cur waits in the global queue; this M runs the P's next one. A
+         * goroutine that enters the runtime more often than the monitor looks would
+         * otherwise never give the P up. */
+        goro__add_relaxed(&goro__S.npreempt, 1);
+        goro__store_relaxed(&cur->wait_reason, GORO__WAIT_PREEMPTED);
+        m->pending = GORO__ACT_GLOBAL;
+        m->pending_g = cur;
+        return switch_to(m, cur, pick_next(m, true));
     }
     if (get_idle_p(m))
         return m;
     /* Every P is busy: wait for one in the global queue. */
-    goro__g *cur = m->curg;
     goro__store_relaxed(&cur->wait_reason, GORO__WAIT_PREEMPTED);
     m->pending = GORO__ACT_GLOBAL;
     m->pending_g = cur;
@@ -685,7 +701,8 @@ goro__m *goro__repossess(goro__m *m) {
  * then this returns) and GORO__ACT_GOEXIT from goro_exit (never returns). */
 static void g_end(int act) {
     goro__m *m = goro__acquirem();
-    if (GORO__UNLIKELY(!m->p))
+    /* An ending goroutine takes its P back without the requeue repossess does. */
+    if (GORO__UNLIKELY(!m->p) && !take_preempt_p(m))
         m = goro__repossess(m);
     goro__g *cur = m->curg;
     goro__p *p = m->p;
@@ -697,7 +714,10 @@ static void g_end(int act) {
     }
     m->pending = act;
     m->pending_g = cur;
-    switch_to(m, cur, pick_next(m, true));
+    m = switch_to(m, cur, pick_next(m, true));
+    /* Resumed (GORO__ACT_EXIT only) to run the next goroutine given this stack: user
+     * code runs from here, as after g_entry's first release. */
+    goro__releasem(m);
 }
 
 /* The outermost frame of every goroutine stack. A goroutine that returns suspends here;

@@ -27,9 +27,9 @@
  *       m->p from a goroutine does so inside goro__acquirem (internal.h), so the P cannot
  *       go away under it.
  *
- * Idle: after 50 rounds with nothing to do the delay doubles up to 10 ms; with every P
- * idle and no blocking call, the monitor sleeps until a P gets busy (goro__pidleget
- * wakes it), so an idle program costs no CPU.
+ * Idle: after 50 rounds with nothing to do the delay doubles up to 10 ms; once there,
+ * with every P idle and no blocking call, the monitor sleeps until a P gets busy
+ * (goro__pidleget wakes it), so an idle program costs no CPU.
  *
  * The monitor also polls the network when nobody has for 10 ms (a program whose Ps
  * never run dry would not look otherwise) and puts what it finds on the global queue.
@@ -89,12 +89,8 @@ static bool retake_one(int32_t i, int64_t now) {
             goro__fatal("runtime: preempted P mismatch");
     }
     uint32_t st = goro__load_acquire(&p->status);
-    if (st & GORO__P_SYSCALL) {
-        if (st != n->syscall_status) {
-            n->syscall_status = st;
-            n->syscall_since = now;
-            return false;
-        }
+    if ((st & GORO__P_SYSCALL) && st == n->syscall_status) {
+        /* The same blocking call as last round. */
         int64_t in = now - n->syscall_since;
         if (in < SYSCALL_HANDOFF_NS || (in < SYSCALL_ANYWAY_NS && !goro__p_has_work(p, now)))
             return false;
@@ -104,6 +100,12 @@ static bool retake_one(int32_t i, int64_t now) {
         goro__add_relaxed(&goro__S.nhandoffs, 1);
         goro__handoffp(p);
         return true;
+    }
+    if (st & GORO__P_SYSCALL) {
+        /* A new blocking call; a goroutine making many short ones is still checked for
+         * hogging below. */
+        n->syscall_status = st;
+        n->syscall_since = now;
     }
     if (!m)
         return false;
@@ -118,6 +120,15 @@ static bool retake_one(int32_t i, int64_t now) {
     if (now - n->run_since < PREEMPT_NS ||
         (!goro__p_has_work(p, now) && !goro__load_relaxed(&goro__S.gcwaiting)))
         return false;
+    if (st & GORO__P_SYSCALL) {
+        /* A hog caught inside one of its blocking calls: its P is ours to take as in a
+         * long call; its goro_blocking_end waits for a P (Y1). */
+        if (!goro__cas_acqrel(&p->status, &st, st & ~GORO__P_SYSCALL))
+            return false;
+        goro__add_relaxed(&goro__S.npreempt, 1);
+        goro__handoffp(p);
+        return true;
+    }
     /* Ask again in a millisecond if the handler found runtime code running. */
     n->run_since = now - PREEMPT_NS + 1000000;
     syscall(SYS_tgkill, getpid(), m->tid, GORO__SIGPREEMPT);
@@ -136,9 +147,12 @@ static void *sysmon_main(void *unused) {
         /* Acquire: pairs with goro__start_the_world's seq-cst store of gomaxprocs, after
          * it wrote the allp entries below it. Ps are never freed while running. */
         int32_t procs = goro__load_acquire(&goro__S.gomaxprocs);
-        if (goro__load_relaxed(&goro__S.npidle) == procs &&
+        if (delay == SYSMON_MAX_DELAY && goro__load_relaxed(&goro__S.npidle) == procs &&
             !goro__load_relaxed(&goro__S.nblocking)) {
-            /* Nothing runs: sleep until a P gets busy (goro__pidleget). */
+            /* Nothing ran for a while and nothing runs: sleep until a P gets busy
+             * (goro__pidleget). Only after the back-off reached its longest delay: a
+             * server's Ps go idle and busy thousands of times a second, and waking
+             * the monitor each time would cost more than its rounds. */
             pthread_mutex_lock(&goro__S.lock);
             bool deep = goro__S.npidle == goro__S.gomaxprocs &&
                         !goro__load_relaxed(&goro__S.nblocking) &&
