@@ -330,7 +330,11 @@ GORO_API ssize_t goro_write(int fd, const void *buf, size_t n, int64_t deadline)
  * subset (> 0), or GORO_ETIMEDOUT, GORO_EAGAIN, GORO_ECANCELED, GORO_EINVAL, -errno. */
 GORO_API int goro_fd_wait(int fd, int events, int64_t deadline);
 /* Wakes every goroutine parked on fd (they return GORO_ECANCELED), removes fd from the
- * netpoller, then closes it. Returns 0 or -errno of close(2). Does not park. */
+ * netpoller and closes it: at once, or, while other goroutines are still inside a call on
+ * fd, when the last of them returns, so the fd number is never reused under a call (Go's
+ * Close does the same). Calls made afterwards return GORO_ECANCELED. Returns 0, -errno of
+ * close(2) when it closed at once, or -EBADF if fd was already goro_close'd. Does not
+ * park. Fds used with these functions must be closed with goro_close, not close(2). */
 GORO_API int goro_close(int fd);
 
 /*

@@ -137,13 +137,14 @@ int goro_tcp_port(int fd) {
     return GORO_EINVAL;
 }
 
-/* The fd's netpoller state, for a call that may wait. *pollable false: use blocking calls. */
-static goro__pollfd *pd_for(int fd, bool *pollable, int *err) {
+/* Takes a reference on fd for one call (netpoll.h): its number stays this file until
+ * the call ends, even if goro_close runs meanwhile. *pollable false: use blocking calls. */
+static goro__pollfd *fd_ref(int fd, bool *pollable, int *err) {
     if (fd < 0) {
         *err = -EBADF;
         return NULL;
     }
-    return goro__pollfd_get(fd, pollable, err);
+    return goro__pollfd_ref(fd, pollable, err);
 }
 
 static int set_nodelay(int fd) {
@@ -151,12 +152,8 @@ static int set_nodelay(int fd) {
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
-int goro_accept(int listen_fd, int64_t deadline) {
-    bool pollable;
+static int accept_ref(goro__pollfd *pd, bool pollable, int listen_fd, int64_t deadline) {
     int err;
-    goro__pollfd *pd = pd_for(listen_fd, &pollable, &err);
-    if (!pd)
-        return err;
     int64_t backoff = 0;
     for (;;) {
         int fd = pollable ? accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)
@@ -203,6 +200,17 @@ int goro_accept(int listen_fd, int64_t deadline) {
     }
 }
 
+int goro_accept(int listen_fd, int64_t deadline) {
+    bool pollable;
+    int err;
+    goro__pollfd *pd = fd_ref(listen_fd, &pollable, &err);
+    if (!pd)
+        return err;
+    err = accept_ref(pd, pollable, listen_fd, deadline);
+    goro__pollfd_unref(pd, listen_fd);
+    return err;
+}
+
 int goro_tcp_dial(const char *addr, int64_t deadline) {
     struct addrinfo *res;
     int err = resolve(addr, false, &res);
@@ -226,7 +234,7 @@ int goro_tcp_dial(const char *addr, int64_t deadline) {
         err = -errno;
         if (err == -EINPROGRESS) {
             bool pollable;
-            goro__pollfd *pd = goro__pollfd_get(fd, &pollable, &err);
+            goro__pollfd *pd = goro__pollfd_get(fd, &pollable, &err); /* ours alone */
             if (pd) {
                 err = goro__pollfd_wait(pd, GORO_WRITABLE, deadline);
                 if (err > 0) {
@@ -252,12 +260,8 @@ int goro_tcp_dial(const char *addr, int64_t deadline) {
     return fd;
 }
 
-ssize_t goro_read(int fd, void *buf, size_t n, int64_t deadline) {
-    bool pollable;
-    int err;
-    goro__pollfd *pd = pd_for(fd, &pollable, &err);
-    if (!pd)
-        return err;
+static ssize_t read_ref(goro__pollfd *pd, bool pollable, int fd, void *buf, size_t n,
+                        int64_t deadline) {
     for (;;) {
         ssize_t r = pollable ? read(fd, buf, n) : GORO_BLOCKING(read(fd, buf, n));
         if (r >= 0)
@@ -267,18 +271,25 @@ ssize_t goro_read(int fd, void *buf, size_t n, int64_t deadline) {
             continue;
         if (e != EAGAIN || !pollable)
             return -e;
-        err = goro__pollfd_wait(pd, GORO_READABLE, deadline);
+        int err = goro__pollfd_wait(pd, GORO_READABLE, deadline);
         if (err < 0)
             return err;
     }
 }
 
-ssize_t goro_write(int fd, const void *buf, size_t n, int64_t deadline) {
+ssize_t goro_read(int fd, void *buf, size_t n, int64_t deadline) {
     bool pollable;
     int err;
-    goro__pollfd *pd = pd_for(fd, &pollable, &err);
+    goro__pollfd *pd = fd_ref(fd, &pollable, &err);
     if (!pd)
         return err;
+    ssize_t r = read_ref(pd, pollable, fd, buf, n, deadline);
+    goro__pollfd_unref(pd, fd);
+    return r;
+}
+
+static ssize_t write_ref(goro__pollfd *pd, bool pollable, int fd, const void *buf, size_t n,
+                         int64_t deadline) {
     size_t done = 0;
     while (done < n) {
         const char *p = (const char *)buf + done;
@@ -292,21 +303,25 @@ ssize_t goro_write(int fd, const void *buf, size_t n, int64_t deadline) {
             continue;
         if (e != EAGAIN || !pollable)
             return -e;
-        err = goro__pollfd_wait(pd, GORO_WRITABLE, deadline);
+        int err = goro__pollfd_wait(pd, GORO_WRITABLE, deadline);
         if (err < 0)
             return err;
     }
     return (ssize_t)n;
 }
 
-int goro_fd_wait(int fd, int events, int64_t deadline) {
-    if (!events || (events & ~(GORO_READABLE | GORO_WRITABLE)))
-        return GORO_EINVAL;
+ssize_t goro_write(int fd, const void *buf, size_t n, int64_t deadline) {
     bool pollable;
     int err;
-    goro__pollfd *pd = pd_for(fd, &pollable, &err);
+    goro__pollfd *pd = fd_ref(fd, &pollable, &err);
     if (!pd)
         return err;
+    ssize_t r = write_ref(pd, pollable, fd, buf, n, deadline);
+    goro__pollfd_unref(pd, fd);
+    return r;
+}
+
+static int fd_wait_ref(goro__pollfd *pd, bool pollable, int fd, int events, int64_t deadline) {
     for (;;) {
         /* The state now: edge-triggered events say only what changed. */
         struct pollfd pfd = {.fd = fd, .events = 0};
@@ -330,16 +345,27 @@ int goro_fd_wait(int fd, int events, int64_t deadline) {
         }
         if (!pollable)
             return events; /* regular files are always ready */
-        err = goro__pollfd_wait(pd, events, deadline);
+        int err = goro__pollfd_wait(pd, events, deadline);
         if (err < 0)
             return err;
     }
 }
 
+int goro_fd_wait(int fd, int events, int64_t deadline) {
+    if (!events || (events & ~(GORO_READABLE | GORO_WRITABLE)))
+        return GORO_EINVAL;
+    bool pollable;
+    int err;
+    goro__pollfd *pd = fd_ref(fd, &pollable, &err);
+    if (!pd)
+        return err;
+    err = fd_wait_ref(pd, pollable, fd, events, deadline);
+    goro__pollfd_unref(pd, fd);
+    return err;
+}
+
 int goro_close(int fd) {
     if (fd < 0)
         return -EBADF;
-    goro__netpoll_close(fd);
-    /* Linux releases the fd even when close reports EINTR: never retry. */
-    return close(fd) == 0 ? 0 : -errno;
+    return goro__netpoll_close(fd);
 }

@@ -26,6 +26,12 @@
  *       reused fd number never wakes a waiter of the old one.
  *  (N4) sched.npollwait counts parked waiters; the scheduler polls only while it is
  *       non-zero, and deadlock detection treats them as wakeable.
+ *  (N5) Every goro_read/write/accept/fd_wait holds a reference on the fd (pd->refs) for
+ *       its whole duration, and goro_close only sets REF_CLOSING: whoever brings the
+ *       count to zero with REF_CLOSING set (goro_close itself, or the last call to
+ *       finish) resets the word and closes the fd (Go's fdMutex). So a call woken just
+ *       before goro_close never reads from a reused fd number, and a call started
+ *       after it returns GORO_ECANCELED.
  *
  * Who polls: an M looking for work polls without waiting before it steals; an M with
  * nothing at all to do blocks in the poll with the next timer as its timeout (at most
@@ -59,8 +65,12 @@ typedef struct waiter {
     goro__timer timer;
 } waiter;
 
+/* pd->refs: calls in progress on the fd, and REF_CLOSING once goro_close ran (N5). */
+#define REF_CLOSING 0x80000000u
+
 struct goro__pollfd {
     uint32_t lock;   /* spin lock (N1) */
+    uint32_t refs;   /* [atomic] (N5) */
     uint32_t state;  /* [atomic] PD_*; written under lock */
     uint32_t seq;    /* [lock] incarnation of the fd number (N3) */
     uint32_t ready;  /* [lock] directions with an edge no waiter consumed yet */
@@ -115,31 +125,24 @@ static goro__pollfd *lookup(int fd, bool create) {
     return page ? &page[fd & (PAGE_FDS - 1)] : NULL;
 }
 
-goro__pollfd *goro__pollfd_get(int fd, bool *pollable, int *err) {
-    goro__pollfd *pd = lookup(fd, true);
-    if (!pd) {
-        *err = fd < 0 || fd >= MAX_PAGES * PAGE_FDS ? -EBADF : GORO_ENOMEM;
-        return NULL;
-    }
+/* Registers fd on first use (see the top comment). Returns 0 or -errno. */
+static int ensure_registered(goro__pollfd *pd, int fd, bool *pollable) {
     /* Acquire: pairs with the release store of state below, by whoever registered. */
     uint32_t st = goro__load_acquire(&pd->state);
     if (GORO__LIKELY(st != PD_UNKNOWN)) {
         *pollable = st == PD_POLLED;
-        return pd;
+        return 0;
     }
     int e = poller_init();
-    if (e) {
-        *err = e;
-        return NULL;
-    }
+    if (e)
+        return e;
     goro__spin_lock(&pd->lock);
     if (pd->state == PD_UNKNOWN) {
         int flags = fcntl(fd, F_GETFL);
         if (flags < 0 || (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)) {
             e = -errno;
             goro__spin_unlock(&pd->lock);
-            *err = e;
-            return NULL;
+            return e;
         }
         pd->closing = false;
         pd->ready = 0;
@@ -153,13 +156,22 @@ goro__pollfd *goro__pollfd_get(int fd, bool *pollable, int *err) {
             goro__store_release(&pd->state, PD_POLLED);
         } else {
             goro__spin_unlock(&pd->lock);
-            *err = e;
-            return NULL;
+            return e;
         }
     }
     *pollable = pd->state == PD_POLLED;
     goro__spin_unlock(&pd->lock);
-    return pd;
+    return 0;
+}
+
+goro__pollfd *goro__pollfd_get(int fd, bool *pollable, int *err) {
+    goro__pollfd *pd = lookup(fd, true);
+    if (!pd) {
+        *err = fd < 0 || fd >= MAX_PAGES * PAGE_FDS ? -EBADF : GORO_ENOMEM;
+        return NULL;
+    }
+    *err = ensure_registered(pd, fd, pollable);
+    return *err ? NULL : pd;
 }
 
 /* Takes w out of pd's list. Caller holds pd->lock. Returns false if it was not there. */
@@ -307,9 +319,8 @@ void goro__netpoll_break(void) {
 
 /* Forgets fd's registration: wakes its waiters with GORO_ECANCELED, bumps its
  * incarnation and, if del, takes it out of the poll set (N3). */
-static void forget(int fd, bool del) {
-    goro__pollfd *pd = lookup(fd, false);
-    if (!pd || goro__load_acquire(&pd->state) == PD_UNKNOWN)
+static void forget(goro__pollfd *pd, int fd, bool del) {
+    if (goro__load_acquire(&pd->state) == PD_UNKNOWN)
         return;
     goro__spin_lock(&pd->lock);
     uint32_t st = pd->state;
@@ -331,11 +342,58 @@ static void forget(int fd, bool del) {
     }
 }
 
-void goro__netpoll_close(int fd) {
-    forget(fd, true);
+/* The count reached zero with REF_CLOSING set: claim the close (one party wins the CAS,
+ * N5) and do it. Returns 0 or -errno of close(2). */
+static int close_now(goro__pollfd *pd, int fd) {
+    uint32_t closing = REF_CLOSING;
+    /* Acq-rel: after every call's unref. The word is reset before close(2), so the
+     * next file to get this number starts clean. */
+    if (!goro__cas_acqrel(&pd->refs, &closing, 0))
+        return 0;
+    /* A call that was running when goro_close forgot the fd may have registered it
+     * again: forget that too, so the next file with this number starts unknown. */
+    forget(pd, fd, true);
+    /* Linux releases the fd even when close reports EINTR: never retry. */
+    return close(fd) == 0 ? 0 : -errno;
+}
+
+goro__pollfd *goro__pollfd_ref(int fd, bool *pollable, int *err) {
+    goro__pollfd *pd = lookup(fd, true);
+    if (!pd) {
+        *err = fd < 0 || fd >= MAX_PAGES * PAGE_FDS ? -EBADF : GORO_ENOMEM;
+        return NULL;
+    }
+    /* Acq-rel RMW on the one word goro_close also changes (N5). The reference comes
+     * first: a call refused here must not register a file about to be closed. */
+    if (goro__add_acqrel(&pd->refs, 1) & REF_CLOSING) {
+        *err = GORO_ECANCELED;
+    } else if (!(*err = ensure_registered(pd, fd, pollable))) {
+        return pd;
+    }
+    goro__pollfd_unref(pd, fd);
+    return NULL;
+}
+
+void goro__pollfd_unref(goro__pollfd *pd, int fd) {
+    if (goro__add_acqrel(&pd->refs, -1) == REF_CLOSING)
+        close_now(pd, fd);
+}
+
+int goro__netpoll_close(int fd) {
+    goro__pollfd *pd = lookup(fd, false);
+    if (!pd)
+        return close(fd) == 0 ? 0 : -errno;
+    uint32_t old = __atomic_fetch_or(&pd->refs, REF_CLOSING, __ATOMIC_ACQ_REL);
+    if (old & REF_CLOSING)
+        return -EBADF; /* closed already, the close waiting for calls to finish */
+    forget(pd, fd, true);
+    /* No call in progress: close now; else the last one to finish does. */
+    return old == 0 ? close_now(pd, fd) : 0;
 }
 
 void goro__netpoll_fresh(int fd) {
-    /* The old file is closed already; epoll dropped it then. */
-    forget(fd, false);
+    /* The old file is closed already (with close(2)); epoll dropped it then. */
+    goro__pollfd *pd = lookup(fd, false);
+    if (pd)
+        forget(pd, fd, false);
 }

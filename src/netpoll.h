@@ -35,9 +35,14 @@ goro__pollfd *goro__pollfd_get(int fd, bool *pollable, int *err);
  * or GORO_ECANCELED. A returned mode only means "try the call again". */
 int goro__pollfd_wait(goro__pollfd *pd, int mode, int64_t deadline);
 
-/* goro_close's first half: wakes fd's waiters with GORO_ECANCELED and removes fd from the
- * poll set; the caller then closes it. */
-void goro__netpoll_close(int fd);
+/* A call on fd: takes a reference (netpoll.c, N5) after goro__pollfd_get; NULL and *err
+ * = GORO_ECANCELED if goro_close ran. Every success is paired with goro__pollfd_unref,
+ * which may close the fd if goro_close ran meanwhile. */
+goro__pollfd *goro__pollfd_ref(int fd, bool *pollable, int *err);
+void goro__pollfd_unref(goro__pollfd *pd, int fd);
+/* goro_close: wakes fd's waiters with GORO_ECANCELED, removes fd from the poll set and
+ * closes it, at once or when the last call in progress on it ends. Returns 0 or -errno. */
+int goro__netpoll_close(int fd);
 /* A fresh fd from socket(2) or accept(2): what the table says about an earlier fd of that
  * number (closed with close(2), not goro_close) no longer holds. */
 void goro__netpoll_fresh(int fd);

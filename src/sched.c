@@ -302,6 +302,8 @@ static void resetspinning(goro__m *m) {
         goro__wakep();
 }
 
+static int64_t next_timer(void);
+
 /* Called by an M about to sleep with no timer pending anywhere (until 0): if every other
  * M sleeps too and every P is idle with nothing queued, no goroutine can ever be woken
  * (only goroutines wake goroutines, and no timer will), so the program is deadlocked.
@@ -316,6 +318,10 @@ static void check_deadlock(int64_t until) {
         if (!goro__runq_empty(&goro__S.allp[i]->runq) ||
             goro__load_relaxed(&goro__S.allp[i]->runnext))
             return;
+    /* The caller's until may predate a timer added since, or be 0 because it had no P
+     * to look from (a P-less M, after a handoff): ask the heaps. */
+    if (next_timer())
+        return;
     goro__fatal("all goroutines are asleep - deadlock!");
 }
 

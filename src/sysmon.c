@@ -72,8 +72,10 @@ void goro__preempt_handler(void) {
     goro__store_release(&m->preempt_p, p);
 }
 
-/* Takes P i from a blocking call or a hog if it should be. Returns true if it did. */
-static bool retake_one(int32_t i, int64_t now) {
+enum { NOTHING = 0, RETOOK, PENDING /* a hog not preempted yet: come back soon */ };
+
+/* Takes P i from a blocking call or a hog if it should be. */
+static int retake_one(int32_t i, int64_t now) {
     goro__p *p = goro__load_relaxed(&goro__S.allp[i]); /* published by gomaxprocs (below) */
     sysmon_p *n = &notes[i];
     goro__m *m = goro__load_acquire(&p->m); /* pairs with goro__acquirep */
@@ -83,7 +85,7 @@ static bool retake_one(int32_t i, int64_t now) {
         if (taken == p) {
             goro__add_relaxed(&goro__S.npreempt, 1);
             goro__handoffp(p);
-            return true;
+            return RETOOK;
         }
         if (taken) /* cannot happen: an M's preempt_p is its own P */
             goro__fatal("runtime: preempted P mismatch");
@@ -93,13 +95,13 @@ static bool retake_one(int32_t i, int64_t now) {
         /* The same blocking call as last round. */
         int64_t in = now - n->syscall_since;
         if (in < SYSCALL_HANDOFF_NS || (in < SYSCALL_ANYWAY_NS && !goro__p_has_work(p, now)))
-            return false;
+            return NOTHING;
         /* Acq-rel CAS (Y1): pairs with goro_blocking_end's CAS; whoever wins owns p. */
         if (!goro__cas_acqrel(&p->status, &st, st & ~GORO__P_SYSCALL))
-            return false;
+            return NOTHING;
         goro__add_relaxed(&goro__S.nhandoffs, 1);
         goro__handoffp(p);
-        return true;
+        return RETOOK;
     }
     if (st & GORO__P_SYSCALL) {
         /* A new blocking call; a goroutine making many short ones is still checked for
@@ -108,31 +110,39 @@ static bool retake_one(int32_t i, int64_t now) {
         n->syscall_since = now;
     }
     if (!m)
-        return false;
+        return NOTHING;
     goro__g *g = goro__load_relaxed(&m->curg);
     uint64_t sw = goro__load_relaxed(&m->nswitches);
     if (m != n->m || sw != n->nswitches || !g) {
         n->m = m;
         n->nswitches = sw;
         n->run_since = now;
-        return false;
+        return NOTHING;
     }
     if (now - n->run_since < PREEMPT_NS ||
         (!goro__p_has_work(p, now) && !goro__load_relaxed(&goro__S.gcwaiting)))
-        return false;
+        return NOTHING;
     if (st & GORO__P_SYSCALL) {
-        /* A hog caught inside one of its blocking calls: its P is ours to take as in a
-         * long call; its goro_blocking_end waits for a P (Y1). */
-        if (!goro__cas_acqrel(&p->status, &st, st & ~GORO__P_SYSCALL))
-            return false;
-        goro__add_relaxed(&goro__S.npreempt, 1);
-        goro__handoffp(p);
-        return true;
+        /* A hog making blocking calls, which raise m->locks so the signal would find
+         * runtime code running: take the P by CAS during one of the calls, as from a long
+         * call; its goro_blocking_end then waits for a P (Y1). The calls may be short,
+         * so keep trying for a few microseconds. */
+        for (int tries = 0; tries < 256; tries++) {
+            if ((st & GORO__P_SYSCALL) &&
+                goro__cas_acqrel(&p->status, &st, st & ~GORO__P_SYSCALL)) {
+                goro__add_relaxed(&goro__S.npreempt, 1);
+                goro__handoffp(p);
+                return RETOOK;
+            }
+            goro__cpu_relax();
+            st = goro__load_acquire(&p->status);
+        }
+        return PENDING;
     }
     /* Ask again in a millisecond if the handler found runtime code running. */
     n->run_since = now - PREEMPT_NS + 1000000;
     syscall(SYS_tgkill, getpid(), m->tid, GORO__SIGPREEMPT);
-    return false;
+    return PENDING;
 }
 
 static void *sysmon_main(void *unused) {
@@ -175,7 +185,7 @@ static void *sysmon_main(void *unused) {
             acted = goro__netpoll_inject(&none, 0) != NULL;
         }
         for (int32_t i = 0; i < procs; i++)
-            acted |= retake_one(i, now);
+            acted |= retake_one(i, now) != NOTHING;
         if (acted) {
             idle = 0;
             delay = SYSMON_MIN_DELAY;

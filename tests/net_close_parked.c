@@ -94,8 +94,10 @@ static void close_parked(int fd, parked *ps, int n, goro_waitgroup *wg, const ch
                op_names[ps[i].op], ps[i].result);
     int64_t t0 = goro_now();
     CHECK_EQ(goro_close(fd), 0);
-    CHECKF(is_closed(fd), "%s: fd %d still open after goro_close", what, fd);
+    /* The close itself waits for the calls in progress on fd to leave (as Go's). */
     goro_wg_wait(wg);
+    CHECKF(is_closed(fd), "%s: fd %d still open after goro_close and its callers returned", what,
+           fd);
     for (int i = 0; i < n; i++) {
         parked *p = &ps[i];
         double ms = (double)(p->done_at - t0) / 1e6;
