@@ -149,7 +149,10 @@ static wcase *dequeue(wcase **head, wcase **tail) {
             return NULL;
         unlink_case(head, tail, w);
         if (!w->ws->contended) {
-            /* One channel, no timer: every claimer holds this channel's lock. */
+            /* One channel, no timer: every claimer holds this channel's lock. Another case
+             * of the same select on this channel may have won already. */
+            if (w->ws->done)
+                continue;
             w->ws->done = 1;
             return w;
         }
