@@ -2,12 +2,24 @@
  * chan.c - channels and select (Go's chan.go and select.go).
  *
  * A channel is a lock, a ring buffer of cap elements, and two queues of waiters: goroutines
- * blocked sending (sendq) and receiving (recvq). A blocked operation is a "waiter record"
- * (wcase) on the blocked goroutine's stack, one per case of its select; a plain send or
- * receive is a select of one case. All the records of one blocked select share a wait
- * state (wstate) with a `done` word: whoever moves it from 0 to 1 with a CAS (a partner
- * goroutine, close, or the select's timer) completes that select and makes the goroutine
- * runnable, exactly once (Go's selectDone).
+ * blocked sending (sendq) and receiving (recvq). A blocked operation is a waiter record on
+ * the blocked goroutine's stack (Go's sudog): the goroutine, where the value comes from or
+ * goes to, and where the partner writes the outcome. Records come in two kinds:
+ *  - plain: a goro_chan_send or goro_chan_recv without a deadline. Nothing but a partner
+ *    or close can complete it, and both hold the channel lock, so whoever dequeues it owns
+ *    it: no claim word, no timer, and when its goroutine runs again the record is already
+ *    out of the queue; it only reads the result.
+ *  - select: one record per case of a goro_select, or the one case of a send or receive
+ *    with a deadline. The records of one select share a wait state (wstate) with a `done`
+ *    word: whoever moves it from 0 to 1 with a CAS (a partner goroutine, close, or the
+ *    select's timer) completes that select and makes the goroutine runnable, exactly once
+ *    (Go's selectDone). With one channel and no timer every claimer holds that channel's
+ *    lock, and the claim is a plain store.
+ *
+ * The fast path (send, receive) is the whole operation when it need not wait: lock, hand
+ * the value straight to the first waiting partner (or through the buffer), unlock, and
+ * ready the partner into the P's runnext slot, where it runs at the next switch. Only
+ * an operation that must wait builds a record (block); goro_select is the general path.
  *
  * Invariants
  *  (C1) c->lock (a word of its own, taken with goro__spin_lock) guards every field below
@@ -16,9 +28,10 @@
  *       and one with free slots has no waiting sender that could fill one: operations
  *       check the queues before the buffer (senders hand straight to a waiting receiver;
  *       a receiver of a full buffer takes the head and moves the first sender's value in).
- *  (C3) Records stay in a queue after their select completed elsewhere; whoever dequeues
- *       one whose done is already 1 drops it. The waiter, once running again, removes its
- *       remaining records under each channel's lock before its stack frame goes away.
+ *  (C3) Select records stay in a queue after their select completed elsewhere; whoever
+ *       dequeues one whose select is already done drops it. The waiter, once running
+ *       again, removes its remaining records under each channel's lock before its stack
+ *       frame goes away. A plain record leaves the queue only with its completion.
  *  (C4) A record is published (enqueued) under the channel lock, and the locks are
  *       dropped only after the goroutine has switched away (park's unlock callback), so a
  *       partner never readies a goroutine that is still running.
@@ -30,13 +43,20 @@
  *
  * The value of a completed case moves while the partner holds the channel lock: a sender
  * copies into the receiver's destination, or a receiver from the sender's source, so
- * the element never passes through the buffer when someone is waiting.
+ * the element never passes through the buffer when someone is waiting. Waiters of each
+ * queue are served in arrival order.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "atomic.h"
 #include "internal.h"
+
+typedef struct waiter waiter;
+
+typedef struct waitq {
+    waiter *head, *tail;
+} waitq;
 
 struct goro_chan {
     uint32_t lock;    /* 1: locked (C1); only the lock lives in this word */
@@ -47,11 +67,12 @@ struct goro_chan {
     size_t count;     /* [lock] elements in buf; read racily by goro_chan_len */
     size_t sendx;     /* [lock] next slot to fill */
     size_t recvx;     /* [lock] next slot to take */
-    struct wcase *sendq_head, *sendq_tail; /* [lock] */
-    struct wcase *recvq_head, *recvq_tail; /* [lock] */
-    char buf[];                            /* cap * elem_size bytes */
+    waitq sendq;      /* [lock] */
+    waitq recvq;      /* [lock] */
+    char buf[];       /* cap * elem_size bytes */
 };
 
+/* The state shared by the records of one select (or of one timed operation). */
 typedef struct wstate {
     goro__g *g;
     uint32_t done;       /* [atomic] 0 while waiting; the CAS to 1 elects who completes it */
@@ -61,15 +82,15 @@ typedef struct wstate {
     bool contended; /* [init-only] claimers need not share a lock: several channels or a timer */
 } wstate;
 
-typedef struct wcase {
-    struct wcase *prev, *next; /* [lock: c->lock] queue links */
-    goro_chan *c;
-    wstate *ws;
-    void *elem;  /* send: the value; recv: where it goes (may be NULL) */
-    int index;   /* the case's index in the select */
-    int op;      /* GORO_SEND or GORO_RECV */
-    bool queued; /* [lock: c->lock] */
-} wcase;
+struct waiter {
+    waiter *prev, *next; /* [lock: c->lock] queue links */
+    goro__g *g;          /* the goroutine waiting */
+    void *elem;          /* send: the value; recv: where it goes (may be NULL) */
+    wstate *ws;          /* NULL for a plain record */
+    int result;          /* plain: written by the completer before ready, 0 or GORO_ECLOSED */
+    int index;           /* select: the case's index */
+    bool queued;         /* [lock: c->lock] */
+};
 
 /* ------------------------------------------------------------------ make, free */
 
@@ -115,58 +136,65 @@ size_t goro_chan_cap(goro_chan *c) {
 
 /* ------------------------------------------------------------------ queues */
 
-static void enqueue(wcase **head, wcase **tail, wcase *w) {
+static void enqueue(waitq *q, waiter *w) {
     w->next = NULL;
-    w->prev = *tail;
-    if (*tail)
-        (*tail)->next = w;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
     else
-        *head = w;
-    *tail = w;
+        q->head = w;
+    q->tail = w;
     w->queued = true;
 }
 
-static void unlink_case(wcase **head, wcase **tail, wcase *w) {
+/* Removes a select record that is still queued (C3). */
+static void unlink_waiter(waitq *q, waiter *w) {
     if (!w->queued)
         return;
     if (w->prev)
         w->prev->next = w->next;
     else
-        *head = w->next;
+        q->head = w->next;
     if (w->next)
         w->next->prev = w->prev;
     else
-        *tail = w->prev;
-    w->prev = w->next = NULL;
+        q->tail = w->prev;
     w->queued = false;
 }
 
-/* Takes the first record of a queue whose select is still waiting, claiming it (C3). */
-static wcase *dequeue(wcase **head, wcase **tail) {
-    for (;;) {
-        wcase *w = *head;
-        if (!w)
-            return NULL;
-        unlink_case(head, tail, w);
-        if (!w->ws->contended) {
+/* Takes the first record of a queue that can still be completed, claiming it (C3). */
+static inline waiter *dequeue(waitq *q) {
+    waiter *w;
+    while ((w = q->head)) {
+        q->head = w->next;
+        if (w->next)
+            w->next->prev = NULL;
+        else
+            q->tail = NULL;
+        w->queued = false;
+        wstate *ws = w->ws;
+        if (!ws)
+            return w; /* plain: ours, as we hold the lock */
+        if (!ws->contended) {
             /* One channel, no timer: every claimer holds this channel's lock. Another case
              * of the same select on this channel may have won already. */
-            if (w->ws->done)
+            if (ws->done)
                 continue;
-            w->ws->done = 1;
+            ws->done = 1;
             return w;
         }
         uint32_t zero = 0;
         /* Acq-rel pairs with the waiter's publication of its records and with other
          * claimers: exactly one CAS wins. */
-        if (goro__cas_acqrel(&w->ws->done, &zero, 1))
+        if (goro__cas_acqrel(&ws->done, &zero, 1))
             return w;
     }
+    return NULL;
 }
 
 /* The channel lock word holds nothing but the lock bit, so unlocking is a plain release
  * store, cheaper than the read-modify-write goro__spin_unlock needs for shared words. */
-static void chan_lock(goro_chan *c) {
+static inline void chan_lock(goro_chan *c) {
     uint32_t unlocked = 0;
     /* Acquire (on success) pairs with the release store in chan_unlock. */
     if (GORO__LIKELY(goro__cas_acqrel(&c->lock, &unlocked, 1)))
@@ -174,16 +202,21 @@ static void chan_lock(goro_chan *c) {
     goro__spin_lock(&c->lock);
 }
 
-static void chan_unlock(goro_chan *c) {
+static inline void chan_unlock(goro_chan *c) {
     /* Release pairs with the acquire CAS of the next chan_lock. */
     goro__store_release(&c->lock, 0);
 }
 
-static void *slot(goro_chan *c, size_t i) {
+static inline void *slot(goro_chan *c, size_t i) {
     return c->buf + i * c->elem_size;
 }
 
-static void copy_elem(goro_chan *c, void *dst, const void *src) {
+/* The ring index after i, without a division. */
+static inline size_t ring_next(goro_chan *c, size_t i) {
+    return ++i == c->cap ? 0 : i;
+}
+
+static inline void copy_elem(goro_chan *c, void *dst, const void *src) {
     if (!dst)
         return;
     if (c->elem_size == sizeof(uint64_t))
@@ -199,62 +232,74 @@ static void zero_elem(goro_chan *c, void *dst) {
 
 /* Completes a claimed record for its waiter. Returns the goroutine, which the caller
  * readies after dropping the channel lock(s) (C6). */
-static goro__g *complete(wcase *w, int result) {
-    w->ws->winner = w->index;
-    w->ws->result = result;
-    return w->ws->g;
+static inline goro__g *complete(waiter *w, int result) {
+    wstate *ws = w->ws;
+    if (ws) {
+        ws->winner = w->index;
+        ws->result = result;
+    } else {
+        w->result = result;
+    }
+    return w->g;
 }
 
 /* ------------------------------------------------------------------ one case, locked */
 
-/* Tries case k on its (locked) channel without waiting. Returns true if it happened, with
- * *result set (0 or GORO_ECLOSED) and *wake set to a partner to ready once the lock is
- * dropped, or NULL. */
-static bool try_case(goro_case *k, int *result, goro__g **wake) {
-    goro_chan *c = k->chan;
-    wcase *w;
-    *wake = NULL;
-    if (k->op == GORO_SEND) {
-        if (c->closed) {
-            *result = GORO_ECLOSED;
-            return true;
-        }
-        if ((w = dequeue(&c->recvq_head, &c->recvq_tail))) {
-            copy_elem(c, w->elem, k->elem);
-            *wake = complete(w, 0);
-        } else if (c->count < c->cap) {
-            copy_elem(c, slot(c, c->sendx), k->elem);
-            c->sendx = (c->sendx + 1) % c->cap;
-            goro__store_relaxed(&c->count, c->count + 1);
-        } else {
-            return false;
-        }
-        *result = 0;
+/* Sends elem on the locked channel c if that needs no waiting. Returns true if it
+ * happened, with *result set (0 or GORO_ECLOSED) and *wake set to a partner to ready once
+ * the lock is dropped, or NULL. */
+static inline __attribute__((always_inline)) bool send_locked(goro_chan *c, const void *elem,
+                                                              int *result, goro__g **wake) {
+    waiter *w;
+    if (GORO__UNLIKELY(c->closed)) {
+        *result = GORO_ECLOSED;
+        *wake = NULL;
         return true;
     }
+    if (c->recvq.head && (w = dequeue(&c->recvq))) {
+        copy_elem(c, w->elem, elem);
+        *wake = complete(w, 0);
+    } else if (c->count < c->cap) {
+        copy_elem(c, slot(c, c->sendx), elem);
+        c->sendx = ring_next(c, c->sendx);
+        goro__store_relaxed(&c->count, c->count + 1);
+        *wake = NULL;
+    } else {
+        return false;
+    }
+    *result = 0;
+    return true;
+}
+
+/* The same for a receive into elem (which may be NULL). */
+static inline __attribute__((always_inline)) bool recv_locked(goro_chan *c, void *elem, int *result,
+                                                              goro__g **wake) {
+    waiter *w;
     if (c->count > 0) {
-        copy_elem(c, k->elem, slot(c, c->recvx));
-        if ((w = dequeue(&c->sendq_head, &c->sendq_tail))) {
+        copy_elem(c, elem, slot(c, c->recvx));
+        if (GORO__UNLIKELY(c->sendq.head) && (w = dequeue(&c->sendq))) {
             /* Full buffer with a waiting sender (C2): its value takes the freed slot. */
             copy_elem(c, slot(c, c->recvx), w->elem);
-            c->recvx = (c->recvx + 1) % c->cap;
+            c->recvx = ring_next(c, c->recvx);
             c->sendx = c->recvx;
             *wake = complete(w, 0);
         } else {
-            c->recvx = (c->recvx + 1) % c->cap;
+            c->recvx = ring_next(c, c->recvx);
             goro__store_relaxed(&c->count, c->count - 1);
+            *wake = NULL;
         }
         *result = 0;
         return true;
     }
-    if ((w = dequeue(&c->sendq_head, &c->sendq_tail))) {
-        copy_elem(c, k->elem, w->elem);
+    if (c->sendq.head && (w = dequeue(&c->sendq))) {
+        copy_elem(c, elem, w->elem);
         *wake = complete(w, 0);
         *result = 0;
         return true;
     }
     if (c->closed) {
-        zero_elem(c, k->elem);
+        zero_elem(c, elem);
+        *wake = NULL;
         *result = GORO_ECLOSED;
         return true;
     }
@@ -287,6 +332,21 @@ static int cmp_chan(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Sorts the channels by address: an insertion sort for the few of a typical select. */
+static void sort_chans(goro_chan **order, size_t n) {
+    if (n > 16) {
+        qsort(order, n, sizeof *order, cmp_chan);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        goro_chan *c = order[i];
+        size_t j = i;
+        for (; j > 0 && (uintptr_t)order[j - 1] > (uintptr_t)c; j--)
+            order[j] = order[j - 1];
+        order[j] = c;
+    }
+}
+
 /* The select's timer. It may run while a partner completes the select; the waiter then
  * waits for timer_done before its frame (which holds ws) goes away. */
 static void timeout_fire(goro__timer *t, int64_t now) {
@@ -312,35 +372,21 @@ static bool select_commit(goro__g *g, void *arg) {
     return true;
 }
 
-/* After a blocked select wakes: by a partner or close (winner >= 0), or by the timer
- * (winner -1). Removes the records that are still queued before the caller's frame goes
- * away (C3); the one that won was unlinked by whoever claimed it, so a single case won by
- * a partner has none left. Returns the winning index or GORO_ETIMEDOUT. */
-static int wait_done(selwait *s, wstate *ws, wcase *wc, size_t live) {
-    if (s->timed && !goro__timer_del(&s->timer))
+/* After a timed select wakes: stops its timer, or waits until the timer's callback, which
+ * fired, has finished with ws. */
+static void stop_timer(selwait *s, wstate *ws) {
+    if (!goro__timer_del(&s->timer))
         while (!goro__load_acquire(&ws->timer_done))
             goro__cpu_relax(); /* it fired: its callback is finishing on another M */
-    if (live > 1 || ws->winner < 0) {
-        lock_all(s);
-        for (size_t k = 0; k < live; k++) {
-            goro_chan *c = wc[k].c;
-            if (wc[k].op == GORO_SEND)
-                unlink_case(&c->sendq_head, &c->sendq_tail, &wc[k]);
-            else
-                unlink_case(&c->recvq_head, &c->recvq_tail, &wc[k]);
-        }
-        unlock_all(s);
-    }
-    return ws->winner < 0 ? GORO_ETIMEDOUT : ws->winner;
 }
 
 static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason) {
     goro__g *g = goro__getg(); /* NULL on g0: only the non-blocking forms work there */
     goro_chan *order_stack[SELECT_STACK_CASES];
-    wcase wc_stack[SELECT_STACK_CASES];
+    waiter wc_stack[SELECT_STACK_CASES];
     int perm_stack[SELECT_STACK_CASES];
     goro_chan **order = order_stack;
-    wcase *wc = wc_stack;
+    waiter *wc = wc_stack;
     int *perm = perm_stack;
     void *heap = NULL;
     if (n > SELECT_STACK_CASES) {
@@ -348,7 +394,7 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
         if (!heap)
             return GORO_ENOMEM;
         order = heap;
-        wc = (wcase *)(order + n);
+        wc = (waiter *)(order + n);
         perm = (int *)(wc + n);
     }
     /* A uniformly random poll order (Fisher-Yates) over the non-NULL cases, and the
@@ -365,8 +411,7 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
         live++;
         order[norder++] = cases[i].chan;
     }
-    if (norder > 1)
-        qsort(order, norder, sizeof *order, cmp_chan);
+    sort_chans(order, norder);
     size_t d = 0;
     for (size_t i = 0; i < norder; i++)
         if (d == 0 || order[i] != order[d - 1])
@@ -378,11 +423,13 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
     for (size_t k = 0; k < live; k++) {
         int idx = perm[k], result;
         goro__g *wake;
-        if (try_case(&cases[idx], &result, &wake)) {
+        goro_case *kc = &cases[idx];
+        if (kc->op == GORO_SEND ? send_locked(kc->chan, kc->elem, &result, &wake)
+                                : recv_locked(kc->chan, kc->elem, &result, &wake)) {
             unlock_all(&s);
             if (wake)
                 goro__ready(wake); /* (C6) */
-            cases[idx].result = result;
+            kc->result = result;
             ret = idx;
             goto out;
         }
@@ -406,12 +453,11 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
     for (size_t k = 0; k < live; k++) {
         int idx = perm[k];
         goro_chan *c = cases[idx].chan;
-        wc[k] =
-            (wcase){.c = c, .ws = &ws, .elem = cases[idx].elem, .index = idx, .op = cases[idx].op};
-        if (cases[idx].op == GORO_SEND)
-            enqueue(&c->sendq_head, &c->sendq_tail, &wc[k]);
-        else
-            enqueue(&c->recvq_head, &c->recvq_tail, &wc[k]);
+        wc[k].g = g;
+        wc[k].elem = cases[idx].elem;
+        wc[k].ws = &ws;
+        wc[k].index = idx;
+        enqueue(cases[idx].op == GORO_SEND ? &c->sendq : &c->recvq, &wc[k]);
     }
     if (deadline != GORO_FOREVER) {
         s.timed = true;
@@ -420,9 +466,25 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
     goro__park(live || reason != GORO__WAIT_SELECT ? reason : GORO__WAIT_SELECT_NOCASES,
                select_commit, &s);
 
-    ret = wait_done(&s, &ws, wc, live);
-    if (ret >= 0)
+    /* Woken by a partner or close (winner >= 0), or by the timer (winner -1). Remove the
+     * records still queued before this frame goes away (C3); the one that won was
+     * unlinked by whoever claimed it, so a single case won by a partner has none left. */
+    if (s.timed)
+        stop_timer(&s, &ws);
+    if (live > 1 || ws.winner < 0) {
+        lock_all(&s);
+        for (size_t k = 0; k < live; k++) {
+            goro_chan *c = cases[wc[k].index].chan;
+            unlink_waiter(cases[wc[k].index].op == GORO_SEND ? &c->sendq : &c->recvq, &wc[k]);
+        }
+        unlock_all(&s);
+    }
+    if (ws.winner < 0) {
+        ret = GORO_ETIMEDOUT;
+    } else {
+        ret = ws.winner;
         cases[ret].result = ws.result;
+    }
 out:
     free(heap);
     return ret;
@@ -439,78 +501,115 @@ int goro_select(goro_case *cases, size_t n, int64_t deadline) {
 
 /* ------------------------------------------------------------------ send, receive, close */
 
-/* A plain send or receive: a select of one case without the select's set-up (no poll
- * order, no lock order, one lock). */
-static int one(goro_chan *c, int op, void *elem, int64_t deadline) {
+/* Park's commit for a plain record: the goroutine is off its stack (C4). */
+static bool plain_commit(goro__g *g, void *arg) {
+    (void)g;
+    chan_unlock(arg);
+    return true;
+}
+
+/* The slow half of a send or receive on c, which is locked and not ready: waits, with a
+ * plain record when there is no deadline. Unlocks c. */
+static __attribute__((noinline)) int block(goro_chan *c, int op, void *elem, int64_t deadline) {
+    if (deadline == 0 || (deadline != GORO_FOREVER && deadline <= goro__nanotime())) {
+        chan_unlock(c);
+        return deadline == 0 ? GORO_EAGAIN : GORO_ETIMEDOUT;
+    }
     /* NULL on an M's g0: a timer callback (time.c) may try a non-blocking send there, but
      * nothing may wait outside a goroutine. */
     goro__g *g = goro__getg();
-    if (!c) {
-        /* A nil channel: never ready. */
-        if (deadline == 0)
-            return GORO_EAGAIN;
-        if (!g)
-            return GORO_EPERM;
-        if (deadline == GORO_FOREVER)
-            goro__park(op == GORO_SEND ? GORO__WAIT_CHAN_SEND_NIL : GORO__WAIT_CHAN_RECV_NIL, NULL,
-                       NULL);
-        else
-            goro_sleep_until(deadline);
-        return GORO_ETIMEDOUT;
+    if (!g) {
+        chan_unlock(c);
+        return GORO_EPERM;
     }
-    goro_case k = {.chan = c, .op = op, .elem = elem, .result = 0};
+    waitq *q = op == GORO_SEND ? &c->sendq : &c->recvq;
+    int reason = op == GORO_SEND ? GORO__WAIT_CHAN_SEND : GORO__WAIT_CHAN_RECV;
+    waiter w;
+    w.g = g;
+    w.elem = elem;
+    if (deadline == GORO_FOREVER) {
+        w.ws = NULL;
+        enqueue(q, &w);
+        goro__park(reason, plain_commit, c);
+        return w.result; /* dequeued and completed by a partner or close */
+    }
+    /* A deadline: the timer competes with partners, as for a select of one case. */
+    wstate ws = {.g = g, .done = 0, .winner = -1, .result = 0, .timer_done = 0, .contended = true};
+    w.ws = &ws;
+    w.index = 0;
+    enqueue(q, &w);
+    selwait s = {.order = &c, .norder = 1, .timed = true};
+    s.timer = (goro__timer){.when = deadline, .f = timeout_fire, .arg = &ws, .idx = -1};
+    goro__park(reason, select_commit, &s);
+    stop_timer(&s, &ws);
+    if (ws.winner >= 0)
+        return ws.result;
+    chan_lock(c);
+    unlink_waiter(q, &w);
+    chan_unlock(c);
+    return GORO_ETIMEDOUT;
+}
+
+/* An operation on a NULL channel: never ready. */
+static __attribute__((noinline)) int nil_wait(int op, int64_t deadline) {
+    if (deadline == 0)
+        return GORO_EAGAIN;
+    if (!goro__getg())
+        return GORO_EPERM;
+    if (deadline == GORO_FOREVER)
+        goro__park(op == GORO_SEND ? GORO__WAIT_CHAN_SEND_NIL : GORO__WAIT_CHAN_RECV_NIL, NULL,
+                   NULL);
+    else
+        goro_sleep_until(deadline);
+    return GORO_ETIMEDOUT;
+}
+
+static inline __attribute__((always_inline)) int chan_send(goro_chan *c, const void *elem,
+                                                           int64_t deadline) {
+    if (GORO__UNLIKELY(!c))
+        return nil_wait(GORO_SEND, deadline);
     int result;
     goro__g *wake;
     chan_lock(c);
-    if (try_case(&k, &result, &wake)) {
+    if (GORO__LIKELY(send_locked(c, elem, &result, &wake))) {
         chan_unlock(c);
         if (wake)
             goro__ready(wake); /* (C6) */
         return result;
     }
-    if (deadline == 0 || (deadline != GORO_FOREVER && deadline <= goro__nanotime())) {
+    return block(c, GORO_SEND, (void *)elem, deadline);
+}
+
+static inline __attribute__((always_inline)) int chan_recv(goro_chan *c, void *out,
+                                                           int64_t deadline) {
+    if (GORO__UNLIKELY(!c))
+        return nil_wait(GORO_RECV, deadline);
+    int result;
+    goro__g *wake;
+    chan_lock(c);
+    if (recv_locked(c, out, &result, &wake)) {
         chan_unlock(c);
-        return deadline == 0 ? GORO_EAGAIN : GORO_ETIMEDOUT;
+        if (wake)
+            goro__ready(wake); /* (C6) */
+        return result;
     }
-    if (!g) {
-        chan_unlock(c);
-        return GORO_EPERM;
-    }
-    wstate ws = {.g = g,
-                 .done = 0,
-                 .winner = -1,
-                 .result = 0,
-                 .timer_done = 0,
-                 .contended = deadline != GORO_FOREVER};
-    wcase w = {.c = c, .ws = &ws, .elem = elem, .index = 0, .op = op};
-    if (op == GORO_SEND)
-        enqueue(&c->sendq_head, &c->sendq_tail, &w);
-    else
-        enqueue(&c->recvq_head, &c->recvq_tail, &w);
-    selwait s = {.order = &c, .norder = 1};
-    if (deadline != GORO_FOREVER) {
-        s.timed = true;
-        s.timer = (goro__timer){.when = deadline, .f = timeout_fire, .arg = &ws, .idx = -1};
-    }
-    goro__park(op == GORO_SEND ? GORO__WAIT_CHAN_SEND : GORO__WAIT_CHAN_RECV, select_commit, &s);
-    int r = wait_done(&s, &ws, &w, 1);
-    return r < 0 ? r : ws.result;
+    return block(c, GORO_RECV, out, deadline);
 }
 
 int goro_chan_send(goro_chan *c, const void *elem) {
-    return one(c, GORO_SEND, (void *)elem, GORO_FOREVER);
+    return chan_send(c, elem, GORO_FOREVER);
 }
 
 int goro_chan_recv(goro_chan *c, void *out) {
-    return one(c, GORO_RECV, out, GORO_FOREVER);
+    return chan_recv(c, out, GORO_FOREVER);
 }
 
 int goro_chan_send_dl(goro_chan *c, const void *elem, int64_t deadline) {
-    return one(c, GORO_SEND, (void *)elem, deadline);
+    return chan_send(c, elem, deadline);
 }
 
 int goro_chan_recv_dl(goro_chan *c, void *out, int64_t deadline) {
-    return one(c, GORO_RECV, out, deadline);
+    return chan_recv(c, out, deadline);
 }
 
 int goro_chan_close(goro_chan *c) {
@@ -526,14 +625,14 @@ int goro_chan_close(goro_chan *c) {
      * readied after the lock is dropped (C6), linked through their descriptors'
      * schedlink, which is free while they wait. */
     goro__g *wake = NULL, *g;
-    wcase *w;
-    while ((w = dequeue(&c->recvq_head, &c->recvq_tail))) {
+    waiter *w;
+    while ((w = dequeue(&c->recvq))) {
         zero_elem(c, w->elem);
         g = complete(w, GORO_ECLOSED);
         g->schedlink = wake;
         wake = g;
     }
-    while ((w = dequeue(&c->sendq_head, &c->sendq_tail))) {
+    while ((w = dequeue(&c->sendq))) {
         g = complete(w, GORO_ECLOSED);
         g->schedlink = wake;
         wake = g;
