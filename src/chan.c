@@ -19,7 +19,8 @@
  * The fast path (send, receive) is the whole operation when it need not wait: lock, hand
  * the value straight to the first waiting partner (or through the buffer), unlock, and
  * ready the partner into the P's runnext slot, where it runs at the next switch. Only
- * an operation that must wait builds a record (block); goro_select is the general path.
+ * an operation that must wait builds a record (block_plain, block_timed); goro_select is the
+ * general path.
  *
  * Invariants
  *  (C1) c->lock (a word of its own, taken with goro__spin_lock) guards every field below
@@ -173,7 +174,7 @@ static inline waiter *dequeue(waitq *q) {
             q->tail = NULL;
         w->queued = false;
         wstate *ws = w->ws;
-        if (!ws)
+        if (GORO__LIKELY(!ws))
             return w; /* plain: ours, as we hold the lock */
         if (!ws->contended) {
             /* One channel, no timer: every claimer holds this channel's lock. Another case
@@ -228,6 +229,13 @@ static inline void copy_elem(goro_chan *c, void *dst, const void *src) {
 static void zero_elem(goro_chan *c, void *dst) {
     if (dst && c->elem_size)
         memset(dst, 0, c->elem_size);
+}
+
+/* The running goroutine, NULL on an M's g0: a timer callback (time.c) may try a
+ * non-blocking send there, but nothing may wait outside a goroutine. */
+static inline goro__g *current_g(void) {
+    goro__m *m = goro__getm();
+    return m ? m->curg : NULL;
 }
 
 /* Completes a claimed record for its waiter. Returns the goroutine, which the caller
@@ -381,7 +389,7 @@ static void stop_timer(selwait *s, wstate *ws) {
 }
 
 static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason) {
-    goro__g *g = goro__getg(); /* NULL on g0: only the non-blocking forms work there */
+    goro__g *g = current_g(); /* NULL on g0: only the non-blocking forms work there */
     goro_chan *order_stack[SELECT_STACK_CASES];
     waiter wc_stack[SELECT_STACK_CASES];
     int perm_stack[SELECT_STACK_CASES];
@@ -508,33 +516,41 @@ static bool plain_commit(goro__g *g, void *arg) {
     return true;
 }
 
-/* The slow half of a send or receive on c, which is locked and not ready: waits, with a
- * plain record when there is no deadline. Unlocks c. */
-static __attribute__((noinline)) int block(goro_chan *c, int op, void *elem, int64_t deadline) {
-    if (deadline == 0 || (deadline != GORO_FOREVER && deadline <= goro__nanotime())) {
+/* A send or receive without a deadline on c, which is locked and not ready: waits with a
+ * plain record on q. Unlocks c. */
+static inline __attribute__((always_inline)) int block_plain(goro_chan *c, waitq *q, void *elem,
+                                                             int reason) {
+    goro__g *g = current_g();
+    if (GORO__UNLIKELY(!g)) {
+        chan_unlock(c);
+        return GORO_EPERM;
+    }
+    waiter w;
+    w.g = g;
+    w.elem = elem;
+    w.ws = NULL;
+    enqueue(q, &w);
+    goro__park(reason, plain_commit, c);
+    return w.result; /* dequeued and completed by a partner or close */
+}
+
+/* The same with a deadline (not GORO_FOREVER): the timer competes with partners, as for
+ * a select of one case. Unlocks c. */
+static __attribute__((noinline)) int block_timed(goro_chan *c, waitq *q, void *elem, int reason,
+                                                 int64_t deadline) {
+    if (deadline == 0 || deadline <= goro__nanotime()) {
         chan_unlock(c);
         return deadline == 0 ? GORO_EAGAIN : GORO_ETIMEDOUT;
     }
-    /* NULL on an M's g0: a timer callback (time.c) may try a non-blocking send there, but
-     * nothing may wait outside a goroutine. */
-    goro__g *g = goro__getg();
+    goro__g *g = current_g();
     if (!g) {
         chan_unlock(c);
         return GORO_EPERM;
     }
-    waitq *q = op == GORO_SEND ? &c->sendq : &c->recvq;
-    int reason = op == GORO_SEND ? GORO__WAIT_CHAN_SEND : GORO__WAIT_CHAN_RECV;
+    wstate ws = {.g = g, .done = 0, .winner = -1, .result = 0, .timer_done = 0, .contended = true};
     waiter w;
     w.g = g;
     w.elem = elem;
-    if (deadline == GORO_FOREVER) {
-        w.ws = NULL;
-        enqueue(q, &w);
-        goro__park(reason, plain_commit, c);
-        return w.result; /* dequeued and completed by a partner or close */
-    }
-    /* A deadline: the timer competes with partners, as for a select of one case. */
-    wstate ws = {.g = g, .done = 0, .winner = -1, .result = 0, .timer_done = 0, .contended = true};
     w.ws = &ws;
     w.index = 0;
     enqueue(q, &w);
@@ -554,7 +570,7 @@ static __attribute__((noinline)) int block(goro_chan *c, int op, void *elem, int
 static __attribute__((noinline)) int nil_wait(int op, int64_t deadline) {
     if (deadline == 0)
         return GORO_EAGAIN;
-    if (!goro__getg())
+    if (!current_g())
         return GORO_EPERM;
     if (deadline == GORO_FOREVER)
         goro__park(op == GORO_SEND ? GORO__WAIT_CHAN_SEND_NIL : GORO__WAIT_CHAN_RECV_NIL, NULL,
@@ -577,7 +593,9 @@ static inline __attribute__((always_inline)) int chan_send(goro_chan *c, const v
             goro__ready(wake); /* (C6) */
         return result;
     }
-    return block(c, GORO_SEND, (void *)elem, deadline);
+    if (deadline == GORO_FOREVER)
+        return block_plain(c, &c->sendq, (void *)elem, GORO__WAIT_CHAN_SEND);
+    return block_timed(c, &c->sendq, (void *)elem, GORO__WAIT_CHAN_SEND, deadline);
 }
 
 static inline __attribute__((always_inline)) int chan_recv(goro_chan *c, void *out,
@@ -593,7 +611,9 @@ static inline __attribute__((always_inline)) int chan_recv(goro_chan *c, void *o
             goro__ready(wake); /* (C6) */
         return result;
     }
-    return block(c, GORO_RECV, out, deadline);
+    if (deadline == GORO_FOREVER)
+        return block_plain(c, &c->recvq, out, GORO__WAIT_CHAN_RECV);
+    return block_timed(c, &c->recvq, out, GORO__WAIT_CHAN_RECV, deadline);
 }
 
 int goro_chan_send(goro_chan *c, const void *elem) {
