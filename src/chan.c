@@ -19,8 +19,10 @@
  * The fast path (send, receive) is the whole operation when it need not wait: lock, hand
  * the value straight to the first waiting partner (or through the buffer), unlock, and
  * ready the partner into the P's runnext slot, where it runs at the next switch. Only
- * an operation that must wait builds a record (block_plain, block_timed); goro_select is the
- * general path.
+ * an operation that must wait builds a record (block_plain, block_timed). goro_select
+ * first tries, in its random poll order, each case that looks ready (select_hint, read
+ * without locks) under that case's lock alone; only if none succeeds does it lock all its
+ * channels (C5) to poll again and, if still nothing is ready, enqueue and park.
  *
  * Invariants
  *  (C1) c->lock (a word of its own, taken with goro__spin_lock) guards every field below
@@ -56,13 +58,14 @@
 typedef struct waiter waiter;
 
 typedef struct waitq {
-    waiter *head, *tail;
+    waiter *head; /* [lock] written with relaxed stores: select_hint reads it without it */
+    waiter *tail; /* [lock] */
 } waitq;
 
 struct goro_chan {
     uint32_t lock;    /* 1: locked (C1); only the lock lives in this word */
     uint32_t refs;    /* [atomic] references: make returns one */
-    uint32_t closed;  /* [lock] */
+    uint32_t closed;  /* [lock] written with a relaxed store: select_hint reads it racily */
     size_t elem_size; /* [init-only] */
     size_t cap;       /* [init-only] */
     size_t count;     /* [lock] elements in buf; read racily by goro_chan_len */
@@ -144,7 +147,7 @@ static void enqueue(waitq *q, waiter *w) {
     if (q->tail)
         q->tail->next = w;
     else
-        q->head = w;
+        goro__store_relaxed(&q->head, w);
     q->tail = w;
     w->queued = true;
 }
@@ -156,7 +159,7 @@ static void unlink_waiter(waitq *q, waiter *w) {
     if (w->prev)
         w->prev->next = w->next;
     else
-        q->head = w->next;
+        goro__store_relaxed(&q->head, w->next);
     if (w->next)
         w->next->prev = w->prev;
     else
@@ -168,7 +171,7 @@ static void unlink_waiter(waitq *q, waiter *w) {
 static inline waiter *dequeue(waitq *q) {
     waiter *w;
     while ((w = q->head)) {
-        q->head = w->next;
+        goro__store_relaxed(&q->head, w->next);
         if (w->next)
             w->next->prev = NULL;
         else
@@ -356,6 +359,18 @@ static void sort_chans(goro_chan **order, size_t n) {
     }
 }
 
+/* Whether case k looks ready, read without its channel's lock: a hint for the first pass
+ * of a select, which then tries the case under that one lock. The writers of these fields
+ * hold the lock and use relaxed stores (count, closed, queue heads). */
+static inline bool select_hint(const goro_case *k) {
+    goro_chan *c = k->chan;
+    if (goro__load_relaxed(&c->closed))
+        return true;
+    if (k->op == GORO_SEND)
+        return goro__load_relaxed(&c->recvq.head) || goro__load_relaxed(&c->count) < c->cap;
+    return goro__load_relaxed(&c->count) > 0 || goro__load_relaxed(&c->sendq.head);
+}
+
 /* The select's timer. It may run while a partner completes the select; the waiter then
  * waits for timer_done before its frame (which holds ws) goes away. */
 static void timeout_fire(goro__timer *t, int64_t now) {
@@ -427,13 +442,37 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
         live++;
         order[norder++] = cases[i].chan;
     }
+    int ret;
+    /* First pass, in poll order: a case that looks ready is tried under its own lock
+     * only, as a plain send or receive would be. Most selects that find a partner finish
+     * here, without taking (and bouncing between CPUs) the other channels' locks. */
+    for (size_t k = 0; k < live; k++) {
+        goro_case *kc = &cases[perm[k]];
+        if (!select_hint(kc))
+            continue;
+        int result;
+        goro__g *wake;
+        chan_lock(kc->chan);
+        if (kc->op == GORO_SEND ? send_locked(kc->chan, kc->elem, &result, &wake)
+                                : recv_locked(kc->chan, kc->elem, &result, &wake)) {
+            chan_unlock(kc->chan);
+            if (wake)
+                goro__ready(wake); /* (C6) */
+            kc->result = result;
+            ret = perm[k];
+            goto out;
+        }
+        chan_unlock(kc->chan);
+    }
+    /* Second pass, with every channel locked (C5): either a case is ready now, or the
+     * select takes its default, times out, or waits, and that decision needs one moment
+     * at which no case was ready. */
     sort_chans(order, norder);
     size_t d = 0;
     for (size_t i = 0; i < norder; i++)
         if (d == 0 || order[i] != order[d - 1])
             order[d++] = order[i];
     selwait s = {.order = order, .norder = d};
-    int ret;
 
     lock_all(&s);
     for (size_t k = 0; k < live; k++) {
@@ -648,7 +687,7 @@ int goro_chan_close(goro_chan *c) {
         chan_unlock(c);
         return GORO_ECLOSED;
     }
-    c->closed = 1;
+    goro__store_relaxed(&c->closed, 1);
     /* Every waiter wakes: receivers with zero values, senders with GORO_ECLOSED. They are
      * readied after the lock is dropped (C6), linked through their descriptors'
      * schedlink, which is free while they wait. */
