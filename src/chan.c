@@ -38,8 +38,9 @@
  *  (C4) A record is published (enqueued) under the channel lock, and the locks are
  *       dropped only after the goroutine has switched away (park's unlock callback), so a
  *       partner never readies a goroutine that is still running.
- *  (C5) A select locks its channels in address order, each once (duplicates allowed in
- *       the cases), so two selects never deadlock on each other's locks.
+ *  (C5) A select that holds several channel locks at once took them in address order,
+ *       each once (duplicates allowed in the cases), so two selects never deadlock on
+ *       each other's locks. Everything else holds at most one channel lock.
  *  (C6) A partner readies the goroutine it completed only after dropping the channel
  *       lock(s): that goroutine may return at once and release the last reference to the
  *       channel, so nothing may touch the channel after the ready (Go does the same).
@@ -522,17 +523,18 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
                select_commit, &s);
 
     /* Woken by a partner or close (winner >= 0), or by the timer (winner -1). Remove the
-     * records still queued before this frame goes away (C3); the one that won was
-     * unlinked by whoever claimed it, so a single case won by a partner has none left. */
+     * records still queued before this frame goes away (C3), one channel lock at a time
+     * (no order needed, as none is held with another). The winning record was unlinked by
+     * whoever claimed it, which finished with it before readying us (C6). */
     if (s.timed)
         stop_timer(&s, &ws);
-    if (live > 1 || ws.winner < 0) {
-        lock_all(&s);
-        for (size_t k = 0; k < live; k++) {
-            goro_chan *c = cases[wc[k].index].chan;
-            unlink_waiter(cases[wc[k].index].op == GORO_SEND ? &c->sendq : &c->recvq, &wc[k]);
-        }
-        unlock_all(&s);
+    for (size_t k = 0; k < live; k++) {
+        if (wc[k].index == ws.winner)
+            continue;
+        goro_case *kc = &cases[wc[k].index];
+        chan_lock(kc->chan);
+        unlink_waiter(kc->op == GORO_SEND ? &kc->chan->sendq : &kc->chan->recvq, &wc[k]);
+        chan_unlock(kc->chan);
     }
     if (ws.winner < 0) {
         ret = GORO_ETIMEDOUT;
