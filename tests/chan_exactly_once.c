@@ -5,21 +5,22 @@
  * Producers and consumers each use one style of operation, chosen by their index:
  * the plain blocking form (a plain waiter record), a deadline form with short deadlines
  * retried on GORO_ETIMEDOUT (a timed record that races its timer), a select with a second
- * case that is never ready (a select record), and the non-blocking form retried after a
- * yield (no record). So plain, timed and select records queue behind one another, are
- * completed by partners of every kind, and time out while others complete. A send that
- * timed out must have delivered nothing, a receive that timed out must have got nothing.
- * Close then wakes consumers of every style, and none may see a value after that.
+ * case that is never ready (a select record), the non-blocking form retried after a
+ * yield (no record), and a select with the channel in two cases (two records of one
+ * select in the same queue, which must complete once). So plain, timed and select records queue
+ * behind one another, are completed by partners of every kind, and time out while others complete.
+ * A send that timed out must have delivered nothing, a receive that timed out must have got
+ * nothing. Close then wakes consumers of every style, and none may see a value after that.
  */
 #include "testutil.h"
 
 #include <stdatomic.h>
 #include <string.h>
 
-#define PRODUCERS 4
-#define CONSUMERS 4
+#define PRODUCERS 5
+#define CONSUMERS 5
 
-enum { STYLE_PLAIN, STYLE_TIMED, STYLE_SELECT, STYLE_TRY, NSTYLES };
+enum { STYLE_PLAIN, STYLE_TIMED, STYLE_SELECT, STYLE_TRY, STYLE_SELECT_DUP, NSTYLES };
 
 static const size_t caps[] = {0, 1, 2, 3, 4, 8, 128};
 
@@ -47,6 +48,11 @@ static int send_style(goro_chan *c, long v, int style) {
             r = goro_select(k, 2, GORO_FOREVER);
             CHECK_EQ(r, 1);
             r = k[1].result;
+        } else if (style == STYLE_SELECT_DUP) {
+            goro_case k[2] = {{c, GORO_SEND, &v, -1}, {c, GORO_SEND, &v, -1}};
+            r = goro_select(k, 2, GORO_FOREVER);
+            CHECK(r == 0 || r == 1);
+            r = k[r].result;
         } else {
             r = goro_chan_send_dl(c, &v, 0);
         }
@@ -78,6 +84,15 @@ static int recv_style(goro_chan *c, long *v, int style) {
             CHECK_EQ(r, 0);
             CHECK_EQ(dummy, -1);
             r = k[0].result;
+        } else if (style == STYLE_SELECT_DUP) {
+            long a = -1, b = -1;
+            goro_case k[3] = {
+                {c, GORO_RECV, &a, -1}, {never, GORO_RECV, v, -1}, {c, GORO_RECV, &b, -1}};
+            r = goro_select(k, 3, GORO_FOREVER);
+            CHECK(r == 0 || r == 2);
+            CHECK_EQ(r == 0 ? b : a, -1); /* the other case got nothing */
+            *v = r == 0 ? a : b;
+            r = k[r].result;
         } else {
             r = goro_chan_recv_dl(c, v, 0);
         }
