@@ -2,12 +2,27 @@
  * chan.c - channels and select (Go's chan.go and select.go).
  *
  * A channel is a lock, a ring buffer of cap elements, and two queues of waiters: goroutines
- * blocked sending (sendq) and receiving (recvq). A blocked operation is a "waiter record"
- * (wcase) on the blocked goroutine's stack, one per case of its select; a plain send or
- * receive is a select of one case. All the records of one blocked select share a wait
- * state (wstate) with a `done` word: whoever moves it from 0 to 1 with a CAS (a partner
- * goroutine, close, or the select's timer) completes that select and makes the goroutine
- * runnable, exactly once (Go's selectDone).
+ * blocked sending (sendq) and receiving (recvq). A blocked operation is a waiter record on
+ * the blocked goroutine's stack (Go's sudog): the goroutine, where the value comes from or
+ * goes to, and where the partner writes the outcome. Records come in two kinds:
+ *  - plain: a goro_chan_send or goro_chan_recv without a deadline. Nothing but a partner
+ *    or close can complete it, and both hold the channel lock, so whoever dequeues it owns
+ *    it: no claim word, no timer, and when its goroutine runs again the record is already
+ *    out of the queue; it only reads the result.
+ *  - select: one record per case of a goro_select, or the one case of a send or receive
+ *    with a deadline. The records of one select share a wait state (wstate) with a `done`
+ *    word: whoever moves it from 0 to 1 with a CAS (a partner goroutine, close, or the
+ *    select's timer) completes that select and makes the goroutine runnable, exactly once
+ *    (Go's selectDone). With one channel and no timer every claimer holds that channel's
+ *    lock, and the claim is a plain store.
+ *
+ * The fast path (send, receive) is the whole operation when it need not wait: lock, hand
+ * the value straight to the first waiting partner (or through the buffer), unlock, and
+ * ready the partner into the P's runnext slot, where it runs at the next switch. Only
+ * an operation that must wait builds a record (block_plain, block_timed). goro_select
+ * first tries, in its random poll order, each case that looks ready (select_hint, read
+ * without locks) under that case's lock alone; only if none succeeds does it lock all its
+ * channels (C5) to poll again and, if still nothing is ready, enqueue and park.
  *
  * Invariants
  *  (C1) c->lock (a word of its own, taken with goro__spin_lock) guards every field below
@@ -16,21 +31,24 @@
  *       and one with free slots has no waiting sender that could fill one: operations
  *       check the queues before the buffer (senders hand straight to a waiting receiver;
  *       a receiver of a full buffer takes the head and moves the first sender's value in).
- *  (C3) Records stay in a queue after their select completed elsewhere; whoever dequeues
- *       one whose done is already 1 drops it. The waiter, once running again, removes its
- *       remaining records under each channel's lock before its stack frame goes away.
+ *  (C3) Select records stay in a queue after their select completed elsewhere; whoever
+ *       dequeues one whose select is already done drops it. The waiter, once running
+ *       again, removes its remaining records under each channel's lock before its stack
+ *       frame goes away. A plain record leaves the queue only with its completion.
  *  (C4) A record is published (enqueued) under the channel lock, and the locks are
  *       dropped only after the goroutine has switched away (park's unlock callback), so a
  *       partner never readies a goroutine that is still running.
- *  (C5) A select locks its channels in address order, each once (duplicates allowed in
- *       the cases), so two selects never deadlock on each other's locks.
+ *  (C5) A select that holds several channel locks at once took them in address order,
+ *       each once (duplicates allowed in the cases), so two selects never deadlock on
+ *       each other's locks. Everything else holds at most one channel lock.
  *  (C6) A partner readies the goroutine it completed only after dropping the channel
  *       lock(s): that goroutine may return at once and release the last reference to the
  *       channel, so nothing may touch the channel after the ready (Go does the same).
  *
  * The value of a completed case moves while the partner holds the channel lock: a sender
  * copies into the receiver's destination, or a receiver from the sender's source, so
- * the element never passes through the buffer when someone is waiting.
+ * the element never passes through the buffer when someone is waiting. Waiters of each
+ * queue are served in arrival order.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -38,20 +56,28 @@
 #include "atomic.h"
 #include "internal.h"
 
+typedef struct waiter waiter;
+
+typedef struct waitq {
+    waiter *head; /* [lock] written with relaxed stores: select_hint reads it without it */
+    waiter *tail; /* [lock] */
+} waitq;
+
 struct goro_chan {
     uint32_t lock;    /* 1: locked (C1); only the lock lives in this word */
     uint32_t refs;    /* [atomic] references: make returns one */
-    uint32_t closed;  /* [lock] */
+    uint32_t closed;  /* [lock] written with a relaxed store: select_hint reads it racily */
     size_t elem_size; /* [init-only] */
     size_t cap;       /* [init-only] */
     size_t count;     /* [lock] elements in buf; read racily by goro_chan_len */
     size_t sendx;     /* [lock] next slot to fill */
     size_t recvx;     /* [lock] next slot to take */
-    struct wcase *sendq_head, *sendq_tail; /* [lock] */
-    struct wcase *recvq_head, *recvq_tail; /* [lock] */
-    char buf[];                            /* cap * elem_size bytes */
+    waitq sendq;      /* [lock] */
+    waitq recvq;      /* [lock] */
+    char buf[];       /* cap * elem_size bytes */
 };
 
+/* The state shared by the records of one select (or of one timed operation). */
 typedef struct wstate {
     goro__g *g;
     uint32_t done;       /* [atomic] 0 while waiting; the CAS to 1 elects who completes it */
@@ -61,15 +87,15 @@ typedef struct wstate {
     bool contended; /* [init-only] claimers need not share a lock: several channels or a timer */
 } wstate;
 
-typedef struct wcase {
-    struct wcase *prev, *next; /* [lock: c->lock] queue links */
-    goro_chan *c;
-    wstate *ws;
-    void *elem;  /* send: the value; recv: where it goes (may be NULL) */
-    int index;   /* the case's index in the select */
-    int op;      /* GORO_SEND or GORO_RECV */
-    bool queued; /* [lock: c->lock] */
-} wcase;
+struct waiter {
+    waiter *prev, *next; /* [lock: c->lock] queue links */
+    goro__g *g;          /* the goroutine waiting */
+    void *elem;          /* send: the value; recv: where it goes (may be NULL) */
+    wstate *ws;          /* NULL for a plain record */
+    int result;          /* plain: written by the completer before ready, 0 or GORO_ECLOSED */
+    int index;           /* select: the case's index */
+    bool queued;         /* [lock: c->lock] */
+};
 
 /* ------------------------------------------------------------------ make, free */
 
@@ -78,12 +104,13 @@ int goro_chan_make(goro_chan **out, size_t elem_size, size_t cap) {
         return GORO_EINVAL;
     if (elem_size && cap > (SIZE_MAX - sizeof(goro_chan)) / elem_size)
         return GORO_EINVAL;
-    goro_chan *c = calloc(1, sizeof *c + elem_size * cap);
+    /* malloc, not calloc: glibc's calloc bypasses the per-thread cache (tcache), which
+     * doubles the cost of a short-lived channel. The buffer needs no zeroing: a slot is
+     * read only after a send has filled it. */
+    goro_chan *c = malloc(sizeof *c + elem_size * cap);
     if (!c)
         return GORO_ENOMEM;
-    c->elem_size = elem_size;
-    c->cap = cap;
-    c->refs = 1;
+    *c = (goro_chan){.refs = 1, .elem_size = elem_size, .cap = cap};
     *out = c;
     return 0;
 }
@@ -115,55 +142,65 @@ size_t goro_chan_cap(goro_chan *c) {
 
 /* ------------------------------------------------------------------ queues */
 
-static void enqueue(wcase **head, wcase **tail, wcase *w) {
+static void enqueue(waitq *q, waiter *w) {
     w->next = NULL;
-    w->prev = *tail;
-    if (*tail)
-        (*tail)->next = w;
+    w->prev = q->tail;
+    if (q->tail)
+        q->tail->next = w;
     else
-        *head = w;
-    *tail = w;
+        goro__store_relaxed(&q->head, w);
+    q->tail = w;
     w->queued = true;
 }
 
-static void unlink_case(wcase **head, wcase **tail, wcase *w) {
+/* Removes a select record that is still queued (C3). */
+static void unlink_waiter(waitq *q, waiter *w) {
     if (!w->queued)
         return;
     if (w->prev)
         w->prev->next = w->next;
     else
-        *head = w->next;
+        goro__store_relaxed(&q->head, w->next);
     if (w->next)
         w->next->prev = w->prev;
     else
-        *tail = w->prev;
-    w->prev = w->next = NULL;
+        q->tail = w->prev;
     w->queued = false;
 }
 
-/* Takes the first record of a queue whose select is still waiting, claiming it (C3). */
-static wcase *dequeue(wcase **head, wcase **tail) {
-    for (;;) {
-        wcase *w = *head;
-        if (!w)
-            return NULL;
-        unlink_case(head, tail, w);
-        if (!w->ws->contended) {
-            /* One channel, no timer: every claimer holds this channel's lock. */
-            w->ws->done = 1;
+/* Takes the first record of a queue that can still be completed, claiming it (C3). */
+static inline waiter *dequeue(waitq *q) {
+    waiter *w;
+    while ((w = q->head)) {
+        goro__store_relaxed(&q->head, w->next);
+        if (w->next)
+            w->next->prev = NULL;
+        else
+            q->tail = NULL;
+        w->queued = false;
+        wstate *ws = w->ws;
+        if (GORO__LIKELY(!ws))
+            return w; /* plain: ours, as we hold the lock */
+        if (!ws->contended) {
+            /* One channel, no timer: every claimer holds this channel's lock. Another case
+             * of the same select on this channel may have won already. */
+            if (ws->done)
+                continue;
+            ws->done = 1;
             return w;
         }
         uint32_t zero = 0;
         /* Acq-rel pairs with the waiter's publication of its records and with other
          * claimers: exactly one CAS wins. */
-        if (goro__cas_acqrel(&w->ws->done, &zero, 1))
+        if (goro__cas_acqrel(&ws->done, &zero, 1))
             return w;
     }
+    return NULL;
 }
 
 /* The channel lock word holds nothing but the lock bit, so unlocking is a plain release
  * store, cheaper than the read-modify-write goro__spin_unlock needs for shared words. */
-static void chan_lock(goro_chan *c) {
+static inline void chan_lock(goro_chan *c) {
     uint32_t unlocked = 0;
     /* Acquire (on success) pairs with the release store in chan_unlock. */
     if (GORO__LIKELY(goro__cas_acqrel(&c->lock, &unlocked, 1)))
@@ -171,16 +208,21 @@ static void chan_lock(goro_chan *c) {
     goro__spin_lock(&c->lock);
 }
 
-static void chan_unlock(goro_chan *c) {
+static inline void chan_unlock(goro_chan *c) {
     /* Release pairs with the acquire CAS of the next chan_lock. */
     goro__store_release(&c->lock, 0);
 }
 
-static void *slot(goro_chan *c, size_t i) {
+static inline void *slot(goro_chan *c, size_t i) {
     return c->buf + i * c->elem_size;
 }
 
-static void copy_elem(goro_chan *c, void *dst, const void *src) {
+/* The ring index after i, without a division. */
+static inline size_t ring_next(goro_chan *c, size_t i) {
+    return ++i == c->cap ? 0 : i;
+}
+
+static inline void copy_elem(goro_chan *c, void *dst, const void *src) {
     if (!dst)
         return;
     if (c->elem_size == sizeof(uint64_t))
@@ -194,64 +236,83 @@ static void zero_elem(goro_chan *c, void *dst) {
         memset(dst, 0, c->elem_size);
 }
 
+/* The running goroutine, NULL on an M's g0: a timer callback (time.c) may try a
+ * non-blocking send there, but nothing may wait outside a goroutine. */
+static inline goro__g *current_g(void) {
+    goro__m *m = goro__getm();
+    return m ? m->curg : NULL;
+}
+
 /* Completes a claimed record for its waiter. Returns the goroutine, which the caller
  * readies after dropping the channel lock(s) (C6). */
-static goro__g *complete(wcase *w, int result) {
-    w->ws->winner = w->index;
-    w->ws->result = result;
-    return w->ws->g;
+static inline goro__g *complete(waiter *w, int result) {
+    wstate *ws = w->ws;
+    if (ws) {
+        ws->winner = w->index;
+        ws->result = result;
+    } else {
+        w->result = result;
+    }
+    return w->g;
 }
 
 /* ------------------------------------------------------------------ one case, locked */
 
-/* Tries case k on its (locked) channel without waiting. Returns true if it happened, with
- * *result set (0 or GORO_ECLOSED) and *wake set to a partner to ready once the lock is
- * dropped, or NULL. */
-static bool try_case(goro_case *k, int *result, goro__g **wake) {
-    goro_chan *c = k->chan;
-    wcase *w;
-    *wake = NULL;
-    if (k->op == GORO_SEND) {
-        if (c->closed) {
-            *result = GORO_ECLOSED;
-            return true;
-        }
-        if ((w = dequeue(&c->recvq_head, &c->recvq_tail))) {
-            copy_elem(c, w->elem, k->elem);
-            *wake = complete(w, 0);
-        } else if (c->count < c->cap) {
-            copy_elem(c, slot(c, c->sendx), k->elem);
-            c->sendx = (c->sendx + 1) % c->cap;
-            goro__store_relaxed(&c->count, c->count + 1);
-        } else {
-            return false;
-        }
-        *result = 0;
+/* Sends elem on the locked channel c if that needs no waiting. Returns true if it
+ * happened, with *result set (0 or GORO_ECLOSED) and *wake set to a partner to ready once
+ * the lock is dropped, or NULL. */
+static inline __attribute__((always_inline)) bool send_locked(goro_chan *c, const void *elem,
+                                                              int *result, goro__g **wake) {
+    waiter *w;
+    if (GORO__UNLIKELY(c->closed)) {
+        *result = GORO_ECLOSED;
+        *wake = NULL;
         return true;
     }
+    if (c->recvq.head && (w = dequeue(&c->recvq))) {
+        copy_elem(c, w->elem, elem);
+        *wake = complete(w, 0);
+    } else if (c->count < c->cap) {
+        copy_elem(c, slot(c, c->sendx), elem);
+        c->sendx = ring_next(c, c->sendx);
+        goro__store_relaxed(&c->count, c->count + 1);
+        *wake = NULL;
+    } else {
+        return false;
+    }
+    *result = 0;
+    return true;
+}
+
+/* The same for a receive into elem (which may be NULL). */
+static inline __attribute__((always_inline)) bool recv_locked(goro_chan *c, void *elem, int *result,
+                                                              goro__g **wake) {
+    waiter *w;
     if (c->count > 0) {
-        copy_elem(c, k->elem, slot(c, c->recvx));
-        if ((w = dequeue(&c->sendq_head, &c->sendq_tail))) {
+        copy_elem(c, elem, slot(c, c->recvx));
+        if (GORO__UNLIKELY(c->sendq.head) && (w = dequeue(&c->sendq))) {
             /* Full buffer with a waiting sender (C2): its value takes the freed slot. */
             copy_elem(c, slot(c, c->recvx), w->elem);
-            c->recvx = (c->recvx + 1) % c->cap;
+            c->recvx = ring_next(c, c->recvx);
             c->sendx = c->recvx;
             *wake = complete(w, 0);
         } else {
-            c->recvx = (c->recvx + 1) % c->cap;
+            c->recvx = ring_next(c, c->recvx);
             goro__store_relaxed(&c->count, c->count - 1);
+            *wake = NULL;
         }
         *result = 0;
         return true;
     }
-    if ((w = dequeue(&c->sendq_head, &c->sendq_tail))) {
-        copy_elem(c, k->elem, w->elem);
+    if (c->sendq.head && (w = dequeue(&c->sendq))) {
+        copy_elem(c, elem, w->elem);
         *wake = complete(w, 0);
         *result = 0;
         return true;
     }
     if (c->closed) {
-        zero_elem(c, k->elem);
+        zero_elem(c, elem);
+        *wake = NULL;
         *result = GORO_ECLOSED;
         return true;
     }
@@ -284,6 +345,33 @@ static int cmp_chan(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
+/* Sorts the channels by address: an insertion sort for the few of a typical select. */
+static void sort_chans(goro_chan **order, size_t n) {
+    if (n > 16) {
+        qsort(order, n, sizeof *order, cmp_chan);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        goro_chan *c = order[i];
+        size_t j = i;
+        for (; j > 0 && (uintptr_t)order[j - 1] > (uintptr_t)c; j--)
+            order[j] = order[j - 1];
+        order[j] = c;
+    }
+}
+
+/* Whether case k looks ready, read without its channel's lock: a hint for the first pass
+ * of a select, which then tries the case under that one lock. The writers of these fields
+ * hold the lock and use relaxed stores (count, closed, queue heads). */
+static inline bool select_hint(const goro_case *k) {
+    goro_chan *c = k->chan;
+    if (goro__load_relaxed(&c->closed))
+        return true;
+    if (k->op == GORO_SEND)
+        return goro__load_relaxed(&c->recvq.head) || goro__load_relaxed(&c->count) < c->cap;
+    return goro__load_relaxed(&c->count) > 0 || goro__load_relaxed(&c->sendq.head);
+}
+
 /* The select's timer. It may run while a partner completes the select; the waiter then
  * waits for timer_done before its frame (which holds ws) goes away. */
 static void timeout_fire(goro__timer *t, int64_t now) {
@@ -309,35 +397,21 @@ static bool select_commit(goro__g *g, void *arg) {
     return true;
 }
 
-/* After a blocked select wakes: by a partner or close (winner >= 0), or by the timer
- * (winner -1). Removes the records that are still queued before the caller's frame goes
- * away (C3); the one that won was unlinked by whoever claimed it, so a single case won by
- * a partner has none left. Returns the winning index or GORO_ETIMEDOUT. */
-static int wait_done(selwait *s, wstate *ws, wcase *wc, size_t live) {
-    if (s->timed && !goro__timer_del(&s->timer))
+/* After a timed select wakes: stops its timer, or waits until the timer's callback, which
+ * fired, has finished with ws. */
+static void stop_timer(selwait *s, wstate *ws) {
+    if (!goro__timer_del(&s->timer))
         while (!goro__load_acquire(&ws->timer_done))
             goro__cpu_relax(); /* it fired: its callback is finishing on another M */
-    if (live > 1 || ws->winner < 0) {
-        lock_all(s);
-        for (size_t k = 0; k < live; k++) {
-            goro_chan *c = wc[k].c;
-            if (wc[k].op == GORO_SEND)
-                unlink_case(&c->sendq_head, &c->sendq_tail, &wc[k]);
-            else
-                unlink_case(&c->recvq_head, &c->recvq_tail, &wc[k]);
-        }
-        unlock_all(s);
-    }
-    return ws->winner < 0 ? GORO_ETIMEDOUT : ws->winner;
 }
 
 static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason) {
-    goro__g *g = goro__getg(); /* NULL on g0: only the non-blocking forms work there */
+    goro__g *g = current_g(); /* NULL on g0: only the non-blocking forms work there */
     goro_chan *order_stack[SELECT_STACK_CASES];
-    wcase wc_stack[SELECT_STACK_CASES];
+    waiter wc_stack[SELECT_STACK_CASES];
     int perm_stack[SELECT_STACK_CASES];
     goro_chan **order = order_stack;
-    wcase *wc = wc_stack;
+    waiter *wc = wc_stack;
     int *perm = perm_stack;
     void *heap = NULL;
     if (n > SELECT_STACK_CASES) {
@@ -345,41 +419,73 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
         if (!heap)
             return GORO_ENOMEM;
         order = heap;
-        wc = (wcase *)(order + n);
+        wc = (waiter *)(order + n);
         perm = (int *)(wc + n);
     }
     /* A uniformly random poll order (Fisher-Yates) over the non-NULL cases, and the
      * distinct channels in address order. */
     size_t live = 0, norder = 0;
     goro__m *m = goro__getm();
+    uint64_t bits = 0; /* random bits not used yet, 32 per case */
     for (size_t i = 0; i < n; i++) {
         if (!cases[i].chan)
             continue;
         /* j uniform in [0, live]: the high half of a 32x32-bit product (no division). */
-        size_t j = live ? (size_t)(((goro__rand(m) & 0xffffffffu) * (live + 1)) >> 32) : 0;
+        size_t j = 0;
+        if (live) {
+            if (live % 2 == 1)
+                bits = goro__rand(m);
+            j = (size_t)(((bits & 0xffffffffu) * (live + 1)) >> 32);
+            bits >>= 32;
+        }
         perm[live] = perm[j];
         perm[j] = (int)i;
         live++;
         order[norder++] = cases[i].chan;
     }
-    if (norder > 1)
-        qsort(order, norder, sizeof *order, cmp_chan);
+    int ret;
+    /* First pass, in poll order: a case that looks ready is tried under its own lock
+     * only, as a plain send or receive would be. Most selects that find a partner finish
+     * here, without taking (and bouncing between CPUs) the other channels' locks. */
+    for (size_t k = 0; k < live; k++) {
+        goro_case *kc = &cases[perm[k]];
+        if (!select_hint(kc))
+            continue;
+        int result;
+        goro__g *wake;
+        chan_lock(kc->chan);
+        if (kc->op == GORO_SEND ? send_locked(kc->chan, kc->elem, &result, &wake)
+                                : recv_locked(kc->chan, kc->elem, &result, &wake)) {
+            chan_unlock(kc->chan);
+            if (wake)
+                goro__ready(wake); /* (C6) */
+            kc->result = result;
+            ret = perm[k];
+            goto out;
+        }
+        chan_unlock(kc->chan);
+    }
+    /* Second pass, with every channel locked (C5): either a case is ready now, or the
+     * select takes its default, times out, or waits, and that decision needs one moment
+     * at which no case was ready. */
+    sort_chans(order, norder);
     size_t d = 0;
     for (size_t i = 0; i < norder; i++)
         if (d == 0 || order[i] != order[d - 1])
             order[d++] = order[i];
     selwait s = {.order = order, .norder = d};
-    int ret;
 
     lock_all(&s);
     for (size_t k = 0; k < live; k++) {
         int idx = perm[k], result;
         goro__g *wake;
-        if (try_case(&cases[idx], &result, &wake)) {
+        goro_case *kc = &cases[idx];
+        if (kc->op == GORO_SEND ? send_locked(kc->chan, kc->elem, &result, &wake)
+                                : recv_locked(kc->chan, kc->elem, &result, &wake)) {
             unlock_all(&s);
             if (wake)
                 goro__ready(wake); /* (C6) */
-            cases[idx].result = result;
+            kc->result = result;
             ret = idx;
             goto out;
         }
@@ -403,12 +509,11 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
     for (size_t k = 0; k < live; k++) {
         int idx = perm[k];
         goro_chan *c = cases[idx].chan;
-        wc[k] =
-            (wcase){.c = c, .ws = &ws, .elem = cases[idx].elem, .index = idx, .op = cases[idx].op};
-        if (cases[idx].op == GORO_SEND)
-            enqueue(&c->sendq_head, &c->sendq_tail, &wc[k]);
-        else
-            enqueue(&c->recvq_head, &c->recvq_tail, &wc[k]);
+        wc[k].g = g;
+        wc[k].elem = cases[idx].elem;
+        wc[k].ws = &ws;
+        wc[k].index = idx;
+        enqueue(cases[idx].op == GORO_SEND ? &c->sendq : &c->recvq, &wc[k]);
     }
     if (deadline != GORO_FOREVER) {
         s.timed = true;
@@ -417,9 +522,26 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
     goro__park(live || reason != GORO__WAIT_SELECT ? reason : GORO__WAIT_SELECT_NOCASES,
                select_commit, &s);
 
-    ret = wait_done(&s, &ws, wc, live);
-    if (ret >= 0)
+    /* Woken by a partner or close (winner >= 0), or by the timer (winner -1). Remove the
+     * records still queued before this frame goes away (C3), one channel lock at a time
+     * (no order needed, as none is held with another). The winning record was unlinked by
+     * whoever claimed it, which finished with it before readying us (C6). */
+    if (s.timed)
+        stop_timer(&s, &ws);
+    for (size_t k = 0; k < live; k++) {
+        if (wc[k].index == ws.winner)
+            continue;
+        goro_case *kc = &cases[wc[k].index];
+        chan_lock(kc->chan);
+        unlink_waiter(kc->op == GORO_SEND ? &kc->chan->sendq : &kc->chan->recvq, &wc[k]);
+        chan_unlock(kc->chan);
+    }
+    if (ws.winner < 0) {
+        ret = GORO_ETIMEDOUT;
+    } else {
+        ret = ws.winner;
         cases[ret].result = ws.result;
+    }
 out:
     free(heap);
     return ret;
@@ -436,78 +558,127 @@ int goro_select(goro_case *cases, size_t n, int64_t deadline) {
 
 /* ------------------------------------------------------------------ send, receive, close */
 
-/* A plain send or receive: a select of one case without the select's set-up (no poll
- * order, no lock order, one lock). */
-static int one(goro_chan *c, int op, void *elem, int64_t deadline) {
-    /* NULL on an M's g0: a timer callback (time.c) may try a non-blocking send there, but
-     * nothing may wait outside a goroutine. */
-    goro__g *g = goro__getg();
-    if (!c) {
-        /* A nil channel: never ready. */
-        if (deadline == 0)
-            return GORO_EAGAIN;
-        if (!g)
-            return GORO_EPERM;
-        if (deadline == GORO_FOREVER)
-            goro__park(op == GORO_SEND ? GORO__WAIT_CHAN_SEND_NIL : GORO__WAIT_CHAN_RECV_NIL, NULL,
-                       NULL);
-        else
-            goro_sleep_until(deadline);
-        return GORO_ETIMEDOUT;
+/* Park's commit for a plain record: the goroutine is off its stack (C4). */
+static bool plain_commit(goro__g *g, void *arg) {
+    (void)g;
+    chan_unlock(arg);
+    return true;
+}
+
+/* A send or receive without a deadline on c, which is locked and not ready: waits with a
+ * plain record on q. Unlocks c. */
+static inline __attribute__((always_inline)) int block_plain(goro_chan *c, waitq *q, void *elem,
+                                                             int reason) {
+    goro__g *g = current_g();
+    if (GORO__UNLIKELY(!g)) {
+        chan_unlock(c);
+        return GORO_EPERM;
     }
-    goro_case k = {.chan = c, .op = op, .elem = elem, .result = 0};
+    waiter w;
+    w.g = g;
+    w.elem = elem;
+    w.ws = NULL;
+    enqueue(q, &w);
+    goro__park(reason, plain_commit, c);
+    return w.result; /* dequeued and completed by a partner or close */
+}
+
+/* The same with a deadline (not GORO_FOREVER): the timer competes with partners, as for
+ * a select of one case. Unlocks c. */
+static __attribute__((noinline)) int block_timed(goro_chan *c, waitq *q, void *elem, int reason,
+                                                 int64_t deadline) {
+    if (deadline == 0 || deadline <= goro__nanotime()) {
+        chan_unlock(c);
+        return deadline == 0 ? GORO_EAGAIN : GORO_ETIMEDOUT;
+    }
+    goro__g *g = current_g();
+    if (!g) {
+        chan_unlock(c);
+        return GORO_EPERM;
+    }
+    wstate ws = {.g = g, .done = 0, .winner = -1, .result = 0, .timer_done = 0, .contended = true};
+    waiter w;
+    w.g = g;
+    w.elem = elem;
+    w.ws = &ws;
+    w.index = 0;
+    enqueue(q, &w);
+    selwait s = {.order = &c, .norder = 1, .timed = true};
+    s.timer = (goro__timer){.when = deadline, .f = timeout_fire, .arg = &ws, .idx = -1};
+    goro__park(reason, select_commit, &s);
+    stop_timer(&s, &ws);
+    if (ws.winner >= 0)
+        return ws.result;
+    chan_lock(c);
+    unlink_waiter(q, &w);
+    chan_unlock(c);
+    return GORO_ETIMEDOUT;
+}
+
+/* An operation on a NULL channel: never ready. */
+static __attribute__((noinline)) int nil_wait(int op, int64_t deadline) {
+    if (deadline == 0)
+        return GORO_EAGAIN;
+    if (!current_g())
+        return GORO_EPERM;
+    if (deadline == GORO_FOREVER)
+        goro__park(op == GORO_SEND ? GORO__WAIT_CHAN_SEND_NIL : GORO__WAIT_CHAN_RECV_NIL, NULL,
+                   NULL);
+    else
+        goro_sleep_until(deadline);
+    return GORO_ETIMEDOUT;
+}
+
+static inline __attribute__((always_inline)) int chan_send(goro_chan *c, const void *elem,
+                                                           int64_t deadline) {
+    if (GORO__UNLIKELY(!c))
+        return nil_wait(GORO_SEND, deadline);
     int result;
     goro__g *wake;
     chan_lock(c);
-    if (try_case(&k, &result, &wake)) {
+    if (GORO__LIKELY(send_locked(c, elem, &result, &wake))) {
         chan_unlock(c);
         if (wake)
             goro__ready(wake); /* (C6) */
         return result;
     }
-    if (deadline == 0 || (deadline != GORO_FOREVER && deadline <= goro__nanotime())) {
+    if (deadline == GORO_FOREVER)
+        return block_plain(c, &c->sendq, (void *)elem, GORO__WAIT_CHAN_SEND);
+    return block_timed(c, &c->sendq, (void *)elem, GORO__WAIT_CHAN_SEND, deadline);
+}
+
+static inline __attribute__((always_inline)) int chan_recv(goro_chan *c, void *out,
+                                                           int64_t deadline) {
+    if (GORO__UNLIKELY(!c))
+        return nil_wait(GORO_RECV, deadline);
+    int result;
+    goro__g *wake;
+    chan_lock(c);
+    if (recv_locked(c, out, &result, &wake)) {
         chan_unlock(c);
-        return deadline == 0 ? GORO_EAGAIN : GORO_ETIMEDOUT;
+        if (wake)
+            goro__ready(wake); /* (C6) */
+        return result;
     }
-    if (!g) {
-        chan_unlock(c);
-        return GORO_EPERM;
-    }
-    wstate ws = {.g = g,
-                 .done = 0,
-                 .winner = -1,
-                 .result = 0,
-                 .timer_done = 0,
-                 .contended = deadline != GORO_FOREVER};
-    wcase w = {.c = c, .ws = &ws, .elem = elem, .index = 0, .op = op};
-    if (op == GORO_SEND)
-        enqueue(&c->sendq_head, &c->sendq_tail, &w);
-    else
-        enqueue(&c->recvq_head, &c->recvq_tail, &w);
-    selwait s = {.order = &c, .norder = 1};
-    if (deadline != GORO_FOREVER) {
-        s.timed = true;
-        s.timer = (goro__timer){.when = deadline, .f = timeout_fire, .arg = &ws, .idx = -1};
-    }
-    goro__park(op == GORO_SEND ? GORO__WAIT_CHAN_SEND : GORO__WAIT_CHAN_RECV, select_commit, &s);
-    int r = wait_done(&s, &ws, &w, 1);
-    return r < 0 ? r : ws.result;
+    if (deadline == GORO_FOREVER)
+        return block_plain(c, &c->recvq, out, GORO__WAIT_CHAN_RECV);
+    return block_timed(c, &c->recvq, out, GORO__WAIT_CHAN_RECV, deadline);
 }
 
 int goro_chan_send(goro_chan *c, const void *elem) {
-    return one(c, GORO_SEND, (void *)elem, GORO_FOREVER);
+    return chan_send(c, elem, GORO_FOREVER);
 }
 
 int goro_chan_recv(goro_chan *c, void *out) {
-    return one(c, GORO_RECV, out, GORO_FOREVER);
+    return chan_recv(c, out, GORO_FOREVER);
 }
 
 int goro_chan_send_dl(goro_chan *c, const void *elem, int64_t deadline) {
-    return one(c, GORO_SEND, (void *)elem, deadline);
+    return chan_send(c, elem, deadline);
 }
 
 int goro_chan_recv_dl(goro_chan *c, void *out, int64_t deadline) {
-    return one(c, GORO_RECV, out, deadline);
+    return chan_recv(c, out, deadline);
 }
 
 int goro_chan_close(goro_chan *c) {
@@ -518,19 +689,19 @@ int goro_chan_close(goro_chan *c) {
         chan_unlock(c);
         return GORO_ECLOSED;
     }
-    c->closed = 1;
+    goro__store_relaxed(&c->closed, 1);
     /* Every waiter wakes: receivers with zero values, senders with GORO_ECLOSED. They are
      * readied after the lock is dropped (C6), linked through their descriptors'
      * schedlink, which is free while they wait. */
     goro__g *wake = NULL, *g;
-    wcase *w;
-    while ((w = dequeue(&c->recvq_head, &c->recvq_tail))) {
+    waiter *w;
+    while ((w = dequeue(&c->recvq))) {
         zero_elem(c, w->elem);
         g = complete(w, GORO_ECLOSED);
         g->schedlink = wake;
         wake = g;
     }
-    while ((w = dequeue(&c->sendq_head, &c->sendq_tail))) {
+    while ((w = dequeue(&c->sendq))) {
         g = complete(w, GORO_ECLOSED);
         g->schedlink = wake;
         wake = g;

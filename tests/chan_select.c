@@ -1,7 +1,8 @@
 /*
  * chan_select: goro_select chooses uniformly among ready cases, never takes the default
  * while a case is ready, times out, completes exactly one case per call, and handles the
- * same channel in several cases and a goroutine selecting against itself.
+ * same channel in several cases (also while blocked) and a goroutine selecting against
+ * itself.
  */
 #include "testutil.h"
 
@@ -163,11 +164,41 @@ static void check_self_select(void) {
     goro_chan_release(c);
 }
 
+/* A blocked select with the same channel in two receive cases: a sender that sends
+ * twice before the select's goroutine runs again completes the select once, and its
+ * second value waits for another receiver. */
+static void twice_sender(void *arg) {
+    goro_chan *c = arg;
+    int v = 1;
+    CHECK_EQ(goro_chan_send(c, &v), 0);
+    v = 2;
+    CHECK_EQ(goro_chan_send(c, &v), 0);
+}
+
+static void check_dup_blocked(void) {
+    goro_chan *c;
+    CHECK_EQ(goro_chan_make(&c, sizeof(int), 0), 0);
+    CHECK_EQ(goro_spawn(twice_sender, c), 0);
+    int a = 0, b = 0;
+    goro_case k[2] = {{c, GORO_RECV, &a, -1}, {c, GORO_RECV, &b, -1}};
+    int w = goro_select(k, 2, GORO_FOREVER);
+    CHECK(w == 0 || w == 1);
+    CHECK_EQ(k[w].result, 0);
+    CHECK_EQ(w == 0 ? a : b, 1);
+    CHECK_EQ(w == 0 ? b : a, 0); /* the other case got nothing */
+    int v = 0;
+    CHECK_EQ(goro_chan_recv(c, &v), 0);
+    CHECK_EQ(v, 2);
+    goro_chan_release(c);
+}
+
 static void test_main(void *arg) {
     (void)arg;
     check_fairness();
     check_default_and_timeout();
     check_self_select();
+    for (int i = 0; i < 100; i++)
+        check_dup_blocked();
     check_storm();
 }
 

@@ -4,8 +4,9 @@
  * Receive on an empty channel and send on a full one wait (deadline forms time out, try
  * forms return GORO_EAGAIN); buffered channels are FIFO; close lets receivers drain and
  * then yields GORO_ECLOSED with zeroed output forever, wakes every blocked goroutine and
- * refuses a second close; a NULL channel never becomes ready; many producers and
- * consumers deliver every value exactly once.
+ * refuses a second close; blocked senders and receivers are served in the order they
+ * blocked; a NULL channel never becomes ready; many producers and consumers deliver every
+ * value exactly once.
  */
 #include "testutil.h"
 
@@ -126,6 +127,81 @@ static void check_close(size_t cap) {
     }
 }
 
+/* Waits until n goroutines are parked. */
+static void wait_parked(int64_t n) {
+    goro_stats st;
+    for (;;) {
+        goro_stats_get(&st);
+        if (st.parked >= n)
+            return;
+        goro_sleep(50 * TU_US);
+    }
+}
+
+typedef struct fifo_arg {
+    goro_chan *c;
+    int index;
+    int got;
+    goro_waitgroup *wg;
+} fifo_arg;
+
+static void fifo_sender(void *arg) {
+    fifo_arg *f = arg;
+    CHECK_EQ(goro_chan_send(f->c, &f->index), 0);
+    goro_wg_done(f->wg);
+}
+
+static void fifo_receiver(void *arg) {
+    fifo_arg *f = arg;
+    CHECK_EQ(goro_chan_recv(f->c, &f->got), 0);
+    goro_wg_done(f->wg);
+}
+
+/* Blocked senders, and blocked receivers, are served in the order they blocked. */
+static void check_fifo_waiters(size_t cap) {
+    enum { K = 6 };
+    goro_chan *c;
+    CHECK_EQ(goro_chan_make(&c, sizeof(int), cap), 0);
+    goro_waitgroup wg = GORO_WAITGROUP_INIT;
+    fifo_arg f[K];
+    goro_stats st;
+    goro_stats_get(&st);
+    int64_t parked0 = st.parked;
+    for (size_t i = 0; i < cap; i++) {
+        int x = -1;
+        CHECK_EQ(goro_chan_send(c, &x), 0); /* full: the senders below block */
+    }
+    goro_wg_add(&wg, K);
+    for (int i = 0; i < K; i++) {
+        f[i] = (fifo_arg){c, i, -1, &wg};
+        CHECK_EQ(goro_spawn(fifo_sender, &f[i]), 0);
+        wait_parked(parked0 + i + 1);
+    }
+    for (size_t i = 0; i < cap; i++) {
+        int x = 0;
+        CHECK_EQ(goro_chan_recv(c, &x), 0);
+        CHECK_EQ(x, -1);
+    }
+    for (int i = 0; i < K; i++) {
+        int x = -1;
+        CHECK_EQ(goro_chan_recv(c, &x), 0);
+        CHECK_EQ(x, i);
+    }
+    goro_wg_wait(&wg);
+    goro_wg_add(&wg, K);
+    for (int i = 0; i < K; i++) {
+        f[i] = (fifo_arg){c, i, -1, &wg};
+        CHECK_EQ(goro_spawn(fifo_receiver, &f[i]), 0);
+        wait_parked(parked0 + i + 1);
+    }
+    for (int i = 0; i < K; i++)
+        CHECK_EQ(goro_chan_send(c, &i), 0);
+    goro_wg_wait(&wg);
+    for (int i = 0; i < K; i++)
+        CHECK_EQ(f[i].got, i);
+    goro_chan_release(c);
+}
+
 static void check_nil(void) {
     int v = 1;
     CHECK_EQ(goro_chan_send_dl(NULL, &v, 0), GORO_EAGAIN);
@@ -204,6 +280,7 @@ static void test_main(void *arg) {
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++) {
         check_empty_and_full(caps[i]);
         check_close(caps[i]);
+        check_fifo_waiters(caps[i]);
         check_many(caps[i]);
     }
 }
