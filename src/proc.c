@@ -149,6 +149,7 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     goro__S.max_goroutines = goro__physmem() / (int64_t)(goro__page_size + sizeof(goro__g));
     goro__S.timer_wake = INT64_MAX;
     goro__S.poll_until = INT64_MAX;
+    goro__S.coarse_now = goro__nanotime_coarse();
 
     static goro__m m0;
     memset(&m0, 0, sizeof m0);

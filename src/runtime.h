@@ -202,6 +202,9 @@ typedef struct goro__sched {
     bool sysmon_deep;       /* [lock: sched.lock] it sleeps until a P becomes busy */
     goro__note sysmon_note; /* wakes it (shutdown, or out of a deep sleep) */
     uint64_t npreempt;      /* [atomic] Ps taken from goroutines running too long */
+    /* goro__nanotime_coarse() as of the monitor's last round (or a P's wake from its
+     * deep sleep): "waiting since" for dumps without a clock read per park. */
+    int64_t coarse_now; /* [atomic] */
     /* Ps. allp has room for GORO__MAXPROCS_LIMIT; the first gomaxprocs are in use. */
     goro__p **allp;     /* [init-only] the array; its entries [lock: sched.lock] */
     int32_t gomaxprocs; /* [atomic] changed only with the world stopped */

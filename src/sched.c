@@ -168,8 +168,10 @@ goro__p *goro__pidleget(void) {
         p->link = NULL;
         goro__add_sc(&goro__S.npidle, -1);
         if (GORO__UNLIKELY(goro__S.sysmon_deep)) {
-            /* A P gets busy: the monitor has something to watch again. */
+            /* A P gets busy: the monitor has something to watch again. Its clock is as
+             * old as its sleep: bring it up to date for the parks to come. */
             goro__S.sysmon_deep = false;
+            goro__store_relaxed(&goro__S.coarse_now, goro__nanotime_coarse());
             goro__note_wakeup(&goro__S.sysmon_note);
         }
     }
@@ -750,7 +752,9 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     goro__g *cur = m->curg;
     GORO_ASSERT(cur != NULL);
     goro__store_relaxed(&cur->wait_reason, (uint8_t)reason);
-    goro__store_relaxed(&cur->wait_since, goro__nanotime_coarse());
+    /* Relaxed: the monitor's clock, at most one of its rounds (10 ms) behind. A clock
+     * read here would cost a fifth of a channel round trip. */
+    goro__store_relaxed(&cur->wait_since, goro__load_relaxed(&goro__S.coarse_now));
     m->pending = GORO__ACT_PARK;
     m->pending_g = cur;
     m->pending_unlock = unlockf;

@@ -34,7 +34,7 @@ void goro_blocking_begin(void) {
     uint32_t st = goro__load_relaxed(&p->status);
     GORO_ASSERT(!(st & GORO__P_SYSCALL));
     m->syscall_seq = (st + 2) | GORO__P_SYSCALL;
-    goro__store_relaxed(&g->wait_since, goro__nanotime_coarse());
+    goro__store_relaxed(&g->wait_since, goro__load_relaxed(&goro__S.coarse_now));
     goro__store_relaxed(&g->status, GORO__G_SYSCALL);
     goro__add_relaxed(&goro__S.nblocking, 1);
     /* Release: whoever takes p by CAS (acquire) sees this M's last use of it. */

@@ -31,6 +31,9 @@
  * with every P idle and no blocking call, the monitor sleeps until a P gets busy
  * (goro__pidleget wakes it), so an idle program costs no CPU.
  *
+ * Each round also publishes a coarse clock (sched.coarse_now) that goro__park stamps
+ * "waiting since" with, for dumps, instead of reading the clock on every park.
+ *
  * The monitor also polls the network when nobody has for 10 ms (a program whose Ps
  * never run dry would not look otherwise) and puts what it finds on the global queue.
  */
@@ -178,6 +181,7 @@ static void *sysmon_main(void *unused) {
             }
         }
         int64_t now = goro__nanotime();
+        goro__store_relaxed(&goro__S.coarse_now, goro__nanotime_coarse());
         bool acted = false;
         if (goro__load_relaxed(&goro__S.npollwait) && !goro__load_relaxed(&goro__S.polling) &&
             now - goro__load_relaxed(&goro__S.lastpoll) > POLL_STALE_NS) {
