@@ -28,32 +28,36 @@ AARCH64_BUILD := -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 
 # $(call configure_build,DIR,CMAKE ARGS): re-running configure each time is cheap and
 # picks up option changes; the build then only recompiles what changed.
+# GORO_REQUIRE_LLHTTP: the set-up installed llhttp, so its absence is an error here, not a
+# reason to build (and test) without hello_server.
 define configure_build
-	cmake -S . -B $(1) $(2)
+	cmake -S . -B $(1) -DGORO_REQUIRE_LLHTTP=ON $(2)
 	cmake --build $(1) -j$(JOBS)
 endef
 
 # The flavours are run one after another; each already uses both cores.
 .NOTPARALLEL:
 
-.PHONY: all build run bench test test-unit test-asan test-tsan test-valgrind test-aarch64 \
-	format clean help setup-run setup-test setup-bench setup-format
+.PHONY: all build run bench bench-http test test-unit test-asan test-tsan test-valgrind \
+	test-aarch64 test-fuzz format clean help setup-run setup-test setup-bench setup-bench-http setup-format
 
 all: build
 
 help:
-	@echo "make run           build and run examples/pi"
+	@echo "make run           build and run examples/pi, then hello_server under loadgen"
 	@echo "make test          all test suites: unit, asan, tsan, valgrind, aarch64"
 	@echo "make test-unit     ctest in build/ (without the Valgrind runs)"
 	@echo "make test-asan     ASan+UBSan build and its tests (build-asan/)"
 	@echo "make test-tsan     TSan build and its tests (build-tsan/)"
 	@echo "make test-valgrind tests labelled 'valgrind', run under Valgrind (build/)"
 	@echo "make test-aarch64  aarch64 cross build, tests under qemu (build-aarch64/)"
+	@echo "make test-fuzz     libFuzzer on the HTTP request handling, FUZZ_SECONDS (60)"
 	@echo "make bench         build and run scripts/bench.sh"
+	@echo "make bench-http    hello_server vs Go net/http vs nginx, echo vs Go (scripts/bench_http.sh)"
 	@echo "make format        clang-format -i the sources"
 	@echo "make clean         remove all build directories"
 
-setup-run setup-test setup-bench setup-format:
+setup-run setup-test setup-bench setup-bench-http setup-format:
 	@$(SETUP) $(@:setup-%=%)
 
 build: setup-run
@@ -63,14 +67,22 @@ run: build
 	@test -x build/examples/pi || { \
 		echo "error: build/examples/pi was not built (is there an examples/CMakeLists.txt with a 'pi' target?)" >&2; \
 		exit 1; }
-	./build/examples/pi
+	bash scripts/run.sh build
 
 bench: setup-bench build
 	@test -f scripts/bench.sh || { echo "error: scripts/bench.sh does not exist" >&2; exit 1; }
 	bash scripts/bench.sh
 
-test: test-unit test-asan test-tsan test-valgrind test-aarch64
+bench-http: setup-bench-http build
+	bash scripts/bench_http.sh build
+
+test: test-unit test-asan test-tsan test-valgrind test-aarch64 test-fuzz
 	@echo "all test suites passed"
+
+# libFuzzer on hello_server's request handling, for a bounded time (FUZZ_SECONDS).
+FUZZ_SECONDS ?= 60
+test-fuzz: setup-test
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)
 
 test-unit: setup-test build
 	$(RUN_TESTS) build $(CTEST_ARGS) -LE memcheck
@@ -99,4 +111,4 @@ format: setup-format
 	clang-format -i $(FORMAT_FILES)
 
 clean:
-	rm -rf build build-asan build-tsan build-aarch64
+	rm -rf build build-asan build-tsan build-aarch64 build-fuzz

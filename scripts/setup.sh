@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/setup.sh [run|test|bench|format]...
+# scripts/setup.sh [run|test|bench|bench-http|format]...
 #
 # Makes sure the Debian packages a make target needs are installed. Every Makefile target
 # calls this first, so it must be cheap when nothing is missing: it only asks dpkg, and
@@ -7,11 +7,14 @@
 # As root it installs what is missing; otherwise it prints the command to run and fails.
 set -euo pipefail
 
-run_pkgs=(build-essential cmake)
+# node-llhttp: the HTTP parser's C sources, compiled into examples/hello_server.
+run_pkgs=(build-essential cmake node-llhttp)
 # gcc-aarch64-linux-gnu + libc6-dev-arm64-cross + qemu-user: the aarch64 cross build and
 # its tests; clang: libFuzzer targets.
 test_pkgs=("${run_pkgs[@]}" valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang)
 bench_pkgs=("${run_pkgs[@]}" golang-go)
+# scripts/bench_http.sh: wrk drives hello_server, Go's net/http and nginx.
+bench_http_pkgs=("${run_pkgs[@]}" golang-go wrk nginx-light)
 format_pkgs=(clang-format)
 
 [ $# -gt 0 ] || set -- run
@@ -22,9 +25,10 @@ for target in "$@"; do
     run) wanted+=("${run_pkgs[@]}") ;;
     test) wanted+=("${test_pkgs[@]}") ;;
     bench) wanted+=("${bench_pkgs[@]}") ;;
+    bench-http) wanted+=("${bench_http_pkgs[@]}") ;;
     format) wanted+=("${format_pkgs[@]}") ;;
     *)
-        echo "usage: $0 [run|test|bench|format]..." >&2
+        echo "usage: $0 [run|test|bench|bench-http|format]..." >&2
         exit 2
         ;;
     esac

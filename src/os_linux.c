@@ -68,11 +68,30 @@ void goro__note_wakeup(goro__note *n) {
     futex_wake(&n->key, 1);
 }
 
+#if GORO_TSAN
+/* ThreadSanitizer runs a signal's handler only when the receiving thread next enters a
+ * function it intercepts, and the raw futex system call is not one: a thread parked on a
+ * note (the kernel picks the main thread, often parked, for a process signal) would hold
+ * a SIGTERM handler back forever. Under TSan, sleep in slices and pass through an
+ * intercepted call between them. */
+#define TSAN_SLICE_NS 20000000
+static int64_t tsan_slice(int64_t deadline) {
+    struct timespec zero = {0, 0};
+    nanosleep(&zero, NULL); /* intercepted: runs pending signal handlers */
+    int64_t cap = goro__nanotime() + TSAN_SLICE_NS;
+    return deadline == GORO_FOREVER || deadline > cap ? cap : deadline;
+}
+#else
+static inline int64_t tsan_slice(int64_t deadline) {
+    return deadline;
+}
+#endif
+
 bool goro__note_sleep(goro__note *n, int64_t deadline) {
     while (goro__load_acquire(&n->key) == 0) {
         if (deadline != GORO_FOREVER && goro__nanotime() >= deadline)
             return false;
-        futex_wait(&n->key, 0, deadline);
+        futex_wait(&n->key, 0, tsan_slice(deadline));
     }
     return true;
 }

@@ -1,0 +1,353 @@
+#!/usr/bin/env bash
+# bench_http.sh - the network benchmark: hello_server against Go's net/http and nginx, and
+# the goro echo server against its Go twin. `make bench-http` runs this.
+#
+#   scripts/bench_http.sh [BUILD_DIR]        (default: build)
+#
+# HTTP: three servers answer `Hello, "/"` on loopback, each on a free port:
+#   goro   examples/hello_server, all Ps
+#   Go     bench/go/http (net/http, fmt.Fprintf(w, "Hello, %q", r.URL.Path)), all Ps
+#   nginx  a generated config in a temp dir: one worker per CPU, `return 200 'Hello, "/"'`,
+#          access_log off, keep-alive without a request cap, pid file and temp paths in the
+#          temp dir, run in the foreground (daemon off) as the current user
+# and each is loaded by `wrk -t1 -c100` and `wrk -t1 -c1000` for BENCH_DURATION seconds
+# (default 5). Echo: bench/echo_server and its Go twin bench/go/echo, loaded by
+# bench/echo_client (-c 100, 64-byte messages).
+#
+# BENCH_ROUNDS rounds (default 3); within a round the servers take turns, in an order that
+# rotates from round to round, so that none always runs on a warmer or quieter machine.
+# The table shows medians and the ratios goro/Go and goro/nginx (above 1: goro served
+# more). Servers are started here, found by the port they print (nginx: a port checked
+# free in /proc/net/tcp), and stopped by their PID. Raw output: BUILD_DIR/bench/http.txt.
+# Everything is on one machine: the load generator shares the CPUs with the server, so
+# the figures compare servers with each other, not with other machines.
+# With the defaults the whole run takes about 3 minutes.
+set -u
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${1:-build}
+case $build in /*) ;; *) build=$root/$build ;; esac
+rounds=${BENCH_ROUNDS:-3}
+duration=${BENCH_DURATION:-5}
+outdir=$build/bench
+raw=$outdir/http.txt
+
+case $rounds in '' | *[!0-9]* | 0)
+    echo "bench_http.sh: BENCH_ROUNDS must be a positive integer" >&2
+    exit 2
+    ;;
+esac
+case $duration in '' | *[!0-9]* | 0)
+    echo "bench_http.sh: BENCH_DURATION must be a positive integer (seconds)" >&2
+    exit 2
+    ;;
+esac
+
+for tool in wrk nginx go; do
+    command -v "$tool" >/dev/null 2>&1 || [ -x "/usr/sbin/$tool" ] || {
+        echo "bench_http.sh: $tool not found (scripts/setup.sh bench-http installs it)" >&2
+        exit 1
+    }
+done
+nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
+
+# ---------------------------------------------------------------- build
+
+targets=(hello_server echo_server echo_client)
+exes=("$build/examples/hello_server" "$outdir/echo_server" "$outdir/echo_client")
+if [ ! -f "$build/CMakeCache.txt" ]; then
+    echo "bench_http.sh: $build is not a configured build directory (run make first)" >&2
+    exit 1
+fi
+cmake --build "$build" --target "${targets[@]}" >/dev/null || {
+    echo "bench_http.sh: building ${targets[*]} failed" >&2
+    exit 1
+}
+for exe in "${exes[@]}"; do
+    [ -x "$exe" ] || {
+        echo "bench_http.sh: $exe was not built" >&2
+        exit 1
+    }
+done
+mkdir -p "$outdir"
+# As scripts/bench.sh: offline, caches in the build directory.
+export GOFLAGS=-mod=mod GOCACHE=$build/go-cache GOMODCACHE=$build/go-modcache \
+    GOPATH=$build/go-path GOPROXY=off GOTOOLCHAIN=local GO111MODULE=on GOWORK=off
+for twin in http echo; do
+    (cd "$root/bench/go" && go build -o "$outdir/go_$twin" "./$twin") || {
+        echo "bench_http.sh: go build ./$twin failed" >&2
+        exit 1
+    }
+done
+
+# -c1000 needs more than the usual 1024 fds in wrk and in every server.
+want_fds=8192
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $want_fds ]; then
+    ulimit -n $want_fds 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fi
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt 2100 ]; then
+    echo "bench_http.sh: only $(ulimit -n) file descriptors allowed; -c1000 needs ~2100" >&2
+    exit 1
+fi
+
+# ---------------------------------------------------------------- servers
+
+tmp=$(mktemp -d)
+server_pid=
+cleanup() {
+    # Only what this script started, by its PID.
+    if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
+        kill -TERM "$server_pid" 2>/dev/null
+        wait "$server_pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ncpu=$(nproc)
+
+# A port nothing listens on (IPv4 or IPv6), from /proc/net/tcp*.
+free_port() {
+    local port hex
+    for _ in $(seq 50); do
+        port=$((20000 + RANDOM % 40000))
+        hex=$(printf '%04X' "$port")
+        if ! awk -v h=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == h { found = 1 }
+                END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+            echo "$port"
+            return 0
+        fi
+    done
+    return 1
+}
+
+# wait_port <file>: the port from a "listening on HOST:PORT" line, once the server wrote it.
+wait_port() {
+    local port
+    for _ in $(seq 100); do
+        port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$1")
+        if [ -n "$port" ]; then
+            echo "$port"
+            return 0
+        fi
+        kill -0 "$server_pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# wait_listening <port>: until something accepts on 127.0.0.1:port (nginx says nothing).
+wait_listening() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        kill -0 "$server_pid" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+nginx_conf() {
+    local port=$1 dir=$tmp/nginx
+    mkdir -p "$dir/logs" "$dir/temp"
+    local user_line=""
+    # As root nginx would switch its workers to nobody; keep them the current user.
+    [ "$(id -u)" -eq 0 ] && user_line="user root;"
+    cat >"$dir/nginx.conf" <<EOF
+$user_line
+daemon off;
+master_process on;
+worker_processes $ncpu;
+worker_rlimit_nofile $want_fds;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    client_body_temp_path $dir/temp/body;
+    proxy_temp_path $dir/temp/proxy;
+    fastcgi_temp_path $dir/temp/fastcgi;
+    uwsgi_temp_path $dir/temp/uwsgi;
+    scgi_temp_path $dir/temp/scgi;
+    keepalive_requests 100000000;
+    keepalive_timeout 60s;
+    default_type text/plain;
+    server {
+        listen 127.0.0.1:$port;
+        location / {
+            return 200 'Hello, "/"';
+        }
+    }
+}
+EOF
+}
+
+# start_server <name>: starts it in the background, sets server_pid and server_port.
+start_server() {
+    local name=$1 out=$tmp/$1.out
+    : >"$out"
+    server_port=
+    case $name in
+    goro)
+        "$build/examples/hello_server" --addr 127.0.0.1:0 --procs 0 --max-conns 100000 \
+            >"$out" 2>"$tmp/$name.err" &
+        server_pid=$!
+        server_port=$(wait_port "$out")
+        ;;
+    go)
+        "$outdir/go_http" -addr 127.0.0.1:0 >"$out" 2>"$tmp/$name.err" &
+        server_pid=$!
+        server_port=$(wait_port "$out")
+        ;;
+    nginx)
+        server_port=$(free_port) || return 1
+        nginx_conf "$server_port"
+        "$nginx_bin" -p "$tmp/nginx/" -c "$tmp/nginx/nginx.conf" >"$out" 2>"$tmp/$name.err" &
+        server_pid=$!
+        wait_listening "$server_port" || server_port=
+        ;;
+    goro-echo)
+        "$outdir/echo_server" --addr 127.0.0.1:0 >"$out" 2>"$tmp/$name.err" &
+        server_pid=$!
+        server_port=$(wait_port "$out")
+        ;;
+    go-echo)
+        "$outdir/go_echo" -addr 127.0.0.1:0 >"$out" 2>"$tmp/$name.err" &
+        server_pid=$!
+        server_port=$(wait_port "$out")
+        ;;
+    esac
+    if [ -z "$server_port" ]; then
+        echo "bench_http.sh: $name did not start:" >&2
+        cat "$tmp/$name.err" "$tmp/nginx/logs/error.log" 2>/dev/null | tail -n 5 >&2
+        stop_server
+        return 1
+    fi
+}
+
+stop_server() {
+    if [ -n "$server_pid" ]; then
+        # nginx's master stops its workers on TERM (fast shutdown) and waits for them.
+        kill -TERM "$server_pid" 2>/dev/null
+        wait "$server_pid" 2>/dev/null
+        server_pid=
+    fi
+}
+
+# ---------------------------------------------------------------- runs
+
+samples=$tmp/samples
+: >"$samples"
+failed=0
+echo "# $(date '+%Y-%m-%d %H:%M:%S %z') nproc $ncpu" >"$raw"
+
+# One wrk run against the running server: appends "<test> <server> <req/s>" to samples.
+run_wrk() {
+    local test=$1 name=$2 conns=$3 out rps errors
+    out=$(wrk -t1 -c"$conns" -d"${duration}s" "http://127.0.0.1:$server_port/" 2>&1)
+    printf '## %s %s\n%s\n' "$name" "$test" "$out" >>"$raw"
+    rps=$(echo "$out" | awk '$1 == "Requests/sec:" { print $2 }')
+    errors=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ { n += $NF }
+        /Socket errors:/ { gsub(/,/, ""); n += $4 + $6 + $8 + $10 } END { print n + 0 }')
+    if [ -z "$rps" ] || [ "$errors" -ne 0 ]; then
+        echo "  $name $test: wrk failed or saw $errors errors: $(echo "$out" | tail -n 3 |
+            tr '\n' ' ')" >&2
+        echo "$test $name FAIL" >>"$samples"
+        failed=1
+        return
+    fi
+    echo "$test $name $rps" >>"$samples"
+}
+
+run_echo() {
+    local name=$1 out rc rate
+    out=$("$outdir/echo_client" -c 100 -d "$duration" -s 64 "127.0.0.1:$server_port" 2>&1)
+    rc=$?
+    printf '## %s echo\n%s\n' "$name" "$out" >>"$raw"
+    rate=$(echo "$out" | awk '$1 == "RESULT" { print $3 }')
+    if [ $rc -ne 0 ] || [ -z "$rate" ]; then
+        echo "  $name echo failed (exit $rc): $(echo "$out" | tail -n 3 | tr '\n' ' ')" >&2
+        echo "echo-c100 $name FAIL" >>"$samples"
+        failed=1
+        return
+    fi
+    echo "echo-c100 $name $rate" >>"$samples"
+}
+
+cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+echo "goro network benchmarks, $(date '+%Y-%m-%d %H:%M:%S %z')"
+echo "machine: ${cpu:-unknown CPU}, nproc $ncpu, $(uname -sr)"
+echo "go: $(go version | cut -d' ' -f3-)   $("$nginx_bin" -v 2>&1 | cut -d' ' -f3)   $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
+echo "rounds: $rounds (BENCH_ROUNDS) of ${duration}s runs (BENCH_DURATION), medians shown"
+echo
+
+http_servers=(goro go nginx)
+echo_servers=(goro-echo go-echo)
+for ((r = 0; r < rounds; r++)); do
+    printf 'round %d/%d:' $((r + 1)) "$rounds"
+    for ((i = 0; i < ${#http_servers[@]}; i++)); do
+        name=${http_servers[$(((i + r) % ${#http_servers[@]}))]}
+        printf ' %s' "$name"
+        if ! start_server "$name"; then
+            echo "http-c100 $name FAIL" >>"$samples"
+            echo "http-c1000 $name FAIL" >>"$samples"
+            failed=1
+            continue
+        fi
+        run_wrk http-c100 "$name" 100
+        run_wrk http-c1000 "$name" 1000
+        stop_server
+    done
+    for ((i = 0; i < ${#echo_servers[@]}; i++)); do
+        name=${echo_servers[$(((i + r) % ${#echo_servers[@]}))]}
+        printf ' %s' "$name"
+        if ! start_server "$name"; then
+            echo "echo-c100 ${name%-echo} FAIL" >>"$samples"
+            failed=1
+            continue
+        fi
+        run_echo "${name%-echo}"
+        stop_server
+    done
+    echo
+done
+echo
+
+# ---------------------------------------------------------------- report
+
+awk '
+function median(list,    a, n, i, j, t) {
+    n = split(list, a, " ")
+    for (i = 2; i <= n; i++)
+        for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+function show(v, failed) { return v != "" ? sprintf("%.0f", v) : (failed ? "FAIL" : "-") }
+function ratio(a, b) { return a != "" && b != "" && b > 0 ? sprintf("%.2f", a / b) : "-" }
+$3 == "FAIL" { fail[$1, $2] = 1; next }
+{ vals[$1, $2] = vals[$1, $2] " " $3 }
+END {
+    fmt = "%-24s %12s %12s %12s %9s %11s\n"
+    printf fmt, "test (per second)", "goro", "Go", "nginx", "goro/Go", "goro/nginx"
+    n = split("http-c100 http-c1000 echo-c100", tests, " ")
+    split("requests, wrk -c100|requests, wrk -c1000|echo round trips, -c100", what, "|")
+    for (i = 1; i <= n; i++) {
+        t = tests[i]
+        for (s = 1; s <= 3; s++) {
+            name = s == 1 ? "goro" : s == 2 ? "go" : "nginx"
+            m[name] = vals[t, name] == "" ? "" : median(vals[t, name])
+        }
+        printf fmt, what[i], show(m["goro"], fail[t, "goro"]), show(m["go"], fail[t, "go"]),
+            t == "echo-c100" ? "" : show(m["nginx"], fail[t, "nginx"]),
+            ratio(m["goro"], m["go"]), t == "echo-c100" ? "" : ratio(m["goro"], m["nginx"])
+    }
+}' "$samples"
+
+echo
+echo "raw output: $raw"
+if [ $failed -ne 0 ]; then
+    echo "bench_http.sh: some runs failed (see above and $raw)" >&2
+    exit 1
+fi
