@@ -95,6 +95,16 @@ static int resolve(const char *addr, bool passive, struct addrinfo **res) {
     }
 }
 
+/* A non-blocking, close-on-exec socket for ai, its netpoller state fresh; -errno on
+ * failure. */
+static int new_socket(const struct addrinfo *ai) {
+    int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0)
+        return -errno;
+    goro__netpoll_fresh(fd);
+    return fd;
+}
+
 int goro_tcp_listen(const char *addr, int backlog) {
     struct addrinfo *res;
     int err = resolve(addr, true, &res);
@@ -102,11 +112,10 @@ int goro_tcp_listen(const char *addr, int backlog) {
         return err;
     err = -EADDRNOTAVAIL;
     int fd = -1;
-    /* With no host, prefer the IPv6 wildcard (which takes IPv4 too) when it works. */
+    /* The first address that binds, in getaddrinfo's order. */
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = -errno;
+        if ((fd = new_socket(ai)) < 0) {
+            err = fd;
             continue;
         }
         int one = 1;
@@ -119,10 +128,7 @@ int goro_tcp_listen(const char *addr, int backlog) {
         fd = -1;
     }
     freeaddrinfo(res);
-    if (fd < 0)
-        return err;
-    goro__netpoll_fresh(fd);
-    return fd;
+    return fd < 0 ? err : fd;
 }
 
 int goro_tcp_port(int fd) {
@@ -219,12 +225,10 @@ int goro_tcp_dial(const char *addr, int64_t deadline) {
     err = -ECONNREFUSED;
     int fd = -1;
     for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) {
-            err = -errno;
+        if ((fd = new_socket(ai)) < 0) {
+            err = fd;
             continue;
         }
-        goro__netpoll_fresh(fd);
         int r;
         do
             r = connect(fd, ai->ai_addr, ai->ai_addrlen);

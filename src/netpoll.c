@@ -383,12 +383,18 @@ int goro__netpoll_close(int fd) {
     goro__pollfd *pd = lookup(fd, false);
     if (!pd)
         return close(fd) == 0 ? 0 : -errno;
-    uint32_t old = __atomic_fetch_or(&pd->refs, REF_CLOSING, __ATOMIC_ACQ_REL);
-    if (old & REF_CLOSING)
-        return -EBADF; /* closed already, the close waiting for calls to finish */
+    /* Set REF_CLOSING and take a reference of our own, in one step: no call may close
+     * the fd while forget's epoll_ctl still uses the number. Acq-rel CAS (N5). */
+    uint32_t v = goro__load_relaxed(&pd->refs);
+    do {
+        if (v & REF_CLOSING)
+            return -EBADF; /* closed already, the close waiting for calls to finish */
+    } while (!goro__cas_acqrel(&pd->refs, &v, (v + 1) | REF_CLOSING));
     forget(pd, fd, true);
     /* No call in progress: close now; else the last one to finish does. */
-    return old == 0 ? close_now(pd, fd) : 0;
+    if (goro__add_acqrel(&pd->refs, -1) == REF_CLOSING)
+        return close_now(pd, fd);
+    return 0;
 }
 
 void goro__netpoll_fresh(int fd) {

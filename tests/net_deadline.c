@@ -138,9 +138,10 @@ static void data_in_time(void) {
     connect_pair(&c, &s);
     delayed d = {s, 10 * TU_MS, GORO_WAITGROUP_INIT};
     goro_wg_add(&d.wg, 1);
+    /* Before the spawn: on another P the writer's 10 ms may start at once. */
+    int64_t t0 = goro_now();
     CHECK_EQ(goro_spawn(delayed_write, &d), 0);
     char buf[16];
-    int64_t t0 = goro_now();
     int64_t first_deadline = t0 + 60 * TU_MS;
     ssize_t r = goro_read(c, buf, sizeof buf, first_deadline);
     int64_t t1 = goro_now();
