@@ -266,18 +266,35 @@ int goro_tcp_dial(const char *addr, int64_t deadline) {
 
 static ssize_t read_ref(goro__pollfd *pd, bool pollable, int fd, void *buf, size_t n,
                         int64_t deadline) {
+    if (!pollable) {
+        ssize_t r;
+        do
+            r = GORO_BLOCKING(read(fd, buf, n));
+        while (r < 0 && errno == EINTR);
+        return r < 0 ? -errno : r;
+    }
     for (;;) {
-        ssize_t r = pollable ? read(fd, buf, n) : GORO_BLOCKING(read(fd, buf, n));
-        if (r >= 0)
-            return r;
-        int e = errno;
-        if (e == EINTR)
-            continue;
-        if (e != EAGAIN || !pollable)
-            return -e;
+        uint32_t rev = goro__pollfd_rev(pd);
+        if (!goro__pollfd_drained(pd, rev)) {
+            ssize_t r = read(fd, buf, n);
+            if (r > 0) {
+                if ((size_t)r < n)
+                    goro__pollfd_set_drained(pd, rev);
+                return r;
+            }
+            if (r == 0)
+                return 0;
+            int e = errno;
+            if (e == EINTR)
+                continue;
+            if (e != EAGAIN)
+                return -e;
+        }
+        /* Empty (EAGAIN, or drained with no event since: netpoll.c, N6). */
         int err = goro__pollfd_wait(pd, GORO_READABLE, deadline);
         if (err < 0)
             return err;
+        goro__pollfd_set_drained(pd, rev - 1); /* woken: the next round reads */
     }
 }
 

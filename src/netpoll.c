@@ -32,6 +32,14 @@
  *       finish) resets the word and closes the fd (Go's fdMutex). So a call woken just
  *       before goro_close never reads from a reused fd number, and a call started
  *       after it returns GORO_ECANCELED.
+ *  (N6) A read that returned less than it asked for emptied the socket's buffer as of
+ *       its start; data arriving later makes an event, which bumps pd->rev. So if rev
+ *       is unchanged since such a read began (pd->rdrained), the buffer is still
+ *       empty and the next read may wait without trying the system call first (it
+ *       would return EAGAIN): nginx's "ready = 0" after a short recv. A read that
+ *       waits this way still checks the ready bit under the lock, like any other.
+ *       End of file is a state, not data: its one event may come before the short
+ *       read, so once the fd reported a hang-up (pd->hup) reads always try.
  *
  * Who polls: an M looking for work polls without waiting before it steals; an M with
  * nothing at all to do blocks in the poll with the next timer as its timeout (at most
@@ -42,6 +50,8 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "atomic.h"
@@ -69,13 +79,17 @@ typedef struct waiter {
 #define REF_CLOSING 0x80000000u
 
 struct goro__pollfd {
-    uint32_t lock;   /* spin lock (N1) */
-    uint32_t refs;   /* [atomic] (N5) */
-    uint32_t state;  /* [atomic] PD_*; written under lock */
-    uint32_t seq;    /* [lock] incarnation of the fd number (N3) */
-    uint32_t ready;  /* [lock] directions with an edge no waiter consumed yet */
-    bool closing;    /* [lock] goro_close ran; cleared when the number is registered again */
-    waiter *waiters; /* [lock] */
+    uint32_t lock;     /* spin lock (N1) */
+    uint32_t refs;     /* [atomic] (N5) */
+    uint32_t state;    /* [atomic] PD_*; written under lock */
+    uint32_t seq;      /* [lock] incarnation of the fd number (N3) */
+    uint32_t ready;    /* [lock] directions with an edge no waiter consumed yet */
+    uint32_t rev;      /* [atomic] readable events fetched so far; written under lock (N6) */
+    uint32_t rdrained; /* [atomic] rev + 1 as of the start of a read that drained the fd */
+    bool closing;      /* [lock] goro_close ran; cleared when the number is registered again */
+    bool stream;       /* [lock, then read after state's acquire] a byte stream (N6) */
+    bool hup;          /* [atomic] end of file or hang-up seen: reads always try (N6) */
+    waiter *waiters;   /* [lock] */
 };
 
 static goro__pollfd *pages[MAX_PAGES]; /* [atomic] entries published with release */
@@ -125,6 +139,20 @@ static goro__pollfd *lookup(int fd, bool create) {
     return page ? &page[fd & (PAGE_FDS - 1)] : NULL;
 }
 
+/* Whether a short read of fd means its buffer is empty (N6): TCP and Unix stream sockets
+ * and pipes; not datagram sockets (one datagram per read) nor terminals (one line). */
+static bool is_stream(int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0)
+        return false;
+    if (S_ISFIFO(st.st_mode))
+        return true;
+    int type = 0;
+    socklen_t len = sizeof type;
+    return S_ISSOCK(st.st_mode) && getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 &&
+           type == SOCK_STREAM;
+}
+
 /* Registers fd on first use (see the top comment). Returns 0 or -errno. */
 static int ensure_registered(goro__pollfd *pd, int fd, bool *pollable) {
     /* Acquire: pairs with the release store of state below, by whoever registered. */
@@ -146,6 +174,8 @@ static int ensure_registered(goro__pollfd *pd, int fd, bool *pollable) {
         }
         pd->closing = false;
         pd->ready = 0;
+        pd->stream = is_stream(fd);
+        goro__store_relaxed(&pd->hup, false);
         e = goro__pollset_add(fd, (uint64_t)(uint32_t)fd | (uint64_t)pd->seq << 32);
         if (e == -EPERM) {
             /* Regular files and directories are always "ready": callers block instead.
@@ -268,6 +298,11 @@ static int fire(goro__pollev ev, goro__g **gs, int n, int max) {
         goro__spin_unlock(&pd->lock); /* an event of a closed incarnation (N3) */
         return n;
     }
+    if (ev.mode & GORO__POLL_HUP)
+        goro__store_relaxed(&pd->hup, true); /* (N6) */
+    if (ev.mode & GORO_READABLE)
+        goro__store_release(&pd->rev, pd->rev + 1); /* (N6) */
+    ev.mode &= GORO_READABLE | GORO_WRITABLE;
     uint32_t unclaimed = ev.mode;
     for (waiter **pw = &pd->waiters; *pw;) {
         waiter *w = *pw;
@@ -317,6 +352,19 @@ void goro__netpoll_break(void) {
         goro__pollset_break();
 }
 
+uint32_t goro__pollfd_rev(goro__pollfd *pd) {
+    return goro__load_acquire(&pd->rev); /* pairs with the release in fire (N6) */
+}
+
+bool goro__pollfd_drained(goro__pollfd *pd, uint32_t rev) {
+    return pd->stream && goro__load_relaxed(&pd->rdrained) == rev + 1 &&
+           !goro__load_relaxed(&pd->hup);
+}
+
+void goro__pollfd_set_drained(goro__pollfd *pd, uint32_t rev) {
+    goro__store_relaxed(&pd->rdrained, rev + 1);
+}
+
 /* Forgets fd's registration: wakes its waiters with GORO_ECANCELED, bumps its
  * incarnation and, if del, takes it out of the poll set (N3). */
 static void forget(goro__pollfd *pd, int fd, bool del) {
@@ -329,6 +377,7 @@ static void forget(goro__pollfd *pd, int fd, bool del) {
     pd->closing = true;
     pd->ready = 0;
     pd->seq++;
+    goro__store_relaxed(&pd->rdrained, 0);
     goro__store_relaxed(&pd->state, PD_UNKNOWN);
     goro__spin_unlock(&pd->lock);
     if (del && st == PD_POLLED)

@@ -8,7 +8,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* One readiness event: the data the fd was added with, and GORO_READABLE/WRITABLE. */
+/* One readiness event: the data the fd was added with, and GORO_READABLE/WRITABLE, plus
+ * GORO__POLL_HUP for end of file, hang-up or error (a state, not data: N6). */
+#define GORO__POLL_HUP 8
 typedef struct goro__pollev {
     uint64_t data;
     uint32_t mode;
@@ -40,6 +42,12 @@ int goro__pollfd_wait(goro__pollfd *pd, int mode, int64_t deadline);
  * which may close the fd if goro_close ran meanwhile. */
 goro__pollfd *goro__pollfd_ref(int fd, bool *pollable, int *err);
 void goro__pollfd_unref(goro__pollfd *pd, int fd);
+/* (netpoll.c, N6) The count of readable events so far, to take before a read; whether a
+ * short read that began at rev drained the fd and nothing arrived since; and recording
+ * such a read. */
+uint32_t goro__pollfd_rev(goro__pollfd *pd);
+bool goro__pollfd_drained(goro__pollfd *pd, uint32_t rev);
+void goro__pollfd_set_drained(goro__pollfd *pd, uint32_t rev);
 /* goro_close: wakes fd's waiters with GORO_ECANCELED, removes fd from the poll set and
  * closes it, at once or when the last call in progress on it ends. Returns 0 or -errno. */
 int goro__netpoll_close(int fd);

@@ -119,6 +119,8 @@ int goro__pollset_wait(int64_t deadline, goro__pollev *out, int max) {
             mode |= GORO_READABLE;
         if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
             mode |= GORO_WRITABLE;
+        if (e & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            mode |= GORO__POLL_HUP;
         out[k++] = (goro__pollev){.data = evs[i].data.u64, .mode = mode};
     }
     return k;

@@ -948,6 +948,10 @@ static int run_due_timers(void) {
  * are ~1 us apart so that reading the victims' queue heads does not slow their owners.
  * Returns NULL when the time is up, or when the world stops or the runtime exits. */
 static goro__g *spin_wait(goro__m *m) {
+    /* Goroutines wait on the netpoller and nobody polls: their work comes from there,
+     * so this M had better go and block in the poll now (findrunnable) than spin. */
+    if (goro__load_relaxed(&goro__S.npollwait) && !goro__load_relaxed(&goro__S.polling))
+        return NULL;
     int64_t until = goro__nanotime() + GORO__SPIN_NS;
     for (;;) {
         for (int i = 0; i < 32; i++)
