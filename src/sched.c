@@ -14,6 +14,11 @@
  * the switcher records it in m->pending and the context switched to performs it first
  * thing (finish_switch). Go does the same through mcall on g0 and gopark's unlockf; doing
  * it on the next goroutine saves Go's second switch through g0.
+ *  (S1) A goroutine that returns from its function while the next goroutine of its P has
+ *       never run (and wants a stack of the same size) does not switch at all: it hands
+ *       that goroutine its stack and its M (hand_stack), and g_entry's loop calls the new
+ *       function on the same stack. Nothing has to be saved of a goroutine that will
+ *       never resume.
  *
  * Where new work goes.
  *  - goro_spawn puts the new G in runnext (the old runnext moves to the queue tail) and
@@ -704,6 +709,34 @@ goro__m *goro__repossess(goro__m *m) {
     return run(m, cur, &m->g0);
 }
 
+/* (S1) The goroutine cur, which returned from its function, gives its stack and the
+ * M to next, a goroutine of m's P that never ran: next becomes the running goroutine
+ * and, when g_end returns into g_entry's loop, calls its function on the stack, where its
+ * frames start right above g_entry's. This is what resuming cur's suspended context
+ * would do for next after a switch, without the switch and without the stack going
+ * through the cache: nothing of cur needs saving, since nothing will resume it. cur's
+ * descriptor is free at once (D2: it gave its stack away). The stack's ThreadSanitizer
+ * fiber stays with it, and so with next, as it would through the cache. Owner P only. */
+static void hand_stack(goro__m *m, goro__g *cur, goro__g *next) {
+    if (GORO__UNLIKELY(cur->unguarded) && *(uint64_t *)cur->stack_lo != GORO__STACK_CANARY)
+        goro__fatal("goroutine %llu stack overflow (stack size %u)", (unsigned long long)cur->id,
+                    cur->stack_size);
+    next->stack_lo = cur->stack_lo;
+    next->unguarded = cur->unguarded;
+    next->chunked = 1;
+#if GORO_TSAN
+    next->tsan_fiber = cur->tsan_fiber;
+    cur->tsan_fiber = NULL;
+#endif
+    cur->stack_lo = NULL;
+    goro__store_release(&cur->status, GORO__G_FREE);
+    goro__gfput(m->p, cur);
+    goro__store_relaxed(&next->status, GORO__G_RUNNING);
+    goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
+    /* A new goroutine on the M, as after a switch: the monitor sees no hog. */
+    goro__store_relaxed(&m->nswitches, m->nswitches + 1);
+}
+
 /* Ends the running goroutine: act is GORO__ACT_EXIT when it returned from its function
  * (its context, suspended here, is resumed for the next goroutine that gets its stack, and
  * then this returns) and GORO__ACT_GOEXIT from goro_exit (never returns). */
@@ -720,9 +753,18 @@ static void g_end(int act) {
         goro__store_sc(&goro__S.exiting, 1);
         wake_all_for_exit();
     }
+    goro__g *next = pick_next(m, true);
+    if (act == GORO__ACT_EXIT && next && next->stack_lo == NULL && cur->chunked &&
+        next->stack_size == cur->stack_size) {
+        /* (S1) next has never run and wants a stack like ours: it gets this one, with no
+         * switch, and runs in g_entry's loop when we return. */
+        hand_stack(m, cur, next);
+        goro__releasem(m);
+        return;
+    }
     m->pending = act;
     m->pending_g = cur;
-    m = switch_to(m, cur, pick_next(m, true));
+    m = switch_to(m, cur, next);
     /* Resumed (GORO__ACT_EXIT only) to run the next goroutine given this stack: user
      * code runs from here, as after g_entry's first release. */
     goro__releasem(m);

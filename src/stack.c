@@ -5,6 +5,9 @@
  * when it first runs, not when it is spawned, and gives it back when it exits: a million
  * spawned-but-not-started goroutines cost a million descriptors and no stacks, and a
  * spawn/exit loop reuses one warm stack instead of faulting in fresh pages (~1.7 us each).
+ * A goroutine that returns while the next one to run has no stack yet does not give its
+ * stack back at all: it hands it over directly (sched.c, S1), so neither of these calls
+ * runs.
  *
  * Stacks of the default size are cut from chunks of GORO__CHUNK_STACKS stacks mapped at
  * once, so a million stacks need thousands of mmap calls, not a million, and adjacent
