@@ -23,11 +23,18 @@
  * Where new work goes.
  *  - goro_spawn puts the new G in runnext (the old runnext moves to the queue tail) and
  *    wakes an idle P (wakep): spawned work is meant to run in parallel.
- *  - goro__ready (a waiter woken by a mutex, a timer, ...) puts it in runnext and wakes
- *    another thread only if that pushed something into the stealable queue. A woken
- *    partner usually communicates with the waker, and waking a sleeping thread on the
- *    other CPU costs ~5 us here, more than the whole exchange; runnext is stolen only on
- *    the last pass of a thief.
+ *  - goro__ready (a waiter woken by a mutex, a timer, ...) puts it in runnext; the
+ *    goroutine it displaces goes to the queue, and another thread is woken only when
+ *    the queue then holds GORO__READY_WAKE_MIN (4) goroutines or more. A woken partner
+ *    usually communicates with the waker: a consumer that readies its producers one after
+ *    another (a select fan-in) pushes each into the queue in turn and runs them all at
+ *    its next switches, sooner than a sleeping thread on the other CPU could wake (~5 us
+ *    here); a woken thread would steal them, and every item would then cross CPUs. A
+ *    longer backlog (a broadcast, a pool woken by close) is parallel work and wakes as
+ *    a spawn does. A thread already spinning steals any backlog; runnext is stolen only
+ *    on the last pass of a thief. The price: a few CPU-bound goroutines readied at once
+ *    run one after another until a thread happens to spin, or the monitor hands the P
+ *    of the one that hogs it to another thread (10 ms).
  *  - runnext inherits the time slice: up to GORO__RUNNEXT_MAX runnext picks in a row,
  *    then the queue head runs, so a ping-pong pair cannot starve the rest of the queue.
  *  - Every 61st pick looks at the global queue first, so it is never starved.
@@ -48,7 +55,11 @@
  * With the fences, either the submitter sees the idle P and no spinner, or the parking M
  * sees the work: each of the two writes before reading what the other wrote (Dekker).
  * runnext is not part of the check: only ready() fills it without a wakep, and then the
- * P is running and will run it at its next switch.
+ * P is running and will run it at its next switch. The same holds for the few
+ * goroutines ready() pushes into the queue without a wakep (below GORO__READY_WAKE_MIN):
+ * they wait for a running P, which runs them at its next switches (or, if its goroutine
+ * hogs it, the monitor hands the P with its queue to another thread after 10 ms), and
+ * a parking thread that sees them in the (W2) recheck stays up as for any other work.
  *
  * Timers (timer.c) are per P; any M with a P runs one due timer of its own P at every
  * pick (check_timers) and all due timers of every P when it runs dry (run_due_timers).
@@ -87,6 +98,8 @@
 
 #define GORO__RUNNEXT_MAX 61
 #define GORO__SPIN_NS 50000
+/* Queued goroutines from which goro__ready wakes an idle P (see the top comment). */
+#define GORO__READY_WAKE_MIN 4
 
 goro__sched goro__sched_state;
 #if defined(__SANITIZE_THREAD__)
@@ -825,7 +838,9 @@ void goro__ready(goro__g *g) {
         goro__g *old = goro__xchg_acqrel(&p->runnext, g);
         if (old) {
             goro__runqput(p, old, false);
-            goro__wakep();
+            /* Only a backlog is worth a thread: see "Where new work goes" above. */
+            if (goro__runq_len(&p->runq) >= GORO__READY_WAKE_MIN)
+                goro__wakep();
         }
     }
     goro__releasem(m);
