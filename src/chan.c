@@ -110,7 +110,7 @@ struct waiter {
  * monitor took) blocks go to and come from malloc as before. AddressSanitizer builds
  * bypass the cache, so that it sees every use after free. */
 #define GORO__CHAN_SMALL 128
-#define GORO__CHAN_CACHE_MAX 64
+#define GORO__CHAN_CACHE_MAX 256
 
 static goro_chan *chan_alloc(size_t bytes) {
     if (bytes > GORO__CHAN_SMALL)
