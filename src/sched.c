@@ -467,6 +467,15 @@ static bool runq_overflow(goro__p *p, goro__g *g) {
     return true;
 }
 
+/* The ring is full: overflow to the global queue until g is queued somewhere. Out of
+ * line, so that the common put saves no registers. */
+static __attribute__((noinline)) void runqput_full(goro__p *p, goro__g *g) {
+    do {
+        if (runq_overflow(p, g))
+            return;
+    } while (!goro__runq_put(&p->runq, g));
+}
+
 void goro__runqput(goro__p *p, goro__g *g, bool next) {
     if (next) {
         /* Acq-rel: publishes g's fields to a thief that CASes runnext, and takes
@@ -475,9 +484,8 @@ void goro__runqput(goro__p *p, goro__g *g, bool next) {
         if (!g)
             return;
     }
-    while (!goro__runq_put(&p->runq, g))
-        if (runq_overflow(p, g))
-            return;
+    if (GORO__UNLIKELY(!goro__runq_put(&p->runq, g)))
+        runqput_full(p, g);
 }
 
 static goro__g *take_runnext(goro__p *p) {
