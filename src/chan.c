@@ -99,6 +99,72 @@ struct waiter {
 
 /* ------------------------------------------------------------------ make, free */
 
+/* Small channels (up to GORO__CHAN_SMALL bytes with their buffer: an unbuffered one, or
+ * a few word-sized elements) are all blocks of that size, and a P keeps up to
+ * GORO__CHAN_CACHE_MAX freed ones (p->chanfree, owner P only, linked through the word at
+ * buf). A goroutine-per-call program (fib) makes and drops a channel per call: glibc's
+ * per-thread cache holds only 7 blocks per size, and beyond them free costs ~100
+ * instructions, and a lock when the block came from another thread's arena. A P's cache
+ * overflows to free(), and is freed at shutdown or when the P goes away
+ * (goro__chan_cache_flush). Without a P (outside the runtime, or a goroutine whose P the
+ * monitor took) blocks go to and come from malloc as before. AddressSanitizer builds
+ * bypass the cache, so that it sees every use after free. */
+#define GORO__CHAN_SMALL 128
+#define GORO__CHAN_CACHE_MAX 256
+
+static goro_chan *chan_alloc(size_t bytes) {
+    if (bytes > GORO__CHAN_SMALL)
+        return malloc(bytes);
+#if !GORO_ASAN
+    goro__m *m = goro__getm();
+    if (m) {
+        goro__acquirem_m(m);
+        goro__p *p = m->p;
+        goro_chan *c = p ? p->chanfree : NULL;
+        if (c) {
+            memcpy(&p->chanfree, c->buf, sizeof p->chanfree);
+            p->nchanfree--;
+        }
+        goro__releasem(m);
+        if (c)
+            return c;
+    }
+#endif
+    return malloc(GORO__CHAN_SMALL);
+}
+
+static void chan_free(goro_chan *c) {
+#if !GORO_ASAN
+    if (sizeof *c + c->elem_size * c->cap <= GORO__CHAN_SMALL) {
+        goro__m *m = goro__getm();
+        if (m) {
+            goro__acquirem_m(m);
+            goro__p *p = m->p;
+            bool cached = p && p->nchanfree < GORO__CHAN_CACHE_MAX;
+            if (cached) {
+                /* refs stays 0, so a second release is still caught. */
+                memcpy(c->buf, &p->chanfree, sizeof p->chanfree);
+                p->chanfree = c;
+                p->nchanfree++;
+            }
+            goro__releasem(m);
+            if (cached)
+                return;
+        }
+    }
+#endif
+    free(c);
+}
+
+void goro__chan_cache_flush(goro__p *p) {
+    while (p->chanfree) {
+        goro_chan *c = p->chanfree;
+        memcpy(&p->chanfree, c->buf, sizeof p->chanfree);
+        free(c);
+    }
+    p->nchanfree = 0;
+}
+
 int goro_chan_make(goro_chan **out, size_t elem_size, size_t cap) {
     if (!out)
         return GORO_EINVAL;
@@ -107,7 +173,7 @@ int goro_chan_make(goro_chan **out, size_t elem_size, size_t cap) {
     /* malloc, not calloc: glibc's calloc bypasses the per-thread cache (tcache), which
      * doubles the cost of a short-lived channel. The buffer needs no zeroing: a slot is
      * read only after a send has filled it. */
-    goro_chan *c = malloc(sizeof *c + elem_size * cap);
+    goro_chan *c = chan_alloc(sizeof *c + elem_size * cap);
     if (!c)
         return GORO_ENOMEM;
     *c = (goro_chan){.refs = 1, .elem_size = elem_size, .cap = cap};
@@ -129,7 +195,7 @@ void goro_chan_release(goro_chan *c) {
         goro__fatal("goro_chan_release of a freed channel (goroutine %llu)",
                     (unsigned long long)goro_self());
     if (left == 0)
-        free(c);
+        chan_free(c);
 }
 
 size_t goro_chan_len(goro_chan *c) {

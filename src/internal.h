@@ -266,6 +266,10 @@ void goro__spin_unlock(uint32_t *l);
 void goro__sema_acquire(goro__sema *s, bool lifo, int reason);
 void goro__sema_release(goro__sema *s, bool handoff);
 
+/* ---- chan.c: channels */
+/* Frees p's cached channel blocks. The runtime is stopped, or p is being removed. */
+void goro__chan_cache_flush(goro__p *p);
+
 /* ---- trace.c: dumps and statistics */
 const char *goro__wait_reason_str(int reason);
 void goro__dump_locked(int fd, bool take_locks);

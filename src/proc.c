@@ -101,6 +101,7 @@ static void free_all(goro__m *m0) {
     if (goro__S.allp) {
         for (int i = 0; i < GORO__MAXPROCS_LIMIT && goro__S.allp[i]; i++) {
             goro__timers_free(goro__S.allp[i]);
+            goro__chan_cache_flush(goro__S.allp[i]);
             free(goro__S.allp[i]);
         }
         free(goro__S.allp);
@@ -336,8 +337,8 @@ void goro__stop_the_world(void) {
     }
 }
 
-/* Moves everything queued on p to the global queue and its caches to the global caches.
- * The world is stopped; caller holds sched.lock. */
+/* Moves everything queued on p to the global queue and its caches to the global caches
+ * (cached channel blocks are freed). The world is stopped; caller holds sched.lock. */
 static void p_drain(goro__p *p, goro__p *heir) {
     goro__g *g;
     if ((g = goro__xchg_acqrel(&p->runnext, NULL)))
@@ -347,6 +348,7 @@ static void p_drain(goro__p *p, goro__p *heir) {
     goro__timers_move(heir, p);
     goro__stack_flush(p);
     goro__gfree_flush(p, 0);
+    goro__chan_cache_flush(p);
 }
 
 void goro__start_the_world(int n) {

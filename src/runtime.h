@@ -163,6 +163,8 @@ struct goro__p {
     goro__g *gfree[GORO__GFREE_MAX]; /* [owner-P] free goroutine descriptors, a stack */
     void *stackfree;    /* [owner-P] free default-size stacks, linked through their tops */
     int32_t nstackfree; /* [owner-P] */
+    void *chanfree;     /* [owner-P] free small channel blocks (chan.c), linked */
+    int32_t nchanfree;  /* [owner-P] */
     uint64_t goid_next, goid_end; /* [owner-P] batch of goroutine ids */
     /* Timers (timer.c): a 4-ary min-heap on when. */
     uint32_t timers_lock;            /* spin lock guarding the fields below it */

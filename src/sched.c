@@ -14,15 +14,27 @@
  * the switcher records it in m->pending and the context switched to performs it first
  * thing (finish_switch). Go does the same through mcall on g0 and gopark's unlockf; doing
  * it on the next goroutine saves Go's second switch through g0.
+ *  (S1) A goroutine that returns from its function while the next goroutine of its P has
+ *       never run (and wants a stack of the same size) does not switch at all: it hands
+ *       that goroutine its stack and its M (hand_stack), and g_entry's loop calls the new
+ *       function on the same stack. Nothing has to be saved of a goroutine that will
+ *       never resume.
  *
  * Where new work goes.
  *  - goro_spawn puts the new G in runnext (the old runnext moves to the queue tail) and
  *    wakes an idle P (wakep): spawned work is meant to run in parallel.
- *  - goro__ready (a waiter woken by a mutex, a timer, ...) puts it in runnext and wakes
- *    another thread only if that pushed something into the stealable queue. A woken
- *    partner usually communicates with the waker, and waking a sleeping thread on the
- *    other CPU costs ~5 us here, more than the whole exchange; runnext is stolen only on
- *    the last pass of a thief.
+ *  - goro__ready (a waiter woken by a mutex, a timer, ...) puts it in runnext; the
+ *    goroutine it displaces goes to the queue, and another thread is woken only when
+ *    the queue then holds GORO__READY_WAKE_MIN (4) goroutines or more. A woken partner
+ *    usually communicates with the waker: a consumer that readies its producers one after
+ *    another (a select fan-in) pushes each into the queue in turn and runs them all at
+ *    its next switches, sooner than a sleeping thread on the other CPU could wake (~5 us
+ *    here); a woken thread would steal them, and every item would then cross CPUs. A
+ *    longer backlog (a broadcast, a pool woken by close) is parallel work and wakes as
+ *    a spawn does. A thread already spinning steals any backlog; runnext is stolen only
+ *    on the last pass of a thief. The price: a few CPU-bound goroutines readied at once
+ *    run one after another until a thread happens to spin, or the monitor hands the P
+ *    of the one that hogs it to another thread (10 ms).
  *  - runnext inherits the time slice: up to GORO__RUNNEXT_MAX runnext picks in a row,
  *    then the queue head runs, so a ping-pong pair cannot starve the rest of the queue.
  *  - Every 61st pick looks at the global queue first, so it is never starved.
@@ -43,7 +55,11 @@
  * With the fences, either the submitter sees the idle P and no spinner, or the parking M
  * sees the work: each of the two writes before reading what the other wrote (Dekker).
  * runnext is not part of the check: only ready() fills it without a wakep, and then the
- * P is running and will run it at its next switch.
+ * P is running and will run it at its next switch. The same holds for the few
+ * goroutines ready() pushes into the queue without a wakep (below GORO__READY_WAKE_MIN):
+ * they wait for a running P, which runs them at its next switches (or, if its goroutine
+ * hogs it, the monitor hands the P with its queue to another thread after 10 ms), and
+ * a parking thread that sees them in the (W2) recheck stays up as for any other work.
  *
  * Timers (timer.c) are per P; any M with a P runs one due timer of its own P at every
  * pick (check_timers) and all due timers of every P when it runs dry (run_due_timers).
@@ -82,6 +98,8 @@
 
 #define GORO__RUNNEXT_MAX 61
 #define GORO__SPIN_NS 50000
+/* Queued goroutines from which goro__ready wakes an idle P (see the top comment). */
+#define GORO__READY_WAKE_MIN 4
 
 goro__sched goro__sched_state;
 #if defined(__SANITIZE_THREAD__)
@@ -449,6 +467,15 @@ static bool runq_overflow(goro__p *p, goro__g *g) {
     return true;
 }
 
+/* The ring is full: overflow to the global queue until g is queued somewhere. Out of
+ * line, so that the common put saves no registers. */
+static __attribute__((noinline)) void runqput_full(goro__p *p, goro__g *g) {
+    do {
+        if (runq_overflow(p, g))
+            return;
+    } while (!goro__runq_put(&p->runq, g));
+}
+
 void goro__runqput(goro__p *p, goro__g *g, bool next) {
     if (next) {
         /* Acq-rel: publishes g's fields to a thief that CASes runnext, and takes
@@ -457,9 +484,8 @@ void goro__runqput(goro__p *p, goro__g *g, bool next) {
         if (!g)
             return;
     }
-    while (!goro__runq_put(&p->runq, g))
-        if (runq_overflow(p, g))
-            return;
+    if (GORO__UNLIKELY(!goro__runq_put(&p->runq, g)))
+        runqput_full(p, g);
 }
 
 static goro__g *take_runnext(goro__p *p) {
@@ -704,6 +730,34 @@ goro__m *goro__repossess(goro__m *m) {
     return run(m, cur, &m->g0);
 }
 
+/* (S1) The goroutine cur, which returned from its function, gives its stack and the
+ * M to next, a goroutine of m's P that never ran: next becomes the running goroutine
+ * and, when g_end returns into g_entry's loop, calls its function on the stack, where its
+ * frames start right above g_entry's. This is what resuming cur's suspended context
+ * would do for next after a switch, without the switch and without the stack going
+ * through the cache: nothing of cur needs saving, since nothing will resume it. cur's
+ * descriptor is free at once (D2: it gave its stack away). The stack's ThreadSanitizer
+ * fiber stays with it, and so with next, as it would through the cache. Owner P only. */
+static void hand_stack(goro__m *m, goro__g *cur, goro__g *next) {
+    if (GORO__UNLIKELY(cur->unguarded) && *(uint64_t *)cur->stack_lo != GORO__STACK_CANARY)
+        goro__fatal("goroutine %llu stack overflow (stack size %u)", (unsigned long long)cur->id,
+                    cur->stack_size);
+    next->stack_lo = cur->stack_lo;
+    next->unguarded = cur->unguarded;
+    next->chunked = 1;
+#if GORO_TSAN
+    next->tsan_fiber = cur->tsan_fiber;
+    cur->tsan_fiber = NULL;
+#endif
+    cur->stack_lo = NULL;
+    goro__store_release(&cur->status, GORO__G_FREE);
+    goro__gfput(m->p, cur);
+    goro__store_relaxed(&next->status, GORO__G_RUNNING);
+    goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
+    /* A new goroutine on the M, as after a switch: the monitor sees no hog. */
+    goro__store_relaxed(&m->nswitches, m->nswitches + 1);
+}
+
 /* Ends the running goroutine: act is GORO__ACT_EXIT when it returned from its function
  * (its context, suspended here, is resumed for the next goroutine that gets its stack, and
  * then this returns) and GORO__ACT_GOEXIT from goro_exit (never returns). */
@@ -720,9 +774,18 @@ static void g_end(int act) {
         goro__store_sc(&goro__S.exiting, 1);
         wake_all_for_exit();
     }
+    goro__g *next = pick_next(m, true);
+    if (act == GORO__ACT_EXIT && next && next->stack_lo == NULL && cur->chunked &&
+        next->stack_size == cur->stack_size) {
+        /* (S1) next has never run and wants a stack like ours: it gets this one, with no
+         * switch, and runs in g_entry's loop when we return. */
+        hand_stack(m, cur, next);
+        goro__releasem(m);
+        return;
+    }
     m->pending = act;
     m->pending_g = cur;
-    m = switch_to(m, cur, pick_next(m, true));
+    m = switch_to(m, cur, next);
     /* Resumed (GORO__ACT_EXIT only) to run the next goroutine given this stack: user
      * code runs from here, as after g_entry's first release. */
     goro__releasem(m);
@@ -783,7 +846,9 @@ void goro__ready(goro__g *g) {
         goro__g *old = goro__xchg_acqrel(&p->runnext, g);
         if (old) {
             goro__runqput(p, old, false);
-            goro__wakep();
+            /* Only a backlog is worth a thread: see "Where new work goes" above. */
+            if (goro__runq_len(&p->runq) >= GORO__READY_WAKE_MIN)
+                goro__wakep();
         }
     }
     goro__releasem(m);
@@ -800,11 +865,20 @@ void goro__yield_now(void) {
     goro__releasem(m);
 }
 
-/* goro_yield's common case with one P: nothing due, nothing in runnext, a goroutine at
- * the head of the queue. The yielder takes its place at the tail and the head runs, as
- * the general path would do, with plain loads and stores: with one P nobody else touches
- * the queue (see goro__runq_get_alone) and the world is not stopping while it runs.
- * Returns false, having changed nothing, when the general path is needed. */
+/* finish_switch and goro__releasem, out of line: the caller then keeps nothing in a
+ * register across its switch. */
+static __attribute__((noinline)) void finish_release(goro__m *m) {
+    finish_switch(m);
+    goro__releasem(m);
+}
+
+/* goro_yield's common case with one P: nothing due, nothing in runnext, a goroutine that
+ * ran before at the head of the queue. The yielder takes its place at the tail and the
+ * head runs, as the general path would do, with plain loads and stores: with one P nobody
+ * else touches the queue (see goro__runq_get_alone) and the world is not stopping while
+ * it runs. The switch is run()'s, inlined: this is the path of every yield with one P,
+ * and a yield costs ~120 instructions, a tenth of them run()'s call and frame. Returns
+ * false, having changed nothing, when the general path is needed. */
 static bool yield_alone(goro__m *m, goro__g *cur) {
     goro__p *p = m->p;
     if (goro__load_relaxed(&goro__S.gomaxprocs) != 1 || goro__load_relaxed(&p->timer0) ||
@@ -815,6 +889,10 @@ static bool yield_alone(goro__m *m, goro__g *cur) {
     if (h == t)
         return false;
     goro__g *next = goro__load_relaxed(&p->runq.ring[h % GORO__RUNQ_SIZE]);
+    /* A first run needs a stack (prepare), a stack without a guard its canary checked:
+     * both on run()'s path. */
+    if (GORO__UNLIKELY(next->stack_lo == NULL || cur->unguarded))
+        return false;
     goro__store_relaxed(&p->runq.ring[t % GORO__RUNQ_SIZE], cur);
     /* Release, as in runq_get_alone and runq_put: for readers of the counters. */
     goro__store_release(&p->runq.head, h + 1);
@@ -823,23 +901,24 @@ static bool yield_alone(goro__m *m, goro__g *cur) {
     p->runnext_streak = 0;
     goro__store_relaxed(&cur->status, GORO__G_RUNNABLE);
     GORO_ASSERT(m->pending == GORO__ACT_NONE); /* nothing is pending while a goroutine runs */
-    goro__releasem(switch_to(m, cur, next));
+    goro__store_relaxed(&next->status, GORO__G_RUNNING);
+    goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
+    goro__store_relaxed(&m->nswitches, m->nswitches + 1);
+    m = goro__switch(cur, next, false, m);
+    if (GORO__UNLIKELY(m->pending != GORO__ACT_NONE))
+        finish_release(m);
+    else
+        goro__releasem(m);
     return true;
 }
 
-void goro_yield(void) {
-    goro__m *m = getm_entry();
-    if (!m || !m->curg)
-        return;
-    m->locks++;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* see goro__acquirem */
+/* goro_yield when yield_alone does not apply. m->locks is held. */
+static __attribute__((noinline)) void yield_slow(goro__m *m) {
     if (GORO__UNLIKELY(!m->p)) {
         /* Lost the P while running: waiting for one in the global queue is the yield. */
         goro__releasem(goro__repossess(m));
         return;
     }
-    if (yield_alone(m, m->curg))
-        return;
     goro__g *cur = m->curg, *next = pick_next(m, true);
     if (!next && !goro__load_relaxed(&goro__S.gcwaiting) && !goro__load_relaxed(&goro__S.exiting)) {
         /* Nothing queued here: take from the global queue, or else from a busy P's
@@ -865,6 +944,18 @@ void goro_yield(void) {
         m->pending_g = cur;
     }
     goro__releasem(switch_to(m, cur, next));
+}
+
+void goro_yield(void) {
+    goro__m *m = getm_entry();
+    if (!m || !m->curg)
+        return;
+    m->locks++;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* see goro__acquirem */
+    /* The fast path apart, so that it keeps no registers of its own across the switch. */
+    if (GORO__LIKELY(m->p != NULL) && yield_alone(m, m->curg))
+        return;
+    yield_slow(m);
 }
 
 void goro_exit(void) {

@@ -5,6 +5,9 @@
  * when it first runs, not when it is spawned, and gives it back when it exits: a million
  * spawned-but-not-started goroutines cost a million descriptors and no stacks, and a
  * spawn/exit loop reuses one warm stack instead of faulting in fresh pages (~1.7 us each).
+ * A goroutine that returns while the next one to run has no stack yet does not give its
+ * stack back at all: it hands it over directly (sched.c, S1), so neither of these calls
+ * runs.
  *
  * Stacks of the default size are cut from chunks of GORO__CHUNK_STACKS stacks mapped at
  * once, so a million stacks need thousands of mmap calls, not a million, and adjacent
@@ -178,8 +181,9 @@ static int chunk_new(void) {
     return 0;
 }
 
-/* Refills p's cache with up to half its capacity from the global list. */
-static int pcache_refill(goro__p *p) {
+/* Refills p's cache with up to half its capacity from the global list. Out of line, as
+ * the other slow paths below: the common get and put then need no saved registers. */
+static __attribute__((noinline)) int pcache_refill(goro__p *p) {
     size_t size = goro__S.stack_size;
     int err = 0;
     pthread_mutex_lock(&stk.lock);
@@ -197,7 +201,7 @@ static int pcache_refill(goro__p *p) {
     return p->stackfree ? 0 : (err ? err : GORO_ENOMEM);
 }
 
-static int stack_map_single(goro__g *g) {
+static __attribute__((noinline)) int stack_map_single(goro__g *g) {
     pthread_mutex_lock(&stk.lock);
     guard_probe();
     size_t guard = guard_size(stk.guard_mode);
@@ -258,21 +262,42 @@ int goro__stack_get(goro__p *p, goro__g *g) {
     return 0;
 }
 
+/* Gives half of p's full cache back to the global list, so a P that only frees does not
+ * hoard and one that only takes refills in batches. */
+static __attribute__((noinline)) void pcache_spill(goro__p *p) {
+    size_t size = goro__S.stack_size;
+    pthread_mutex_lock(&stk.lock);
+    while (p->nstackfree > GORO__PCACHE_MAX / 2) {
+        char *s = p->stackfree;
+        p->stackfree = *link_of(s, size);
+        p->nstackfree--;
+        *link_of(s, size) = stk.free;
+        stk.free = s;
+        stk.nfree++;
+    }
+    pthread_mutex_unlock(&stk.lock);
+}
+
+/* Unmaps a stack mapped on its own (not of the default size). */
+static __attribute__((noinline)) void stack_unmap_single(goro__g *g, char *lo, size_t size) {
+    goro__g_san_destroy(g);
+#if GORO_VALGRIND
+    VALGRIND_STACK_DEREGISTER((unsigned)(uintptr_t)link_of(lo, size)[4]);
+#endif
+    size_t guard = guard_size(goro__load_relaxed(&stk.guard_mode));
+    munmap(lo - guard, guard + size);
+    goro__add_relaxed(&stk.count, (uint64_t)-1);
+    goro__add_relaxed(&stk.bytes, -(uint64_t)(guard + size));
+}
+
 void goro__stack_put(goro__p *p, goro__g *g, bool reusable) {
     char *lo = g->stack_lo;
     size_t size = g->stack_size;
     g->stack_lo = NULL;
     if (!lo)
         return;
-    if (!g->chunked) {
-        goro__g_san_destroy(g);
-#if GORO_VALGRIND
-        VALGRIND_STACK_DEREGISTER((unsigned)(uintptr_t)link_of(lo, size)[4]);
-#endif
-        size_t guard = guard_size(goro__load_relaxed(&stk.guard_mode));
-        munmap(lo - guard, guard + size);
-        goro__add_relaxed(&stk.count, (uint64_t)-1);
-        goro__add_relaxed(&stk.bytes, -(uint64_t)(guard + size));
+    if (GORO__UNLIKELY(!g->chunked)) {
+        stack_unmap_single(g, lo, size);
         return;
     }
     if (!reusable)
@@ -285,20 +310,8 @@ void goro__stack_put(goro__p *p, goro__g *g, bool reusable) {
     mark_free(lo, size, !g->unguarded, fiber, reusable ? g->sp : NULL);
     *link_of(lo, size) = p->stackfree;
     p->stackfree = lo;
-    if (++p->nstackfree > GORO__PCACHE_MAX) {
-        /* Give half back, so a P that only frees does not hoard and one that only takes
-         * refills in batches. */
-        pthread_mutex_lock(&stk.lock);
-        while (p->nstackfree > GORO__PCACHE_MAX / 2) {
-            char *s = p->stackfree;
-            p->stackfree = *link_of(s, size);
-            p->nstackfree--;
-            *link_of(s, size) = stk.free;
-            stk.free = s;
-            stk.nfree++;
-        }
-        pthread_mutex_unlock(&stk.lock);
-    }
+    if (GORO__UNLIKELY(++p->nstackfree > GORO__PCACHE_MAX))
+        pcache_spill(p);
 }
 
 void goro__stack_flush(goro__p *p) {
