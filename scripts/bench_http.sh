@@ -107,13 +107,14 @@ trap 'exit 130' INT TERM
 
 ncpu=$(nproc)
 
-# A port nothing listens on (IPv4 or IPv6), from /proc/net/tcp*.
+# A port no socket uses (IPv4 or IPv6, any state), from /proc/net/tcp*, below the
+# ephemeral range (32768 and up), so that wrk's own connections cannot take it meanwhile.
 free_port() {
     local port hex
     for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 40000))
+        port=$((20000 + RANDOM % 12000))
         hex=$(printf '%04X' "$port")
-        if ! awk -v h=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == h { found = 1 }
+        if ! awk -v h=":$hex" 'substr($2, length($2) - 4) == h { found = 1 }
                 END { exit !found }' /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
             echo "$port"
             return 0
