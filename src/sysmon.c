@@ -26,6 +26,9 @@
  *  (Y2) The handler changes m->p only while m->locks == 0. Every runtime path reading
  *       m->p from a goroutine does so inside goro__acquirem (internal.h), so the P cannot
  *       go away under it.
+ *  (Y3) A hog loses its P for a stop of the world or a due timer at once (after 10 ms),
+ *       but for queued goroutines only while a CPU is free: the hog keeps its thread,
+ *       so with every CPU busy the handoff would add a runner, not a CPU.
  *
  * Idle: after 50 rounds with nothing to do the delay doubles up to 10 ms; once there,
  * with every P idle and no blocking call, the monitor sleeps until a P gets busy
@@ -77,6 +80,36 @@ void goro__preempt_handler(void) {
 
 enum { NOTHING = 0, RETOOK, PENDING /* a hog not preempted yet: come back soon */ };
 
+/* Whether a CPU is free for another thread: fewer threads run goroutines than there are
+ * CPUs (a preempted hog goes on running without a P, so handing its P to another thread
+ * makes one more runner). */
+static bool spare_cpu(void) {
+    int running = 0;
+    pthread_mutex_lock(&goro__S.lock);
+    for (goro__m *m = goro__S.allm; m; m = m->alllink) {
+        goro__g *g = goro__load_relaxed(&m->curg);
+        if (g && goro__load_relaxed(&g->status) == GORO__G_RUNNING)
+            running++;
+    }
+    pthread_mutex_unlock(&goro__S.lock);
+    return running < goro__S.ncpu;
+}
+
+/* Whether the goroutine running on p for too long holds up something (Y3): a stop of the
+ * world, a due timer (someone waits for a deadline or a tick), or queued goroutines
+ * when a CPU is free to run them. Queued goroutines alone do not justify a handoff when
+ * every CPU is busy: the hog keeps computing on its thread, so a new thread for its P
+ * would only share the CPUs, and lose throughput to switching (64 goroutines computing
+ * pi on 2 Ps would otherwise run on 3 and more threads). */
+static bool hog_blocks_work(goro__p *p, int64_t now) {
+    if (goro__load_relaxed(&goro__S.gcwaiting))
+        return true;
+    int64_t t0 = goro__load_relaxed(&p->timer0);
+    if (t0 && t0 <= now)
+        return true;
+    return goro__p_has_work(p, now) && spare_cpu();
+}
+
 /* Takes P i from a blocking call or a hog if it should be. */
 static int retake_one(int32_t i, int64_t now) {
     goro__p *p = goro__load_relaxed(&goro__S.allp[i]); /* published by gomaxprocs (below) */
@@ -122,8 +155,7 @@ static int retake_one(int32_t i, int64_t now) {
         n->run_since = now;
         return NOTHING;
     }
-    if (now - n->run_since < PREEMPT_NS ||
-        (!goro__p_has_work(p, now) && !goro__load_relaxed(&goro__S.gcwaiting)))
+    if (now - n->run_since < PREEMPT_NS || !hog_blocks_work(p, now))
         return NOTHING;
     if (st & GORO__P_SYSCALL) {
         /* A hog making blocking calls, which raise m->locks so the signal would find
