@@ -128,9 +128,10 @@ void goro__m_fini_thread(goro__m *m);
 int goro__netpoll(int64_t deadline, goro__g **gs, int max);
 /* Interrupts a poll blocked in goro__netpoll. Callable from any thread. */
 void goro__netpoll_break(void);
-/* Polls without waiting and makes what it finds runnable (sched.c's inject); returns a
- * goroutine for the caller to run if m holds a P. */
-goro__g *goro__netpoll_inject(goro__m *m, int64_t deadline);
+/* Polls without waiting and makes what it finds runnable on p, the caller's P, or, if p
+ * is NULL, on the global queue (sched.c's inject). Returns how many; *first is one for
+ * the caller to run (NULL without a P). */
+int goro__netpoll_inject(goro__p *p, goro__g **first);
 /* Frees the poller at shutdown. */
 void goro__netpoll_fini(void);
 

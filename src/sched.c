@@ -1071,30 +1071,31 @@ static int64_t next_timer(void) {
     return next;
 }
 
-/* Makes the n goroutines the netpoller found runnable. With a P they go to its queue and
- * the first is returned for the caller to run; without, to the global queue for idle Ps,
- * and NULL is returned. */
-static goro__g *inject(goro__m *m, goro__g **gs, int n) {
+/* Makes the n goroutines the netpoller found runnable. With a P (the caller's) they go
+ * to its queue and the first is returned for the caller to run; without, to the global
+ * queue for idle Ps, and NULL is returned. */
+static goro__g *inject(goro__p *p, goro__g **gs, int n) {
     for (int i = 0; i < n; i++)
         goro__store_relaxed(&gs[i]->status, GORO__G_RUNNABLE);
-    if (!m->p) {
+    if (!p) {
         goro__globrunq_put(gs, (uint32_t)n);
         goro__wakep_any();
         return NULL;
     }
     for (int i = 1; i < n; i++)
-        goro__runqput(m->p, gs[i], false);
+        goro__runqput(p, gs[i], false);
     /* As goro__ready: a few ready connections are served here sooner than another
      * thread could be woken to take them (~5 us); a batch is worth sharing. */
-    if (goro__runq_len(&m->p->runq) >= GORO__READY_WAKE_MIN)
+    if (goro__runq_len(&p->runq) >= GORO__READY_WAKE_MIN)
         goro__wakep();
     return gs[0];
 }
 
-goro__g *goro__netpoll_inject(goro__m *m, int64_t deadline) {
+int goro__netpoll_inject(goro__p *p, goro__g **first) {
     goro__g *gs[GORO__NETPOLL_BATCH];
-    int n = goro__netpoll(deadline, gs, GORO__NETPOLL_BATCH);
-    return n > 0 ? inject(m, gs, n) : NULL;
+    int n = goro__netpoll(0, gs, GORO__NETPOLL_BATCH);
+    *first = n > 0 ? inject(p, gs, n) : NULL;
+    return n;
 }
 
 /* No goroutine anywhere and goroutines wait on the netpoller: m, without a P, blocks in
@@ -1119,7 +1120,7 @@ static bool block_in_poller(goro__m *m, int64_t until) {
     goro__store_sc(&goro__S.polling, 0);
     if (n > 0) {
         get_idle_p(m);
-        goro__g *g = inject(m, gs, n);
+        goro__g *g = inject(m->p, gs, n);
         if (g)
             goro__runqput(m->p, g, true);
     }
@@ -1152,7 +1153,7 @@ top:
         return g;
     /* Ready fds before stealing: the netpoller's goroutines are nobody's yet. */
     if (goro__load_relaxed(&goro__S.npollwait) && !goro__load_relaxed(&goro__S.polling) &&
-        (g = goro__netpoll_inject(m, 0)))
+        goro__netpoll_inject(p, &g))
         return g;
     int32_t procs = goro__load_relaxed(&goro__S.gomaxprocs);
     if (m->spinning ||

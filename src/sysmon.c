@@ -217,8 +217,8 @@ static void *sysmon_main(void *unused) {
         bool acted = false;
         if (goro__load_relaxed(&goro__S.npollwait) && !goro__load_relaxed(&goro__S.polling) &&
             now - goro__load_relaxed(&goro__S.lastpoll) > POLL_STALE_NS) {
-            goro__m none = {0}; /* no P: what it finds goes to the global queue */
-            acted = goro__netpoll_inject(&none, 0) != NULL;
+            goro__g *none; /* no P: what it finds goes to the global queue */
+            acted = goro__netpoll_inject(NULL, &none) > 0;
         }
         for (int32_t i = 0; i < procs; i++)
             acted |= retake_one(i, now) != NOTHING;
