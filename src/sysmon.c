@@ -207,8 +207,10 @@ static void *sysmon_main(void *unused) {
             if (deep) {
                 goro__note_sleep(&goro__S.sysmon_note, GORO_FOREVER);
                 goro__note_clear(&goro__S.sysmon_note);
-                delay = SYSMON_MIN_DELAY;
-                idle = 0;
+                /* Woken by a P getting busy: go on at the slow pace (hogs are a 10 ms
+                 * matter; a blocking call or a preemption brings the fast rounds back).
+                 * A server's Ps go idle and busy all the time; restarting at 20 us after
+                 * every wake cost ~1000 wake-ups a second. */
                 continue;
             }
         }
