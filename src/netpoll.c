@@ -40,6 +40,14 @@
  *       waits this way still checks the ready bit under the lock, like any other.
  *       End of file is a state, not data: its one event may come before the short
  *       read, so once the fd reported a hang-up (pd->hup) reads always try.
+ *  (N7) Read deadlines are lazy, as nginx's timers and Go's netpoll deadlines: a reader
+ *       alone on its fd is watched by the fd's own timer (pd->rtimer), which stays armed
+ *       when the reader is woken early, and is not moved when the next read's deadline
+ *       is later (a keep-alive connection's idle timeout moves on with every request):
+ *       when it fires it times the reader out if its deadline has passed, and otherwise
+ *       arms itself again for that deadline. So a request costs no timer-heap work; a
+ *       heap operation happens once per timeout period. A deadline earlier than the
+ *       armed time, or a second reader, uses a timer of the waiter's own.
  *
  * Who polls: an M looking for work polls without waiting before it steals; an M with
  * nothing at all to do blocks in the poll with the next timer as its timeout (at most
@@ -68,10 +76,11 @@ typedef struct waiter {
     struct waiter *next; /* [lock: pd->lock] */
     goro__g *g;
     goro__pollfd *pd;
-    int mode;   /* wanted: GORO_READABLE | GORO_WRITABLE */
-    int result; /* set by the waker that removed it (N1) */
-    bool timed;
+    int mode;            /* wanted: GORO_READABLE | GORO_WRITABLE */
+    int result;          /* set by the waker that removed it (N1) */
+    bool timed;          /* its own timer below is armed for its deadline */
     uint32_t timer_done; /* [atomic] the deadline timer finished with this waiter */
+    int64_t deadline;    /* with pd->rwaiter == this: the fd's read timer watches it (N7) */
     goro__timer timer;
 } waiter;
 
@@ -79,17 +88,20 @@ typedef struct waiter {
 #define REF_CLOSING 0x80000000u
 
 struct goro__pollfd {
-    uint32_t lock;     /* spin lock (N1) */
-    uint32_t refs;     /* [atomic] (N5) */
-    uint32_t state;    /* [atomic] PD_*; written under lock */
-    uint32_t seq;      /* [lock] incarnation of the fd number (N3) */
-    uint32_t ready;    /* [lock] directions with an edge no waiter consumed yet */
-    uint32_t rev;      /* [atomic] readable events fetched so far; written under lock (N6) */
-    uint32_t rdrained; /* [atomic] rev + 1 as of the start of a read that drained the fd */
-    bool closing;      /* [lock] goro_close ran; cleared when the number is registered again */
-    bool stream;       /* [lock, then read after state's acquire] a byte stream (N6) */
-    bool hup;          /* [atomic] end of file or hang-up seen: reads always try (N6) */
-    waiter *waiters;   /* [lock] */
+    uint32_t lock;          /* spin lock (N1) */
+    uint32_t refs;          /* [atomic] (N5) */
+    uint32_t state;         /* [atomic] PD_*; written under lock */
+    uint32_t seq;           /* [lock] incarnation of the fd number (N3) */
+    uint32_t ready;         /* [lock] directions with an edge no waiter consumed yet */
+    uint32_t rev;           /* [atomic] readable events fetched so far; written under lock (N6) */
+    uint32_t rdrained;      /* [atomic] rev + 1 as of the start of a read that drained the fd */
+    bool closing;           /* [lock] goro_close ran; cleared when the number is registered again */
+    bool stream;            /* [lock, then read after state's acquire] a byte stream (N6) */
+    bool hup;               /* [atomic] end of file or hang-up seen: reads always try (N6) */
+    struct waiter *rwaiter; /* [lock] the reader whose deadline rtimer watches (N7) */
+    int64_t rtimer_when;    /* [lock] when rtimer is armed for; 0: not armed (N7) */
+    goro__timer rtimer;     /* the fd's lazy read-deadline timer (N7) */
+    waiter *waiters;        /* [lock] */
 };
 
 static goro__pollfd *pages[MAX_PAGES]; /* [atomic] entries published with release */
@@ -210,6 +222,8 @@ static bool unlink_waiter(goro__pollfd *pd, waiter *w) {
         if (*pw == w) {
             *pw = w->next;
             w->next = NULL;
+            if (pd->rwaiter == w)
+                pd->rwaiter = NULL;
             return true;
         }
     }
@@ -241,14 +255,44 @@ static void deadline_fire(goro__timer *t, int64_t now) {
     goro__store_release(&w->timer_done, 1);
 }
 
+/* The fd's read timer (N7). Runs with no lock held; t->arg is the pd. */
+static void rtimer_fire(goro__timer *t, int64_t now) {
+    goro__pollfd *pd = t->arg;
+    goro__g *g = NULL;
+    goro__spin_lock(&pd->lock);
+    pd->rtimer_when = 0;
+    waiter *w = pd->rwaiter;
+    if (w && w->deadline <= now) {
+        unlink_waiter(pd, w); /* clears rwaiter */
+        w->result = GORO_ETIMEDOUT;
+        g = w->g;
+    } else if (w) {
+        /* Fired for an earlier deadline: follow the reader's. */
+        t->when = w->deadline;
+        pd->rtimer_when = w->deadline;
+        goro__timer_add(goro__getm()->p, t);
+    }
+    goro__spin_unlock(&pd->lock);
+    if (g) {
+        waiter_gone();
+        goro__ready(g);
+    }
+}
+
 /* The park's commit (N2): runs once the waiter's context is saved. */
 static bool wait_commit(goro__g *g, void *arg) {
     (void)g;
     waiter *w = arg;
+    goro__pollfd *pd = w->pd;
     goro__add_relaxed(&goro__S.npollwait, 1);
-    if (w->timed)
+    if (w->timed) {
         goro__timer_add(goro__getm()->p, &w->timer);
-    goro__spin_unlock(&w->pd->lock);
+    } else if (pd->rwaiter == w && !pd->rtimer_when) {
+        pd->rtimer = (goro__timer){.when = w->deadline, .f = rtimer_fire, .arg = pd, .idx = -1};
+        pd->rtimer_when = w->deadline;
+        goro__timer_add(goro__getm()->p, &pd->rtimer);
+    }
+    goro__spin_unlock(&pd->lock);
     return true;
 }
 
@@ -260,9 +304,7 @@ int goro__pollfd_wait(goro__pollfd *pd, int mode, int64_t deadline) {
     goro__g *g = goro__getg();
     if (!g)
         return GORO_EPERM;
-    waiter w = {.g = g, .pd = pd, .mode = mode, .timed = deadline != GORO_FOREVER};
-    if (w.timed)
-        w.timer = (goro__timer){.when = deadline, .f = deadline_fire, .arg = &w, .idx = -1};
+    waiter w = {.g = g, .pd = pd, .mode = mode, .deadline = deadline};
     goro__spin_lock(&pd->lock);
     if (pd->closing) {
         goro__spin_unlock(&pd->lock);
@@ -273,6 +315,15 @@ int goro__pollfd_wait(goro__pollfd *pd, int mode, int64_t deadline) {
         pd->ready &= ~r;
         goro__spin_unlock(&pd->lock);
         return (int)r;
+    }
+    if (deadline != GORO_FOREVER) {
+        if (mode == GORO_READABLE && !pd->rwaiter &&
+            (!pd->rtimer_when || pd->rtimer_when <= deadline)) {
+            pd->rwaiter = &w; /* the fd's timer watches it (N7) */
+        } else {
+            w.timed = true;
+            w.timer = (goro__timer){.when = deadline, .f = deadline_fire, .arg = &w, .idx = -1};
+        }
     }
     w.next = pd->waiters;
     pd->waiters = &w;
@@ -308,6 +359,8 @@ static int fire(goro__pollev ev, goro__g **gs, int n, int max) {
         waiter *w = *pw;
         if (w->mode & (int)ev.mode) {
             *pw = w->next;
+            if (pd->rwaiter == w)
+                pd->rwaiter = NULL; /* its timer stays armed, lazily (N7) */
             w->result = w->mode & (int)ev.mode;
             unclaimed &= ~(uint32_t)w->mode;
             w->next = woken;
@@ -374,6 +427,7 @@ static void forget(goro__pollfd *pd, int fd, bool del) {
     uint32_t st = pd->state;
     waiter *list = pd->waiters;
     pd->waiters = NULL;
+    pd->rwaiter = NULL;
     pd->closing = true;
     pd->ready = 0;
     pd->seq++;

@@ -181,6 +181,21 @@ static void data_in_time(void) {
     CHECK_EQ(w, GORO_ETIMEDOUT);
     CHECKF(goro_now() >= second_deadline, "goro_fd_wait cut short by a stale timer");
 
+    /* A deadline earlier than the one a previous read left armed (the fd's read timer is
+     * lazy, netpoll.c N7) is still kept: a read with 2 s to go gets data, then a read with
+     * 50 ms times out at 50 ms, not at 2 s. */
+    delayed d3 = {s, 10 * TU_MS, GORO_WAITGROUP_INIT};
+    goro_wg_add(&d3.wg, 1);
+    CHECK_EQ(goro_spawn(delayed_write, &d3), 0);
+    CHECK_EQ(goro_read(c, buf, sizeof buf, goro_now() + 2000 * TU_MS), 4);
+    goro_wg_wait(&d3.wg);
+    int64_t t3 = goro_now(), third_deadline = t3 + 50 * TU_MS;
+    r = goro_read(c, buf, sizeof buf, third_deadline);
+    int64_t t4 = goro_now();
+    CHECK_EQ(r, GORO_ETIMEDOUT);
+    CHECKF(t4 >= third_deadline && t4 - third_deadline < 200 * TU_MS * nu_slow(),
+           "a 50 ms read after a 2 s one timed out after %.1f ms", (double)(t4 - t3) / 1e6);
+
     CHECK_EQ(goro_close(c), 0);
     CHECK_EQ(goro_close(s), 0);
 }
