@@ -57,8 +57,7 @@ enum {
     GORO__WAIT_SELECT_NOCASES,
     GORO__WAIT_IO_READ,
     GORO__WAIT_IO_WRITE,
-    GORO__WAIT_IO_BACKOFF, /* goro_accept waiting for fds to free up */
-    GORO__WAIT_PREEMPTED,  /* lost its P while running, waiting for one */
+    GORO__WAIT_PREEMPTED, /* lost its P while running, waiting for one */
     GORO__WAIT_NREASONS
 };
 
@@ -113,20 +112,18 @@ struct goro__m {
     /* Runtime entries in progress on this M (Go's m.locks): > 0 while the runtime, not
      * user code, runs; always >= 1 on g0 and across a switch. The preemption signal
      * handler takes the P only when it interrupts user code (locks == 0). */
-    int32_t locks;          /* [m-local] read by the M's own signal handler */
-    uint32_t preempt;       /* [atomic] the monitor asks the signal handler to take the P */
-    goro__p *preempt_p;     /* [atomic] the P the handler took; the monitor or the M xchg it */
-    uint32_t syscall_seq;   /* [m-local] p->status value stored by goro_blocking_begin */
-    int32_t blocking_depth; /* [m-local] nesting of goro_blocking_begin */
-    int tid;                /* [init-only] kernel thread id, for the preemption signal */
-    goro__p *nextp;         /* [lock: sched.lock] P handed over by whoever wakes this M */
-    goro__m *schedlink;     /* [lock: sched.lock] idle M list */
-    goro__m *alllink;       /* [lock: sched.lock] every M */
-    goro__note park;        /* the M sleeps here when idle */
-    int id;                 /* [init-only] */
-    bool spinning;          /* [m-local] looking for work, counted in sched.nmspinning */
-    bool idle;              /* [lock: sched.lock] on the idle M list */
-    pthread_t thread;       /* [init-only] */
+    int32_t locks;        /* [m-local] read by the M's own signal handler */
+    goro__p *preempt_p;   /* [atomic] the P the handler took; the monitor or the M xchg it */
+    uint32_t syscall_seq; /* [m-local] p->status value stored by goro_blocking_begin */
+    int tid;              /* [init-only] kernel thread id, for the preemption signal */
+    goro__p *nextp;       /* [lock: sched.lock] P handed over by whoever wakes this M */
+    goro__m *schedlink;   /* [lock: sched.lock] idle M list */
+    goro__m *alllink;     /* [lock: sched.lock] every M */
+    goro__note park;      /* the M sleeps here when idle */
+    int id;               /* [init-only] */
+    bool spinning;        /* [m-local] looking for work, counted in sched.nmspinning */
+    bool idle;            /* [lock: sched.lock] on the idle M list */
+    pthread_t thread;     /* [init-only] */
     /* The action finish_switch performs for the context switched away from. */
     int pending;                               /* [m-local] GORO__ACT_* */
     goro__g *pending_g;                        /* [m-local] */

@@ -36,7 +36,6 @@ static const char *const wait_reasons[GORO__WAIT_NREASONS] = {
     [GORO__WAIT_SELECT_NOCASES] = "select (no cases)",
     [GORO__WAIT_IO_READ] = "IO wait (read)",
     [GORO__WAIT_IO_WRITE] = "IO wait (write)",
-    [GORO__WAIT_IO_BACKOFF] = "accept backoff",
     [GORO__WAIT_PREEMPTED] = "waiting for a P",
 };
 
