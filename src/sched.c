@@ -582,6 +582,12 @@ static void prepare(goro__p *p, goro__g *g) {
         prepare_stack(p, g);
 }
 
+/* Makes the runnable g wait in the global queue (the caller has no P) and wakes a P. */
+static void ready_global(goro__g *g) {
+    goro__globrunq_put(&g, 1);
+    goro__wakep_any();
+}
+
 /* Performs m->pending for the context just switched away from (see the top comment).
  * Runs first thing in every context that resumes. */
 static void finish_switch(goro__m *m) {
@@ -602,13 +608,10 @@ static void finish_switch(goro__m *m) {
         goro__store_release(&prev->status, GORO__G_WAITING);
         if (unlockf && !unlockf(prev, m->pending_arg)) {
             goro__store_release(&prev->status, GORO__G_RUNNABLE);
-            if (m->p) {
+            if (m->p)
                 goro__runqput(m->p, prev, true);
-            } else {
-                /* prev lost its P to the monitor while it ran (sysmon.c). */
-                goro__globrunq_put(&prev, 1);
-                goro__wakep_any();
-            }
+            else
+                ready_global(prev); /* prev lost its P to the monitor (sysmon.c) */
         }
         /* The timers goro__park skipped: now that unlockf dropped prev's locks, callbacks
          * may take them (a goro_timer's callback sends on a channel). */
@@ -618,8 +621,7 @@ static void finish_switch(goro__m *m) {
     }
     case GORO__ACT_GLOBAL:
         goro__store_release(&prev->status, GORO__G_RUNNABLE);
-        goro__globrunq_put(&prev, 1);
-        goro__wakep_any();
+        ready_global(prev);
         break;
     case GORO__ACT_EXIT:
     case GORO__ACT_GOEXIT:
@@ -826,12 +828,6 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     goro__releasem(m);
 }
 
-/* Makes the runnable g wait in the global queue (the caller has no P) and wakes a P. */
-static void ready_global(goro__g *g) {
-    goro__globrunq_put(&g, 1);
-    goro__wakep_any();
-}
-
 void goro__ready(goro__g *g) {
     goro__m *m = goro__acquirem();
     if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
@@ -950,8 +946,7 @@ void goro_yield(void) {
     goro__m *m = getm_entry();
     if (!m || !m->curg)
         return;
-    m->locks++;
-    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* see goro__acquirem */
+    goro__acquirem_m(m);
     /* The fast path apart, so that it keeps no registers of its own across the switch. */
     if (GORO__LIKELY(m->p != NULL) && yield_alone(m, m->curg))
         return;

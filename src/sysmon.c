@@ -17,7 +17,10 @@
  *    m->preempt_p, and returns. The monitor collects it from there at its next round and
  *    hands it off; the goroutine goes on computing without a P, and at its next runtime
  *    entry that needs one (goro__repossess) takes back preempt_p if the monitor has not
- *    yet, or an idle P, or waits in the global queue.
+ *    yet (and then waits in the global queue while its P runs the others, Go's
+ *    gopreempt_m), or an idle P, or waits in the global queue. A hog that keeps making
+ *    short blocking calls (m->locks raised most of the time) loses its P by the CAS of
+ *    the first case, caught during one of the calls.
  *
  * Invariants
  *  (Y1) The monitor writes only its own per-P notes (sysmon_p) and, to hand a P off,
@@ -32,7 +35,8 @@
  *
  * Idle: after 50 rounds with nothing to do the delay doubles up to 10 ms; once there,
  * with every P idle and no blocking call, the monitor sleeps until a P gets busy
- * (goro__pidleget wakes it), so an idle program costs no CPU.
+ * (goro__pidleget wakes it), so an idle program costs no CPU, and it goes on at 10 ms
+ * after that wake (a server's Ps go idle and busy all the time).
  *
  * Each round also publishes a coarse clock (sched.coarse_now) that goro__park stamps
  * "waiting since" with, for dumps, instead of reading the clock on every park.
@@ -208,7 +212,7 @@ static void *sysmon_main(void *unused) {
                 goro__note_sleep(&goro__S.sysmon_note, GORO_FOREVER);
                 goro__note_clear(&goro__S.sysmon_note);
                 /* Woken by a P getting busy: go on at the slow pace (hogs are a 10 ms
-                 * matter; a blocking call or a preemption brings the fast rounds back).
+                 * matter; a handoff or a preemption brings the fast rounds back).
                  * A server's Ps go idle and busy all the time; restarting at 20 us after
                  * every wake cost ~1000 wake-ups a second. */
                 continue;
