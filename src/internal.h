@@ -115,6 +115,10 @@ void goro__globrunq_put(goro__g *const *gs, uint32_t n);
 goro__g *goro__globrunq_get(goro__p *p, int32_t max);
 void goro__globrunq_free(void);
 void goro__runqput(goro__p *p, goro__g *g, bool next);
+/* Any thread. Whether p's run queue or spawn stack holds goroutines (runnext apart). */
+static inline bool goro__p_queued(goro__p *p) {
+    return !goro__runq_empty(&p->runq) || !goro__lifo_empty(&p->lifo);
+}
 /* Creates a runnable goroutine on p (in its runnext slot) and wakes an idle P. */
 int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(void *), void *arg,
                   void *pc, bool is_main);

@@ -345,6 +345,8 @@ static void p_drain(goro__p *p, goro__p *heir) {
         goro__globrunq_put(&g, 1);
     while ((g = goro__runq_get(&p->runq)))
         goro__globrunq_put(&g, 1);
+    while ((g = goro__lifo_steal(&p->lifo)))
+        goro__globrunq_put(&g, 1);
     goro__timers_move(heir, p);
     goro__stack_flush(p);
     goro__gfree_flush(p, 0);
@@ -381,7 +383,7 @@ void goro__start_the_world(int n) {
         goro__p *p = goro__S.allp[i];
         if (p == m->p)
             continue;
-        if (!goro__runq_empty(&p->runq) || goro__load_relaxed(&p->runnext))
+        if (goro__p_queued(p) || goro__load_relaxed(&p->runnext))
             start[nstart++] = p;
         else
             goro__pidleput(p);

@@ -93,4 +93,106 @@ static inline bool goro__runq_empty(const goro__runq *q) {
     return goro__runq_len(q) == 0;
 }
 
+/*
+ * The spawn stack: goroutines spawned on a P that have not run yet, newest on top.
+ *
+ * A spawn puts the new goroutine in runnext; the one it displaces, spawned earlier, goes
+ * here rather than to the queue tail. The owner takes the newest (bottom end, LIFO), so
+ * a tree of spawns runs depth first, as the same calls would run without goroutines: a
+ * node's children run and finish while their parent's stack is warm, and only the
+ * branches along one path are alive at a time (~60 goroutines for the million-leaf
+ * skynet tree instead of ~10,000 with a FIFO, each with a stack page and a descriptor
+ * that have left the cache). Thieves take the oldest (top end, one at a time): the
+ * biggest pending subtree, which is the best work to move to another CPU. This is the
+ * work-stealing deque of Chase and Lev (SPAA 2005) over a fixed array; the scheduler
+ * bounds how long the oldest entries wait (pick_local in sched.c).
+ *
+ *  (D1) top and bottom are free-running counters; bottom - top is the number of entries
+ *       and never exceeds GORO__LIFO_SIZE. Only the owner writes bottom and the slots.
+ *  (D2) The owner writes slot b before publishing bottom = b + 1 with a release store;
+ *       a thief acquires bottom before reading the slot.
+ *  (D3) Anyone taking from the top reads slot t and then claims it with a CAS of top
+ *       from t to t + 1 (the owner claims a run of slots the same way when it spills);
+ *       the owner reuses a slot only after reading (acquire) that top has moved past it.
+ *  (D4) The owner's take from the bottom publishes bottom = b - 1 and then reads top, and
+ *       a thief reads top and then bottom, all sequentially consistent: of an owner and
+ *       a thief going for the last entry, at least one sees the other, and the entry
+ *       goes to whoever wins the CAS of top.
+ */
+#define GORO__LIFO_SIZE 512
+#define GORO__LIFO_SLOT(s, i) (&(s)->ring[(uint64_t)(i) % GORO__LIFO_SIZE])
+
+typedef struct goro__lifo {
+    int64_t top;    /* [atomic] oldest entry; CAS by takers from the top */
+    int64_t bottom; /* [atomic] one past the newest entry; written by the owner only */
+    struct goro__g *ring[GORO__LIFO_SIZE]; /* [atomic] written by the owner only */
+} goro__lifo;
+
+/* Any thread. True if the stack looks empty at this instant. */
+static inline bool goro__lifo_empty(const goro__lifo *s) {
+    return goro__load_acquire(&s->bottom) <= goro__load_acquire(&s->top);
+}
+
+/* Owner only. Pushes g on top; false if full. */
+static inline bool goro__lifo_push(goro__lifo *s, struct goro__g *g) {
+    int64_t b = goro__load_relaxed(&s->bottom);
+    if (b - goro__load_acquire(&s->top) >= GORO__LIFO_SIZE) /* (D3) */
+        return false;
+    goro__store_relaxed(GORO__LIFO_SLOT(s, b), g);
+    goro__store_release(&s->bottom, b + 1); /* (D2) */
+    return true;
+}
+
+/* Owner only. Takes the newest entry, or NULL. With alone (one P: no thief exists, see
+ * goro__runq_get_alone) it needs no sequentially consistent ordering. */
+static inline struct goro__g *goro__lifo_pop(goro__lifo *s, bool alone) {
+    int64_t b = goro__load_relaxed(&s->bottom) - 1;
+    if (alone) {
+        if (b < goro__load_relaxed(&s->top))
+            return NULL;
+        goro__store_release(&s->bottom, b);
+        return goro__load_relaxed(GORO__LIFO_SLOT(s, b));
+    }
+    if (b < goro__load_relaxed(&s->top))
+        return NULL; /* top only grows: empty now, and only we could fill it */
+    goro__store_sc(&s->bottom, b); /* (D4) */
+    int64_t t = goro__load_sc(&s->top);
+    struct goro__g *g = NULL;
+    if (t <= b) {
+        g = goro__load_relaxed(GORO__LIFO_SLOT(s, b));
+        if (t < b)
+            return g;
+        /* The last entry: a thief may be taking it too. */
+        if (!goro__cas_sc(&s->top, &t, t + 1))
+            g = NULL;
+    }
+    goro__store_release(&s->bottom, b + 1);
+    return g;
+}
+
+/* Any thread. Takes the oldest entry, or NULL if empty or lost to a racing taker. */
+static inline struct goro__g *goro__lifo_steal(goro__lifo *s) {
+    int64_t t = goro__load_sc(&s->top);
+    int64_t b = goro__load_sc(&s->bottom); /* (D4); acquire for the slot (D2) */
+    if (t >= b)
+        return NULL;
+    struct goro__g *g = goro__load_relaxed(GORO__LIFO_SLOT(s, t));
+    return goro__cas_sc(&s->top, &t, t + 1) ? g : NULL; /* (D3) */
+}
+
+/* Owner only, the stack full. Claims its oldest half into batch (room for
+ * GORO__LIFO_SIZE / 2) and returns how many were claimed (fewer if thieves took some). */
+static inline uint32_t goro__lifo_spill(goro__lifo *s, struct goro__g **batch) {
+    for (;;) {
+        int64_t t = goro__load_acquire(&s->top), b = goro__load_relaxed(&s->bottom);
+        int64_t n = (b - t) / 2;
+        if (n <= 0)
+            return 0;
+        for (int64_t i = 0; i < n; i++)
+            batch[i] = goro__load_relaxed(GORO__LIFO_SLOT(s, t + i));
+        if (goro__cas_sc(&s->top, &t, t + n))
+            return (uint32_t)n;
+    }
+}
+
 #endif

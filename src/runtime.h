@@ -155,7 +155,10 @@ struct goro__p {
     uint32_t globcheck;      /* [owner-P] picks until the global queue is checked first (61) */
     uint32_t runnext_streak; /* [owner-P] consecutive runnext picks */
     goro__g *runnext;        /* [atomic] goroutine to run next (stealable with CAS) */
+    uint32_t lifo_streak;    /* [owner-P] consecutive picks from lifo (pick_local) */
+    int64_t lifo_since;      /* [owner-P] lifo busy since (coarse clock), 0 if unknown */
     goro__runq runq;         /* owner puts; owner and thieves take (runq.c) */
+    goro__lifo lifo;         /* spawned, never run; owner pushes, all take (runq.h) */
     int32_t ngfree;          /* [owner-P] entries in gfree */
     goro__g *gfree[GORO__GFREE_MAX]; /* [owner-P] free goroutine descriptors, a stack */
     void *stackfree;    /* [owner-P] free default-size stacks, linked through their tops */

@@ -21,8 +21,11 @@
  *       never resume.
  *
  * Where new work goes.
- *  - goro_spawn puts the new G in runnext (the old runnext moves to the queue tail) and
- *    wakes an idle P (wakep): spawned work is meant to run in parallel.
+ *  - goro_spawn puts the new G in runnext and wakes an idle P (wakep): spawned work is
+ *    meant to run in parallel. The goroutine it displaces from runnext goes on the P's
+ *    spawn stack (runq.h), which the owner takes newest first and thieves oldest first:
+ *    trees of spawns run depth first, with few goroutines alive, and a thief takes the
+ *    biggest pending subtree. pick_local bounds how long anything waits behind it.
  *  - goro__ready (a waiter woken by a mutex, a timer, ...) puts it in runnext; the
  *    goroutine it displaces goes to the queue, and another thread is woken only when
  *    the queue then holds GORO__READY_WAKE_MIN (4) goroutines or more. A woken partner
@@ -97,6 +100,11 @@
 #include "internal.h"
 
 #define GORO__RUNNEXT_MAX 61
+/* Spawn stack fairness (pick_local): after this many picks from the spawn stack in a row
+ * the run queue's head runs, and the stack's oldest entry runs at least every
+ * GORO__LIFO_FAIR_NS while the stack stays busy. */
+#define GORO__LIFO_MAX 64
+#define GORO__LIFO_FAIR_NS 10000000
 #define GORO__SPIN_NS 50000
 /* Queued goroutines from which goro__ready wakes an idle P (see the top comment). */
 #define GORO__READY_WAKE_MIN 4
@@ -335,8 +343,7 @@ static void check_deadlock(int64_t until) {
         goro__load_relaxed(&goro__S.npollwait))
         return;
     for (int32_t i = 0; i < goro__S.gomaxprocs; i++)
-        if (!goro__runq_empty(&goro__S.allp[i]->runq) ||
-            goro__load_relaxed(&goro__S.allp[i]->runnext))
+        if (goro__p_queued(goro__S.allp[i]) || goro__load_relaxed(&goro__S.allp[i]->runnext))
             return;
     /* The caller's until may predate a timer added since, or be 0 because it had no P
      * to look from (a P-less M, after a handoff): ask the heaps. */
@@ -403,7 +410,7 @@ void goro__timers_added(int64_t when) {
 
 bool goro__p_has_work(goro__p *p, int64_t now) {
     int64_t t0 = goro__load_relaxed(&p->timer0);
-    return !goro__runq_empty(&p->runq) || goro__load_relaxed(&p->runnext) ||
+    return goro__p_queued(p) || goro__load_relaxed(&p->runnext) ||
            goro__load_relaxed(&goro__S.runq_size) || (t0 && t0 <= now);
 }
 
@@ -488,6 +495,24 @@ void goro__runqput(goro__p *p, goro__g *g, bool next) {
         runqput_full(p, g);
 }
 
+/* A spawn displaced g from runnext: it goes on the spawn stack (runq.h), or, that being
+ * full, the stack's older half goes to the queue tail first. */
+static __attribute__((noinline)) void lifo_put_full(goro__p *p, goro__g *g) {
+    goro__g *batch[GORO__LIFO_SIZE / 2];
+    while (!goro__lifo_push(&p->lifo, g)) {
+        uint32_t n = goro__lifo_spill(&p->lifo, batch);
+        for (uint32_t i = 0; i < n; i++)
+            goro__runqput(p, batch[i], false);
+    }
+}
+
+static inline void spawnput(goro__p *p, goro__g *g) {
+    /* Acq-rel as in goro__runqput. */
+    g = goro__xchg_acqrel(&p->runnext, g);
+    if (g && GORO__UNLIKELY(!goro__lifo_push(&p->lifo, g)))
+        lifo_put_full(p, g);
+}
+
 static goro__g *take_runnext(goro__p *p) {
     if (!goro__load_relaxed(&p->runnext))
         return NULL;
@@ -495,8 +520,33 @@ static goro__g *take_runnext(goro__p *p) {
     return goro__xchg_acqrel(&p->runnext, NULL);
 }
 
+/* Every GORO__LIFO_MAX picks from the spawn stack: the run queue's head gets its turn,
+ * and the stack's oldest entry does if the stack has been busy since the last one ran
+ * for GORO__LIFO_FAIR_NS. The oldest entry is the root of the biggest pending subtree,
+ * whose spawns then run depth first in turn; doing that often would turn the order back
+ * into a FIFO's, with its thousands of live stacks (skynet: 1,000 times more memory with
+ * a turn every 64 picks). Ten per second bound the wait of a stack entry by its depth
+ * times 10 ms. */
+static __attribute__((noinline)) goro__g *lifo_turn(goro__p *p, bool alone) {
+    goro__g *g;
+    p->lifo_streak = 0;
+    int64_t now = goro__nanotime_coarse();
+    if (!p->lifo_since) {
+        p->lifo_since = now;
+    } else if (now - p->lifo_since >= GORO__LIFO_FAIR_NS) {
+        p->lifo_since = now;
+        if ((g = goro__lifo_steal(&p->lifo)))
+            return g;
+    }
+    if ((g = alone ? goro__runq_get_alone(&p->runq) : goro__runq_get(&p->runq)))
+        return g;
+    return goro__lifo_pop(&p->lifo, alone);
+}
+
 /* The next goroutine for p from its own queues (and every 61st time the global queue).
- * Owner P only. */
+ * Owner P only. The order: runnext, the newest spawn on the spawn stack, the queue head.
+ * The first two have bounds, so nothing waits behind them for ever: runnext yields to
+ * the others after GORO__RUNNEXT_MAX picks in a row, the spawn stack as lifo_turn says. */
 static goro__g *pick_local(goro__p *p) {
     goro__g *g;
     if (GORO__UNLIKELY(--p->globcheck == 0)) {
@@ -512,8 +562,16 @@ static goro__g *pick_local(goro__p *p) {
         }
     }
     p->runnext_streak = 0;
-    g = goro__load_relaxed(&goro__S.gomaxprocs) == 1 ? goro__runq_get_alone(&p->runq)
-                                                     : goro__runq_get(&p->runq);
+    bool alone = goro__load_relaxed(&goro__S.gomaxprocs) == 1;
+    if (GORO__UNLIKELY(p->lifo_streak >= GORO__LIFO_MAX) && (g = lifo_turn(p, alone)))
+        return g;
+    if ((g = goro__lifo_pop(&p->lifo, alone))) {
+        p->lifo_streak++;
+        return g;
+    }
+    p->lifo_streak = 0;
+    p->lifo_since = 0;
+    g = alone ? goro__runq_get_alone(&p->runq) : goro__runq_get(&p->runq);
     if (g)
         return g;
     return take_runnext(p);
@@ -551,9 +609,9 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
      * non-empty (W2), so waking again would only cost the fence. (If a thief empties it
      * between this test and the put, g waits for this P's next switch or that thief's
      * next look: this P is running, so nothing is lost, only maybe delayed.) */
-    bool fresh = !goro__load_relaxed(&p->runnext) || goro__runq_empty(&p->runq);
+    bool fresh = !goro__load_relaxed(&p->runnext) || !goro__p_queued(p);
     /* From here another M may steal and run g. */
-    goro__runqput(p, g, true);
+    spawnput(p, g);
     if (fresh && !is_main) /* main runs on the goro_run thread, about to look for it */
         goro__wakep();
     return 0;
@@ -878,7 +936,7 @@ static __attribute__((noinline)) void finish_release(goro__m *m) {
 static bool yield_alone(goro__m *m, goro__g *cur) {
     goro__p *p = m->p;
     if (goro__load_relaxed(&goro__S.gomaxprocs) != 1 || goro__load_relaxed(&p->timer0) ||
-        goro__load_relaxed(&p->runnext) || p->globcheck <= 1 ||
+        goro__load_relaxed(&p->runnext) || p->globcheck <= 1 || !goro__lifo_empty(&p->lifo) ||
         goro__load_relaxed(&goro__S.gcwaiting) || goro__load_relaxed(&goro__S.exiting))
         return false;
     uint32_t h = goro__load_relaxed(&p->runq.head), t = goro__load_relaxed(&p->runq.tail);
@@ -984,7 +1042,7 @@ static goro__g *steal_pass(goro__m *m, bool runnext) {
         if (v == pp)
             continue;
         goro__g *g = goro__runq_steal(&pp->runq, &v->runq);
-        if (g) {
+        if (g || (g = goro__lifo_steal(&v->lifo))) {
             goro__store_relaxed(&pp->nsteals, pp->nsteals + 1);
             return g;
         }
@@ -1183,7 +1241,7 @@ top:
     goro__fence_sc();
     bool work = goro__load_sc(&goro__S.runq_size) > 0;
     for (int32_t i = 0; i < procs && !work; i++)
-        work = !goro__runq_empty(&goro__S.allp[i]->runq);
+        work = goro__p_queued(goro__S.allp[i]);
     int64_t until = next_timer();
     if (work || (until && until <= goro__nanotime())) {
         if (get_idle_p(m)) {

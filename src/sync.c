@@ -127,7 +127,7 @@ static bool can_spin(int iter) {
     /* Unbracketed read of the P (internal.h): it may be gone (sysmon.c), and then this
      * only peeks at a P that someone else may own, which is harmless. */
     goro__p *p = goro__getm()->p;
-    return p && goro__runq_empty(&p->runq) && !goro__load_relaxed(&p->runnext);
+    return p && !goro__p_queued(p) && !goro__load_relaxed(&p->runnext);
 }
 
 static void lock_slow(goro_mutex *mu) {

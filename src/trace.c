@@ -229,8 +229,11 @@ void goro_stats_get(goro_stats *out) {
         out->goroutines += goro__load_relaxed(&p->ngoroutines);
         out->spawned += goro__load_relaxed(&p->nspawned);
         out->steals += goro__load_relaxed(&p->nsteals);
-        if (i < procs)
-            out->runnable += goro__runq_len(&p->runq) + (goro__load_relaxed(&p->runnext) != NULL);
+        if (i < procs) {
+            int64_t nl = goro__load_acquire(&p->lifo.bottom) - goro__load_acquire(&p->lifo.top);
+            out->runnable += goro__runq_len(&p->runq) + (nl > 0 ? nl : 0) +
+                             (goro__load_relaxed(&p->runnext) != NULL);
+        }
     }
     out->runnable += goro__load_relaxed(&goro__S.runq_size);
     pthread_mutex_lock(&goro__S.lock);

@@ -8,6 +8,11 @@
  *
  * Concurrent: an owner pthread puts and gets while thief pthreads steal from it and from
  * each other and drain what they stole; every pointer must be seen exactly once overall.
+ *
+ * The spawn stack (goro__lifo in runq.h) the same way: newest first for the owner, oldest
+ * first for thieves and spills, a full stack refuses a push; concurrently, an owner that
+ * pushes and pops while thieves steal one at a time, every pointer seen exactly once
+ * (the race for the last entry between the owner's pop and a steal is the hard part).
  */
 #include "testutil.h"
 
@@ -282,6 +287,112 @@ static void test_concurrent(int thieves, uint32_t start) {
            atomic_load(&steals_ok), atomic_load(&stolen_total));
 }
 
+/* ------------------------------------------------------------------ spawn stack */
+
+#define LIFO_SIZE GORO__LIFO_SIZE
+
+static void test_lifo_single(bool alone) {
+    static goro__lifo s;
+    static struct goro__g *batch[LIFO_SIZE / 2];
+    memset(&s, 0, sizeof s);
+    CHECK(goro__lifo_empty(&s));
+    CHECK(goro__lifo_pop(&s, alone) == NULL);
+    CHECK(goro__lifo_steal(&s) == NULL);
+    /* Laps so that slots wrap: push k, pop newest first. */
+    uint32_t next = 0;
+    for (int lap = 0; lap < 5; lap++) {
+        uint32_t fill = 1 + (uint32_t)lap * 100;
+        for (uint32_t k = 0; k < fill; k++)
+            CHECK(goro__lifo_push(&s, item(next + k)));
+        /* Steal the oldest, then pop the rest newest first. */
+        CHECK_EQ(index_of(goro__lifo_steal(&s)), next);
+        for (uint32_t k = fill; k-- > 1;) {
+            struct goro__g *g = goro__lifo_pop(&s, alone);
+            CHECKF(g != NULL && index_of(g) == next + k, "LIFO broken: got %u, want %u",
+                   g ? index_of(g) : 0u, next + k);
+        }
+        CHECK(goro__lifo_empty(&s));
+        CHECK(goro__lifo_pop(&s, alone) == NULL);
+        next += fill;
+    }
+    /* Full: refuses, and the spill takes the oldest half in order. */
+    for (uint32_t k = 0; k < LIFO_SIZE; k++)
+        CHECK(goro__lifo_push(&s, item(k)));
+    CHECK(!goro__lifo_push(&s, item(LIFO_SIZE)));
+    uint32_t n = goro__lifo_spill(&s, batch);
+    CHECK_EQ(n, LIFO_SIZE / 2);
+    for (uint32_t k = 0; k < n; k++)
+        CHECK_EQ(index_of(batch[k]), k);
+    CHECK(goro__lifo_push(&s, item(LIFO_SIZE)));
+    for (uint32_t k = LIFO_SIZE + 1; k-- > LIFO_SIZE / 2;)
+        CHECK_EQ(index_of(goro__lifo_pop(&s, alone)), k);
+    CHECK(goro__lifo_pop(&s, alone) == NULL);
+    CHECK_EQ(goro__lifo_spill(&s, batch), 0);
+}
+
+static goro__lifo owner_s;
+
+static void *lifo_owner(void *arg) {
+    (void)arg;
+    uint64_t rng = 777;
+    for (uint32_t i = 0; i < nitems; i++) {
+        while (!goro__lifo_push(&owner_s, item(i))) {
+            struct goro__g *g = goro__lifo_pop(&owner_s, false);
+            if (g != NULL)
+                mark(g);
+        }
+        /* Mostly keep the stack at zero to a few entries: every pop is then a race for
+         * the last entry with the thieves. */
+        uint64_t r = tu_rand(&rng);
+        for (uint64_t k = r % 3; k > 0; k--) {
+            struct goro__g *g = goro__lifo_pop(&owner_s, false);
+            if (g != NULL)
+                mark(g);
+        }
+        if (r % 4096 == 1)
+            sched_yield();
+    }
+    struct goro__g *g;
+    while ((g = goro__lifo_pop(&owner_s, false)) != NULL)
+        mark(g);
+    atomic_store(&owner_done, 1);
+    return NULL;
+}
+
+static void *lifo_thief(void *arg) {
+    (void)arg;
+    for (;;) {
+        int done = atomic_load(&owner_done);
+        struct goro__g *g = goro__lifo_steal(&owner_s);
+        if (g != NULL) {
+            atomic_fetch_add(&steals_ok, 1);
+            mark(g);
+        } else if (done && goro__lifo_empty(&owner_s)) {
+            return NULL;
+        }
+    }
+}
+
+static void test_lifo_concurrent(int thieves) {
+    memset(&owner_s, 0, sizeof owner_s);
+    for (uint32_t i = 0; i < nitems; i++)
+        atomic_store(&seen_count[i], 0);
+    atomic_store(&owner_done, 0);
+    atomic_store(&steals_ok, 0);
+    pthread_t th[MAX_THIEVES], ow;
+    for (int t = 0; t < thieves; t++)
+        CHECK(pthread_create(&th[t], NULL, lifo_thief, NULL) == 0);
+    CHECK(pthread_create(&ow, NULL, lifo_owner, NULL) == 0);
+    CHECK(pthread_join(ow, NULL) == 0);
+    for (int t = 0; t < thieves; t++)
+        CHECK(pthread_join(th[t], NULL) == 0);
+    for (uint32_t i = 0; i < nitems; i++)
+        CHECKF(atomic_load(&seen_count[i]) == 1, "spawn stack, %d thieves: item %u seen %d times",
+               thieves, i, (int)atomic_load(&seen_count[i]));
+    printf("spawn stack, %d thieves: %u items, %ld stolen\n", thieves, nitems,
+           atomic_load(&steals_ok));
+}
+
 int main(void) {
     /* Counters starting at 0, just below a multiple of the ring, and just below 2^32. */
     const uint32_t starts[] = {0, RUNQ_SIZE - 3, UINT32_MAX - 100, UINT32_MAX};
@@ -297,6 +408,10 @@ int main(void) {
     CHECK(seen_count != NULL);
     for (int thieves = 1; thieves <= MAX_THIEVES; thieves++)
         test_concurrent(thieves, thieves == 2 ? UINT32_MAX - 5000 : 0);
+    test_lifo_single(false);
+    test_lifo_single(true);
+    for (int thieves = 1; thieves <= MAX_THIEVES; thieves++)
+        test_lifo_concurrent(thieves);
     free((void *)seen_count);
     return tu_pass("runq_steal");
 }
