@@ -142,7 +142,7 @@ END {
             better = higher_better ? g >= o : g <= o
             r = g > o ? g / o : o / g
             if (u == "x") word = better ? "higher" : "lower"
-            else if (u == "bytes") word = better ? "smaller" : "larger"
+            else if (u == "bytes" || u == "MB" || u == "KB") word = better ? "smaller" : "larger"
             else word = better ? "faster" : "slower"
             verdict = sprintf("goro %.2fx %s", r, word)
         }
