@@ -31,19 +31,19 @@ goro__ctx_switch:
     pushq $0
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
-    movl (%rsp), %eax
+    movl (%rsp), %r8d
     /* Only MXCSR's control bits are callee-saved; its sticky exception flags (bits 0-5)
      * are set by ordinary arithmetic and would make every comparison below fail. */
-    andl $0xffc0, %eax
-    movl %eax, (%rsp)
+    andl $0xffc0, %r8d
+    movl %r8d, (%rsp)
     movzwl 4(%rsp), %ecx
-    movq %rdx, %rax
+    movq %rdx, %rax /* the return value; r8 and rcx hold the words to compare */
     movq %rsp, (%rdi)
     movq %rsi, %rsp
     /* Loading MXCSR and the x87 control word is slow (they serialise parts of the FPU);
      * they almost never differ between goroutines, so load them only if they do. Each is
      * read back with its own width so the loads forward from the stores just made. */
-    cmpl (%rsp), %eax
+    cmpl (%rsp), %r8d
     jne 1f
     cmpw 4(%rsp), %cx
     jne 1f
