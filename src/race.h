@@ -164,7 +164,10 @@ static inline void goro__race_timer_exit(void *prev) {
  * rewritten by the macros. Calls gcc emits by itself (a large struct copy) are not
  * covered: the runtime avoids them on memory that several goroutines reuse.
  */
-#if GORO_RACE && !defined(__SANITIZE_THREAD__)
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if GORO_RACE && !defined(__SANITIZE_THREAD__) && !__has_feature(thread_sanitizer)
 #include <dlfcn.h>
 #include <netdb.h>
 #include <poll.h>
