@@ -311,19 +311,21 @@ static inline void *race_slot(goro_chan *c, size_t i) {
     return c->elem_size ? slot(c, i) : (void *)&c->sendx;
 }
 
-/* Race builds: the running goroutine completes the parked partner g's operation
- * directly. Unbuffered, each happens before the other completes; buffered (the buffer
- * is empty), the value passes slot recvx as if through the buffer, and the ring moves
- * on with it (the buffer stays empty), so slots keep counting sends and receives. */
-static inline void race_handoff(goro_chan *c, goro__g *g) {
+/* Race builds: the running goroutine completes the operation of the parked partner
+ * whose record is w. Unbuffered, each happens before the other completes, through the
+ * record: TSan's sync objects merge, and one per channel would pass every earlier pair's
+ * clocks on to the next. Buffered (the buffer is empty), the value passes slot recvx as
+ * if through the buffer, and the ring moves on with it (the buffer stays empty), so slots
+ * keep counting sends and receives. */
+static inline void race_handoff(goro_chan *c, waiter *w) {
     if (!GORO_RACE)
         return;
     if (c->cap == 0) {
-        goro__race_sync(&c->recvq, g);
+        goro__race_sync(w, w->g);
         return;
     }
     goro__race_notify(race_slot(c, c->recvx), NULL);
-    goro__race_notify(race_slot(c, c->recvx), g);
+    goro__race_notify(race_slot(c, c->recvx), w->g);
     c->recvx = ring_next(c, c->recvx);
     c->sendx = c->recvx;
 }
@@ -363,7 +365,7 @@ static inline __attribute__((always_inline)) bool send_locked(goro_chan *c, cons
         return true;
     }
     if (c->recvq.head && (w = dequeue(&c->recvq))) {
-        race_handoff(c, w->g);
+        race_handoff(c, w);
         copy_elem(c, w->elem, elem);
         *wake = complete(w, 0);
     } else if (c->count < c->cap) {
@@ -402,7 +404,7 @@ static inline __attribute__((always_inline)) bool recv_locked(goro_chan *c, void
         return true;
     }
     if (c->sendq.head && (w = dequeue(&c->sendq))) {
-        race_handoff(c, w->g); /* unbuffered (C2) */
+        race_handoff(c, w); /* unbuffered (C2) */
         copy_elem(c, elem, w->elem);
         *wake = complete(w, 0);
         *result = 0;

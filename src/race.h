@@ -48,8 +48,9 @@
  *  - channels (chan.c): send before the matching receive completes; for a buffered
  *    channel the k-th send and the k-th receive meet on slot k mod cap, which also orders
  *    the k-th receive before the (k+cap)-th send completes; an unbuffered hand-off
- *    orders both ways; close before any operation that observes it. select is its
- *    chosen case.
+ *    orders both ways, through the parked side's waiter record (TSan's sync objects
+ *    merge, so one per channel would carry each pair's clocks on to the next pair);
+ *    close before any operation that observes it. select is its chosen case.
  *  - goro_mutex unlock before the next lock; rwmutex unlock before later read locks and
  *    locks, read unlocks before the next lock; goro_wg_done/add(-n) before the
  *    goro_wg_wait it releases; the first goro_once_do's fn before every goro_once_do
@@ -86,7 +87,8 @@ void goro__race_acquire_g(goro__g *g, const void *addr);
  * k-th send and the k-th receive of a buffered channel meet on a slot. */
 void goro__race_notify(const void *addr, goro__g *g);
 /* Go's racesync: the running goroutine and the parked partner g each get the other's
- * clock through addr (an unbuffered hand-off). */
+ * clock through addr (an unbuffered hand-off; addr is the partner's waiter record, on
+ * which only goroutines of that stack's fiber ever wait). */
 void goro__race_sync(const void *addr, goro__g *partner);
 /* In goro__switch, on the fiber switched to: a goroutine may use the thread-local
  * variables of the thread it now runs on, which TSan saw initialised when the thread

@@ -39,7 +39,8 @@ static __attribute__((noinline)) int get(const int *p) {
 
 typedef struct pair {
     goro_chan *c;
-    goro_chan *done; /* capacity 2: each side sends once when finished */
+    goro_chan *done; /* each goroutine of a scenario sends once when finished */
+    goro_chan *flag;
     goro_waitgroup wg;
     goro_mutex m1, m2;
     goro_rwmutex rw;
@@ -51,10 +52,11 @@ static pair P;
 
 static void pair_init(size_t cap, size_t elem) {
     CHECK_EQ(goro_chan_make(&P.c, elem, cap), 0);
-    CHECK_EQ(goro_chan_make(&P.done, 0, 2), 0);
+    CHECK_EQ(goro_chan_make(&P.done, 0, 4), 0);
 }
 
-/* Main waits for both sides: each side's finishing send comes after its own accesses. */
+/* Main waits for two goroutines: each one's finishing send comes after its own
+ * accesses. */
 static void pair_wait(void) {
     CHECK_EQ(goro_chan_recv(P.done, NULL), 0);
     CHECK_EQ(goro_chan_recv(P.done, NULL), 0);
@@ -124,6 +126,51 @@ static void race_buffered_before_recv(void) {
     pair_init(1, sizeof(int));
     go(send_then_write, NULL);
     go(read_then_recv, NULL);
+    pair_wait();
+}
+
+static void write_then_send(void *a);
+
+/* Waits, without synchronising, until flag holds a value: goro_chan_len is no edge. */
+static void wait_flag(void) {
+    while (goro_chan_len(P.flag) == 0)
+        goro_sleep(1000000);
+}
+
+static void recv_then_flag(void *a) {
+    (void)a;
+    int v;
+    CHECK_EQ(goro_chan_recv(P.c, &v), 0);
+    CHECK_EQ(goro_chan_send(P.flag, &one), 0);
+    finished();
+}
+
+static void late_send(void *a) {
+    (void)a;
+    wait_flag();
+    CHECK_EQ(goro_chan_send(P.c, &one), 0);
+    finished();
+}
+
+static void late_recv_then_read(void *a) {
+    (void)a;
+    int v;
+    wait_flag();
+    CHECK_EQ(goro_chan_recv(P.c, &v), 0);
+    (void)get(&shared);
+    finished();
+}
+
+/* Unbuffered, two pairs one after the other: the first sender's write reaches its own
+ * receiver, not the second pair's. */
+static void race_unbuffered_other_pair(void) {
+    pair_init(0, sizeof(int));
+    CHECK_EQ(goro_chan_make(&P.flag, sizeof(int), 1), 0);
+    go(write_then_send, NULL);
+    go(recv_then_flag, NULL);
+    go(late_send, NULL);
+    go(late_recv_then_read, NULL);
+    pair_wait();
     pair_wait();
 }
 
@@ -700,6 +747,7 @@ typedef struct scenario {
 static const scenario scenarios[] = {
     {"no synchronisation", 1, race_plain},
     {"unbuffered: write after the send, read after the receive", 1, race_unbuffered_after},
+    {"unbuffered: read after another pair's hand-off", 1, race_unbuffered_other_pair},
     {"buffered: write after the send, read before the receive", 1, race_buffered_before_recv},
     {"capacity 2: read after the second send", 1, race_cap_not_reached},
     {"close: write after the close", 1, race_close_after},
