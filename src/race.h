@@ -31,7 +31,9 @@
  *       fiber waits in a quarantine of GORO__RACE_QUARANTINE others before it is reused,
  *       so two goroutines share a TSan thread only if that many goroutines ended in
  *       between (a fiber costs TSan ~0.8 MiB and ~1 ms to create; one per goroutine
- *       would be unaffordable). Stale shadow of a stack's old frames then belongs to the
+ *       would be unaffordable). The later one then also starts with the fiber's clock:
+ *       it is ordered after its predecessors there and what they synchronised with, a
+ *       blind spot for races that old. Stale shadow of a stack's old frames then belongs to the
  *       same fiber and cannot race; a stack whose fiber had to go (goro_exit) is remapped,
  *       which clears its shadow.
  *  (R3) An acquire or release on behalf of a parked goroutine (Go's raceacquireg) switches
