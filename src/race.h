@@ -33,9 +33,9 @@
  *       between (a fiber costs TSan ~0.8 MiB and ~1 ms to create; one per goroutine
  *       would be unaffordable). The later one then also starts with the fiber's clock:
  *       it is ordered after its predecessors there and what they synchronised with, a
- *       blind spot for races that old. Stale shadow of a stack's old frames then belongs to the
- *       same fiber and cannot race; a stack whose fiber had to go (goro_exit) is remapped,
- *       which clears its shadow.
+ *       blind spot for races that old. The stale shadow of a stack's old frames belongs
+ *       to the same fiber and cannot race; a stack whose fiber had to go (goro_exit) is
+ *       remapped, which clears its shadow.
  *  (R3) An acquire or release on behalf of a parked goroutine (Go's raceacquireg) switches
  *       TSan to that goroutine's fiber for the call: the partner that completes its
  *       channel operation holds the channel lock, and the parked goroutine cannot run
@@ -43,6 +43,11 @@
  *  (R4) Timer callbacks run with the M's timer fiber current (Go's per-P timer context),
  *       which acquires what the arming goroutine released; the goroutine whose stack
  *       the callback happens to run on is not involved.
+ *  (R5) The runtime's own contexts (g0, the timer fibers) acquire nothing a goroutine
+ *       released, except what a timer fiber passes from an arming to that timer's value.
+ *       So goroutines may acquire every M's start (goro__race_switched), which orders
+ *       TSan's record of the thread's thread-local initialisation before them, and
+ *       nothing of another goroutine.
  *
  * The edges (where):
  *  - goro_spawn (and goro_run for main) before the new goroutine starts: a token the
@@ -94,8 +99,7 @@ void goro__race_notify(const void *addr, goro__g *g);
 void goro__race_sync(const void *addr, goro__g *partner);
 /* In goro__switch, on the fiber switched to: a goroutine may use the thread-local
  * variables of the thread it now runs on, which TSan saw initialised when the thread
- * started. Every M's start is released into one sync object, acquired here; the runtime's
- * threads acquire nothing from goroutines, so this orders no goroutine after another. */
+ * started. Every M's start is released into one sync object, acquired here (R5). */
 void goro__race_switched(void);
 /* In goro__newproc, on the spawner: g will start after this (R2). */
 void goro__race_spawn(goro__g *g);
