@@ -728,7 +728,11 @@ static void sync_fd_close(void) {
     f.wr = p[1];
     pair_init(0, 0);
     go(read_until_closed, &f);
-    goro_sleep(2000000); /* let it park in the read */
+    goro_stats st;
+    do { /* until it is parked in the read; the counter is no synchronisation */
+        goro_sleep(1000000);
+        goro_stats_get(&st);
+    } while (st.netpoll_waiting == 0);
     put(&shared, 1);
     CHECK_EQ(goro_close(f.rd), 0);
     finished();
