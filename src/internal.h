@@ -196,7 +196,7 @@ static inline goro__m *goro__switch(goro__g *from, goro__g *to, bool dying, goro
     /* Flag 0 orders everything before the switch before everything after it; a race
      * build orders goroutines only by what they do (race.h). */
     __tsan_switch_to_fiber(to->tsan_fiber, GORO_RACE ? __tsan_switch_to_fiber_no_sync : 0);
-    goro__race_switched(); /* now on to's fiber */
+    goro__race_switched(m); /* now on to's fiber */
 #endif
     (void)dying;
     m = goro__ctx_switch(&from->sp, to->sp, m);

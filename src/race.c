@@ -101,15 +101,15 @@ void *goro__race_fiber_create(void) {
 /* (R4) One timer fiber per M. It ignores reads and writes while a callback runs: the
  * callback runs on some goroutine's stack, and an intercepted call there must not count
  * as an access by a fiber other than that stack's. It only synchronises. */
-static char threads_started; /* the sync object of goro__race_switched */
-
+/* The sync object of an M's start (R5): the address of a field of the M, which lives as
+ * long as its thread. */
 void goro__race_m_init(goro__m *m) {
     m->race_timer_fiber = goro__race_fiber_create();
-    __tsan_release(&threads_started);
+    __tsan_release(&m->race_timer_fiber);
 }
 
-void goro__race_switched(void) {
-    __tsan_acquire(&threads_started);
+void goro__race_switched(goro__m *m) {
+    __tsan_acquire(&m->race_timer_fiber);
 }
 
 void goro__race_m_fini(goro__m *m) {

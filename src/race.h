@@ -45,9 +45,9 @@
  *       the callback happens to run on is not involved.
  *  (R5) The runtime's own contexts (g0, the timer fibers) acquire nothing a goroutine
  *       released, except what a timer fiber passes from an arming to that timer's value.
- *       So goroutines may acquire every M's start (goro__race_switched), which orders
- *       TSan's record of the thread's thread-local initialisation before them, and
- *       nothing of another goroutine.
+ *       So a goroutine may acquire the start of the M it runs on (goro__race_switched):
+ *       that orders TSan's record of the thread's thread-local initialisation before
+ *       it, and nothing of another goroutine.
  *
  * The edges (where):
  *  - goro_spawn (and goro_run for main) before the new goroutine starts: a token the
@@ -97,10 +97,10 @@ void goro__race_notify(const void *addr, goro__g *g);
  * clock through addr (an unbuffered hand-off; addr is the partner's waiter record, on
  * which only goroutines of that stack's fiber ever wait). */
 void goro__race_sync(const void *addr, goro__g *partner);
-/* In goro__switch, on the fiber switched to: a goroutine may use the thread-local
+/* In goro__switch, on the fiber switched to on m: a goroutine may use the thread-local
  * variables of the thread it now runs on, which TSan saw initialised when the thread
- * started. Every M's start is released into one sync object, acquired here (R5). */
-void goro__race_switched(void);
+ * started. The M's start is released into a sync object of the M, acquired here (R5). */
+void goro__race_switched(goro__m *m);
 /* In goro__newproc, on the spawner: g will start after this (R2). */
 void goro__race_spawn(goro__g *g);
 /* In g_entry's loop, on g's own fiber, before g's function runs. */
@@ -135,7 +135,9 @@ static inline void goro__race_sync(const void *addr, goro__g *partner) {
     (void)addr;
     (void)partner;
 }
-static inline void goro__race_switched(void) {}
+static inline void goro__race_switched(goro__m *m) {
+    (void)m;
+}
 static inline void goro__race_spawn(goro__g *g) {
     (void)g;
 }
