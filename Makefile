@@ -5,7 +5,10 @@
 # build lives in its own directory so they never invalidate each other:
 #   build/          RelWithDebInfo (-O2 -g): run, bench, unit tests, Valgrind
 #   build-asan/     ASan+UBSan, -O1, GORO_DEBUG
-#   build-tsan/     TSan, -O1, GORO_DEBUG
+#   build-tsan/     TSan race build, -O1, GORO_DEBUG: the program instrumented, the runtime
+#                   not; it reports races between goroutines (src/race.h)
+#   build-tsan-rt/  TSan on everything, the runtime too, -O1, GORO_DEBUG: races inside
+#                   the runtime (switches synchronise, so not those between goroutines)
 #   build-aarch64/  cross-compiled for aarch64, tests run under qemu-user
 
 # 2 cores on the CI machine; more parallel tests than cores makes timing tests flaky.
@@ -48,7 +51,7 @@ help:
 	@echo "make test          all test suites: unit, asan, tsan, valgrind, aarch64"
 	@echo "make test-unit     ctest in build/ (without the Valgrind runs)"
 	@echo "make test-asan     ASan+UBSan build and its tests (build-asan/)"
-	@echo "make test-tsan     TSan build and its tests (build-tsan/)"
+	@echo "make test-tsan     both TSan builds and their tests (build-tsan/, build-tsan-rt/)"
 	@echo "make test-valgrind tests labelled 'valgrind', run under Valgrind (build/)"
 	@echo "make test-aarch64  aarch64 cross build, tests under qemu (build-aarch64/)"
 	@echo "make test-fuzz     libFuzzer on the HTTP request handling, FUZZ_SECONDS (60)"
@@ -91,9 +94,12 @@ test-asan: setup-test
 	$(call configure_build,build-asan,$(SANITIZER_BUILD) -DGORO_SANITIZE=address)
 	$(ASAN_ENV) $(RUN_TESTS) build-asan $(CTEST_ARGS)
 
+# The race build first (races in the tests' own use of goroutines), then the runtime's.
 test-tsan: setup-test
-	$(call configure_build,build-tsan,$(SANITIZER_BUILD) -DGORO_SANITIZE=thread)
+	$(call configure_build,build-tsan,$(SANITIZER_BUILD) -DGORO_SANITIZE=race)
 	$(TSAN_ENV) $(RUN_TESTS) build-tsan $(CTEST_ARGS)
+	$(call configure_build,build-tsan-rt,$(SANITIZER_BUILD) -DGORO_SANITIZE=thread)
+	$(TSAN_ENV) $(RUN_TESTS) build-tsan-rt $(CTEST_ARGS)
 
 # The <name>.memcheck tests that goro_add_test(... VALGRIND) registers; they run the
 # binaries of build/ under valgrind with GORO_MAXPROCS=2 and fail on any error.
@@ -111,4 +117,4 @@ format: setup-format
 	clang-format -i $(FORMAT_FILES)
 
 clean:
-	rm -rf build build-asan build-tsan build-aarch64 build-fuzz
+	rm -rf build build-asan build-tsan build-tsan-rt build-aarch64 build-fuzz

@@ -254,8 +254,8 @@ typedef struct reject {
 
 static void reject_goroutine(void *arg) {
     reject *r = arg;
-    char resp[256];
-    size_t len = http_error_response(503, http_date_now(), resp, sizeof resp);
+    char resp[256], date[HTTP_DATE_SIZE];
+    size_t len = http_error_response(503, http_date_now(date), resp, sizeof resp);
     if (goro_write(r->fd, resp, len, goro_now() + SEC) == (ssize_t)len)
         close_gracefully(r->fd);
     else

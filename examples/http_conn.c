@@ -26,6 +26,8 @@
  */
 #include "http_conn.h"
 
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -71,11 +73,17 @@ static char *put_uint(char *p, size_t v) {
 
 /* ---------------------------------------------------------------- Date */
 
-const char *http_date_now(void) {
-    /* Per thread, so no lock: the caller uses the text before it can park (it never parks
-     * in here), and a thread only ever overwrites its own copy. */
-    static _Thread_local time_t cached_sec = -1;
-    static _Thread_local char text[32];
+/* The cache, per thread: no lock, since a thread only ever overwrites its own copy and
+ * no goroutine parks in here, so the goroutines of one thread take turns. Relaxed atomics
+ * all the same: a thread-local is shared by every goroutine that runs on the thread, and
+ * goro's race build (like Go's memory model) orders goroutines only by what they do, not
+ * by where they run. The caller gets a copy, which no other goroutine writes. */
+static _Thread_local _Atomic int64_t cached_sec = -1;
+static _Thread_local _Atomic uint64_t cached_text[HTTP_DATE_SIZE / 8];
+
+const char *http_date_now(char *out) {
+    uint64_t w[HTTP_DATE_SIZE / 8];
+    char *text = (char *)w;
     static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
     static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                        "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
@@ -83,7 +91,7 @@ const char *http_date_now(void) {
     /* The coarse clock is read from the vDSO without a system call; a few ms of
      * granularity is nothing for a header with one-second resolution. */
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
-    if (ts.tv_sec != cached_sec) {
+    if ((int64_t)ts.tv_sec != atomic_load_explicit(&cached_sec, memory_order_relaxed)) {
         struct tm tm;
         gmtime_r(&ts.tv_sec, &tm);
         /* IMF-fixdate, RFC 9110 5.6.7: "Sun, 06 Nov 1994 08:49:37 GMT". Formatted by hand:
@@ -112,9 +120,15 @@ const char *http_date_now(void) {
         *p++ = (char)('0' + tm.tm_sec % 10);
         p = PUT_LIT(p, " GMT");
         *p = '\0';
-        cached_sec = ts.tv_sec;
+        for (size_t i = 0; i < HTTP_DATE_SIZE / 8; i++)
+            atomic_store_explicit(&cached_text[i], w[i], memory_order_relaxed);
+        atomic_store_explicit(&cached_sec, (int64_t)ts.tv_sec, memory_order_relaxed);
+    } else {
+        for (size_t i = 0; i < HTTP_DATE_SIZE / 8; i++)
+            w[i] = atomic_load_explicit(&cached_text[i], memory_order_relaxed);
     }
-    return text;
+    memcpy(out, text, HTTP_DATE_SIZE);
+    return out;
 }
 
 /* ---------------------------------------------------------------- Go's %q */
@@ -383,8 +397,8 @@ size_t http_error_response(int status, const char *date, char *buf, size_t cap) 
     return (size_t)(p - buf);
 }
 
-static const char *conn_date(const http_conn *c) {
-    return c->date != NULL ? c->date : http_date_now();
+static const char *conn_date(http_conn *c) {
+    return c->date != NULL ? c->date : http_date_now(c->date_buf);
 }
 
 /* Ends the connection with an error response: nothing is parsed after it. */

@@ -47,6 +47,10 @@
 #define HTTP_CONN_OUT_HIGH_WATER 65536
 
 /* A growable byte buffer. All-zero is empty. */
+/* Bytes of a Date header value with its NUL ("Sun, 06 Nov 1994 08:49:37 GMT"), rounded
+ * up to whole 8-byte words. */
+#define HTTP_DATE_SIZE 32
+
 typedef struct http_buf {
     char *data;
     size_t len, cap;
@@ -86,6 +90,8 @@ typedef struct http_conn {
     uint8_t draining; /* the next response is the last one (http_conn_drain) */
     uint8_t closing;  /* close once out is written; input is ignored from now on */
     uint8_t resume;   /* llhttp paused: run it on again, with zero bytes if need be */
+    /* The clock's Date header value when date is NULL, for the response being built. */
+    char date_buf[HTTP_DATE_SIZE];
 } http_conn;
 
 /* Prepares c (caller-allocated); opt may be NULL. Allocates nothing yet. */
@@ -143,7 +149,8 @@ size_t http_error_response(int status, const char *date, char *buf, size_t cap);
  */
 size_t http_go_quote(const char *s, size_t n, char *out);
 
-/* Today's Date header value for the current second (cached per thread). */
-const char *http_date_now(void);
+/* Writes the Date header value for the current second, NUL-terminated, into out (of
+ * HTTP_DATE_SIZE bytes) and returns out. Formatted once a second per thread. */
+const char *http_date_now(char *out);
 
 #endif

@@ -15,7 +15,8 @@ cache=$dir/CMakeCache.txt
 cache_get() { sed -n "s/^$1:[A-Z]*=//p" "$cache" | head -n1; }
 
 wrap=()
-if [ "$(cache_get GORO_SANITIZE)" = thread ]; then
+case $(cache_get GORO_SANITIZE) in thread | race) tsan=1 ;; *) tsan=0 ;; esac
+if [ "$tsan" = 1 ]; then
     cc=$(cache_get CMAKE_C_COMPILER)
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT

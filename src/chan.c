@@ -108,14 +108,15 @@ struct waiter {
  * overflows to free(), and is freed at shutdown or when the P goes away
  * (goro__chan_cache_flush). Without a P (outside the runtime, or a goroutine whose P the
  * monitor took) blocks go to and come from malloc as before. AddressSanitizer builds
- * bypass the cache, so that it sees every use after free. */
+ * bypass the cache, so that it sees every use after free, and race builds, so that a new
+ * channel does not inherit an old one's sync objects (race.h). */
 #define GORO__CHAN_SMALL 128
 #define GORO__CHAN_CACHE_MAX 256
 
 static goro_chan *chan_alloc(size_t bytes) {
     if (bytes > GORO__CHAN_SMALL)
         return malloc(bytes);
-#if !GORO_ASAN
+#if !GORO_ASAN && !GORO_RACE
     goro__m *m = goro__getm();
     if (m) {
         goro__acquirem_m(m);
@@ -134,7 +135,7 @@ static goro_chan *chan_alloc(size_t bytes) {
 }
 
 static void chan_free(goro_chan *c) {
-#if !GORO_ASAN
+#if !GORO_ASAN && !GORO_RACE
     if (sizeof *c + c->elem_size * c->cap <= GORO__CHAN_SMALL) {
         goro__m *m = goro__getm();
         if (m) {
@@ -302,6 +303,33 @@ static void zero_elem(goro_chan *c, void *dst) {
         memset(dst, 0, c->elem_size);
 }
 
+/* Race builds (race.h): the sync object of slot i (Go's chanbuf race address). The k-th
+ * send and the k-th receive of a buffered channel meet on slot k mod cap, so the k-th
+ * receive also happens before the (k+cap)-th send completes. Elements of size 0 have no
+ * slot addresses: all operations then meet on one. */
+static inline void *race_slot(goro_chan *c, size_t i) {
+    return c->elem_size ? slot(c, i) : (void *)&c->sendx;
+}
+
+/* Race builds: the running goroutine completes the operation of the parked partner
+ * whose record is w. Unbuffered, each happens before the other completes, through the
+ * record: TSan's sync objects merge, and one per channel would pass every earlier pair's
+ * clocks on to the next. Buffered (the buffer is empty), the value passes slot recvx as
+ * if through the buffer, and the ring moves on with it (the buffer stays empty), so slots
+ * keep counting sends and receives. */
+static inline void race_handoff(goro_chan *c, waiter *w) {
+    if (!GORO_RACE)
+        return;
+    if (c->cap == 0) {
+        goro__race_sync(w, w->g);
+        return;
+    }
+    goro__race_notify(race_slot(c, c->recvx), NULL);
+    goro__race_notify(race_slot(c, c->recvx), w->g);
+    c->recvx = ring_next(c, c->recvx);
+    c->sendx = c->recvx;
+}
+
 /* The running goroutine, NULL on an M's g0: a timer callback (time.c) may try a
  * non-blocking send there, but nothing may wait outside a goroutine. */
 static inline goro__g *current_g(void) {
@@ -331,14 +359,17 @@ static inline __attribute__((always_inline)) bool send_locked(goro_chan *c, cons
                                                               int *result, goro__g **wake) {
     waiter *w;
     if (GORO__UNLIKELY(c->closed)) {
+        goro__race_acquire(&c->closed);
         *result = GORO_ECLOSED;
         *wake = NULL;
         return true;
     }
     if (c->recvq.head && (w = dequeue(&c->recvq))) {
+        race_handoff(c, w);
         copy_elem(c, w->elem, elem);
         *wake = complete(w, 0);
     } else if (c->count < c->cap) {
+        goro__race_notify(race_slot(c, c->sendx), NULL);
         copy_elem(c, slot(c, c->sendx), elem);
         c->sendx = ring_next(c, c->sendx);
         goro__store_relaxed(&c->count, c->count + 1);
@@ -355,9 +386,11 @@ static inline __attribute__((always_inline)) bool recv_locked(goro_chan *c, void
                                                               goro__g **wake) {
     waiter *w;
     if (c->count > 0) {
+        goro__race_notify(race_slot(c, c->recvx), NULL);
         copy_elem(c, elem, slot(c, c->recvx));
         if (GORO__UNLIKELY(c->sendq.head) && (w = dequeue(&c->sendq))) {
             /* Full buffer with a waiting sender (C2): its value takes the freed slot. */
+            goro__race_notify(race_slot(c, c->recvx), w->g);
             copy_elem(c, slot(c, c->recvx), w->elem);
             c->recvx = ring_next(c, c->recvx);
             c->sendx = c->recvx;
@@ -371,12 +404,14 @@ static inline __attribute__((always_inline)) bool recv_locked(goro_chan *c, void
         return true;
     }
     if (c->sendq.head && (w = dequeue(&c->sendq))) {
+        race_handoff(c, w); /* unbuffered (C2) */
         copy_elem(c, elem, w->elem);
         *wake = complete(w, 0);
         *result = 0;
         return true;
     }
     if (c->closed) {
+        goro__race_acquire(&c->closed);
         zero_elem(c, elem);
         *wake = NULL;
         *result = GORO_ECLOSED;
@@ -755,6 +790,7 @@ int goro_chan_close(goro_chan *c) {
         chan_unlock(c);
         return GORO_ECLOSED;
     }
+    goro__race_release(&c->closed); /* close happens before what observes it */
     goro__store_relaxed(&c->closed, 1);
     /* Every waiter wakes: receivers with zero values, senders with GORO_ECLOSED. They are
      * readied after the lock is dropped (C6), linked through their descriptors'
@@ -764,11 +800,13 @@ int goro_chan_close(goro_chan *c) {
     while ((w = dequeue(&c->recvq))) {
         zero_elem(c, w->elem);
         g = complete(w, GORO_ECLOSED);
+        goro__race_acquire_g(g, &c->closed);
         g->schedlink = wake;
         wake = g;
     }
     while ((w = dequeue(&c->sendq))) {
         g = complete(w, GORO_ECLOSED);
+        goro__race_acquire_g(g, &c->closed);
         g->schedlink = wake;
         wake = g;
     }

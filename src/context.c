@@ -11,8 +11,10 @@
  *    before, finish_switch_fiber after, on the resumed side; a context that will never run
  *    again passes NULL so its fake stack is freed.
  *  - ThreadSanitizer models each goroutine as a fiber with its own shadow call stack and
- *    vector clock; switch_to_fiber before the switch. Switches synchronise (flag 0), so the
- *    runtime's own hand-offs through a thread-local M are ordered.
+ *    vector clock; switch_to_fiber before the switch. In the "thread" build switches
+ *    synchronise (flag 0), so the runtime's own hand-offs through a thread-local M are
+ *    ordered; in the race build they do not, and a fiber starts with an empty clock
+ *    (race.h, R2).
  */
 #include <string.h>
 
@@ -75,7 +77,7 @@ void goro__switch_started(void) {
 void goro__g_san_create(goro__g *g) {
 #if GORO_TSAN
     if (!g->tsan_fiber)
-        g->tsan_fiber = __tsan_create_fiber(0);
+        g->tsan_fiber = GORO_RACE ? goro__race_fiber_create() : __tsan_create_fiber(0);
 #else
     (void)g;
 #endif
@@ -95,6 +97,7 @@ void goro__g_san_destroy(goro__g *g) {
 void goro__m_san_init(goro__m *m) {
 #if GORO_TSAN
     m->g0.tsan_fiber = __tsan_get_current_fiber();
+    goro__race_m_init(m);
 #else
     (void)m;
 #endif

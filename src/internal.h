@@ -19,7 +19,12 @@
 #else
 #define GORO_ASAN 0
 #endif
-#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
+/* GORO_RACE (race.h): a ThreadSanitizer build in which only the program is instrumented;
+ * the runtime, compiled without TSan, still keeps its goroutines' fibers. */
+#ifndef GORO_RACE
+#define GORO_RACE 0
+#endif
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer) || GORO_RACE
 #define GORO_TSAN 1
 #else
 #define GORO_TSAN 0
@@ -29,6 +34,9 @@
 #endif
 
 #include "runtime.h"
+/* Happens-before for ThreadSanitizer. After every system header: in the runtime's files
+ * of a race build it wraps libc calls in macros. */
+#include "race.h"
 
 #define GORO__LIKELY(x) __builtin_expect(!!(x), 1)
 #define GORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -189,7 +197,10 @@ static inline goro__m *goro__switch(goro__g *from, goro__g *to, bool dying, goro
     __sanitizer_start_switch_fiber(dying ? NULL : &fake_stack, to->stack_lo, to->stack_size);
 #endif
 #if GORO_TSAN
-    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+    /* Flag 0 orders everything before the switch before everything after it; a race
+     * build orders goroutines only by what they do (race.h). */
+    __tsan_switch_to_fiber(to->tsan_fiber, GORO_RACE ? __tsan_switch_to_fiber_no_sync : 0);
+    goro__race_switched(m); /* now on to's fiber */
 #endif
     (void)dying;
     m = goro__ctx_switch(&from->sp, to->sp, m);

@@ -308,6 +308,7 @@ int goro__pollfd_wait(goro__pollfd *pd, int mode, int64_t deadline) {
     goro__spin_lock(&pd->lock);
     if (pd->closing) {
         goro__spin_unlock(&pd->lock);
+        goro__race_acquire(pd);
         return GORO_ECANCELED;
     }
     uint32_t r = pd->ready & (uint32_t)mode;
@@ -332,6 +333,8 @@ int goro__pollfd_wait(goro__pollfd *pd, int mode, int64_t deadline) {
     if (w.timed && !goro__timer_del(&w.timer))
         while (!goro__load_acquire(&w.timer_done))
             goro__cpu_relax();
+    if (w.result == GORO_ECANCELED)
+        goro__race_acquire(pd);
     return w.result;
 }
 
@@ -469,6 +472,7 @@ goro__pollfd *goro__pollfd_ref(int fd, bool *pollable, int *err) {
     /* Acq-rel RMW on the one word goro_close also changes (N5). The reference comes
      * first: a call refused here must not register a file about to be closed. */
     if (goro__add_acqrel(&pd->refs, 1) & REF_CLOSING) {
+        goro__race_acquire(pd);
         *err = GORO_ECANCELED;
     } else if (!(*err = ensure_registered(pd, fd, pollable))) {
         return pd;
@@ -493,6 +497,7 @@ int goro__netpoll_close(int fd) {
         if (v & REF_CLOSING)
             return -EBADF; /* closed already, the close waiting for calls to finish */
     } while (!goro__cas_acqrel(&pd->refs, &v, (v + 1) | REF_CLOSING));
+    goro__race_release(pd); /* before the calls that fail because of it (race.h) */
     forget(pd, fd, true);
     /* No call in progress: close now; else the last one to finish does. */
     if (goro__add_acqrel(&pd->refs, -1) == REF_CLOSING)

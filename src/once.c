@@ -31,6 +31,7 @@ __attribute__((noinline)) static void once_slow(goro_once *o, void (*fn)(void *)
     /* Relaxed: done is only written under m, which we hold (O2). */
     if (!goro__load_relaxed(&o->done)) {
         fn(arg);
+        goro__race_release(&o->done); /* fn before every goro_once_do returns (race.h) */
         /* Release pairs with the acquire load in goro_once_do's fast path (O1). */
         goro__store_release(&o->done, 1);
     }
@@ -39,7 +40,7 @@ __attribute__((noinline)) static void once_slow(goro_once *o, void (*fn)(void *)
 
 void goro_once_do(goro_once *o, void (*fn)(void *), void *arg) {
     /* Acquire pairs with the release store in once_slow (O1). The only cost once done. */
-    if (GORO__LIKELY(goro__load_acquire(&o->done)))
-        return;
-    once_slow(o, fn, arg);
+    if (!GORO__LIKELY(goro__load_acquire(&o->done)))
+        once_slow(o, fn, arg);
+    goro__race_acquire(&o->done);
 }

@@ -52,6 +52,7 @@ void goro__m_init_thread(goro__m *m) {
 }
 
 void goro__m_fini_thread(goro__m *m) {
+    goro__race_m_fini(m);
     goro__altstack_remove(m);
     goro__setm(NULL);
 }
@@ -184,6 +185,8 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     }
     goro__sysmon_start();
     goro__schedule();
+    /* Everything main did happens before goro_run returns (race.h; released in g_end). */
+    goro__race_acquire(&goro__S.exiting);
 
     /* Main returned: every other M leaves its loop at its next switch (sched.c). */
     goro__sysmon_stop();

@@ -96,6 +96,7 @@ struct goro__g {
     int64_t wait_since;     /* [g-local] goro_now() when it parked */
 #if GORO_TSAN
     void *tsan_fiber; /* [g-local] ThreadSanitizer fiber of this goroutine */
+    void *race_token; /* [g-local] race build: the spawner's release, until g starts */
 #endif
 };
 
@@ -132,6 +133,9 @@ struct goro__m {
     void *altstack;     /* [m-local] signal stack for stack-overflow reports */
     uint64_t rand;      /* [m-local] state of the M's random number generator */
     uint64_t nswitches; /* [atomic] written by the M only (relaxed), summed by stats */
+#if GORO_TSAN
+    void *race_timer_fiber; /* [m-local] race build: TSan context of timer callbacks */
+#endif
 };
 
 typedef struct goro__timer goro__timer;

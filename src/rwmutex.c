@@ -61,6 +61,7 @@ void goro_rwmutex_rlock(goro_rwmutex *rw) {
     /* Acq-rel: acquire pairs with the release add of a writer's unlock (R3). */
     if (goro__add_acqrel(&rw->reader_count, 1) < 0)
         goro__sema_acquire(&rw->reader_sem, false, GORO__WAIT_RWMUTEX_R); /* (R1) */
+    goro__race_acquire(&rw->reader_sem); /* writers' unlocks before this (race.h) */
 }
 
 static void runlock_slow(goro_rwmutex *rw, int32_t r) {
@@ -74,6 +75,7 @@ static void runlock_slow(goro_rwmutex *rw, int32_t r) {
 }
 
 void goro_rwmutex_runlock(goro_rwmutex *rw) {
+    goro__race_release(&rw->writer_sem); /* before the next writer's lock */
     /* Acq-rel: release pairs with the acquire in the pending writer's subtraction (R2). */
     int32_t r = goro__add_acqrel(&rw->reader_count, -1);
     if (r < 0)
@@ -88,9 +90,12 @@ void goro_rwmutex_lock(goro_rwmutex *rw) {
     /* Acq-rel: acquire pairs with the departing readers' decrements (R2). */
     if (r != 0 && goro__add_acqrel(&rw->reader_wait, r) != 0)
         goro__sema_acquire(&rw->writer_sem, false, GORO__WAIT_RWMUTEX_W);
+    goro__race_acquire(&rw->reader_sem);
+    goro__race_acquire(&rw->writer_sem);
 }
 
 void goro_rwmutex_unlock(goro_rwmutex *rw) {
+    goro__race_release(&rw->reader_sem); /* before later read locks */
     /* Let readers in again (R3). Acq-rel: release pairs with the acquire of the readers
      * that increment reader_count after this. */
     int32_t r = goro__add_acqrel(&rw->reader_count, MAX_READERS);

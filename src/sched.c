@@ -592,6 +592,7 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
     }
     g->fn = fn;
     g->arg = arg;
+    goro__race_spawn(g); /* the spawner happens before g starts (race.h) */
     g->stack_size = (uint32_t)stack_size;
     g->is_main = is_main;
     /* Relaxed stores: goro_dump may read these of a descriptor being reused. */
@@ -831,11 +832,12 @@ static void g_end(int act) {
     goro__store_relaxed(&p->ngoroutines, p->ngoroutines - 1);
     if (cur->is_main) {
         /* As when Go's main returns: the program ends, other goroutines are dropped. */
+        goro__race_release(&goro__S.exiting); /* main happens before goro_run returns */
         goro__store_sc(&goro__S.exiting, 1);
         wake_all_for_exit();
     }
     goro__g *next = pick_next(m, true);
-    if (act == GORO__ACT_EXIT && next && next->stack_lo == NULL && cur->chunked &&
+    if (!GORO_RACE && act == GORO__ACT_EXIT && next && next->stack_lo == NULL && cur->chunked &&
         next->stack_size == cur->stack_size) {
         /* (S1) next has never run and wants a stack like ours: it gets this one, with no
          * switch, and runs in g_entry's loop when we return. */
@@ -863,6 +865,7 @@ static void g_entry(void *unused) {
     goro__releasem(m); /* the switcher's entry (m->locks): user code runs from here */
     for (;;) {
         goro__g *g = goro__getg();
+        goro__race_gostart(g);
         g->fn(g->arg);
         g_end(GORO__ACT_EXIT);
     }

@@ -26,6 +26,14 @@
  * is reported at the next switch rather than silently corrupting a neighbour.
  * An access in a guard raises SIGSEGV; os_linux.c reports it as a stack overflow.
  *
+ * Race builds (race.h, R2): a used stack keeps its ThreadSanitizer fiber, as always, but
+ * waits in a FIFO quarantine (under stack_lock) behind GORO__RACE_QUARANTINE others before
+ * a goroutine gets it again; until then goroutines get fresh stacks. Each goroutine thus
+ * has a TSan thread of its own unless that many goroutines ended in between, and the
+ * stale shadow of a stack's old frames belongs to the fiber that comes with it. A stack
+ * whose fiber was destroyed (goro_exit) is remapped instead, which clears its shadow, and
+ * counts as fresh.
+ *
  * Rejected: growing stacks by copying (C pointers into the stack cannot be found and
  * fixed up) and segmented stacks (need compiler support). Stacks are fixed-size and
  * lazily backed: only the pages a goroutine touches cost memory.
@@ -80,6 +88,10 @@ static struct {
     int guard_mode;        /* [atomic] written under stack_lock: 0 unknown, 1 madvise, 2 mprotect */
     int32_t nmprotect;     /* [lock: stack_lock] */
     uint64_t count, bytes; /* [atomic] stacks mapped and their virtual size */
+#if GORO_RACE
+    void *qhead, *qtail; /* [lock: stack_lock] race build: used stacks, oldest first */
+    int32_t nq;          /* [lock: stack_lock] */
+#endif
 } stk = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static size_t guard_size(int mode) {
@@ -225,6 +237,50 @@ static __attribute__((noinline)) int stack_map_single(goro__g *g) {
     return 0;
 }
 
+#if GORO_RACE
+/* The oldest used stack, once more than GORO__RACE_QUARANTINE wait (R2), else NULL. */
+static char *race_reuse(size_t size) {
+    char *lo = NULL;
+    pthread_mutex_lock(&stk.lock);
+    if (stk.nq > GORO__RACE_QUARANTINE) {
+        lo = stk.qhead;
+        stk.qhead = *link_of(lo, size);
+        if (!stk.qhead)
+            stk.qtail = NULL;
+        stk.nq--;
+    }
+    pthread_mutex_unlock(&stk.lock);
+    return lo;
+}
+
+/* Queues a used stack, whose record mark_free has written, behind the others; or, if
+ * its fiber is gone, clears its shadow and makes it a fresh one (R2). */
+static void race_retire(char *lo, size_t size) {
+    void **l = link_of(lo, size);
+    bool fresh = l[2] == NULL;
+    if (fresh) {
+        void *guarded = l[1];
+        goro__race_stack_reset(lo, size);
+        mark_free(lo, size, (uintptr_t)guarded != 0, NULL, NULL);
+    }
+    l[0] = NULL;
+    pthread_mutex_lock(&stk.lock);
+    if (fresh) {
+        l[0] = stk.free;
+        stk.free = lo;
+        stk.nfree++;
+    } else {
+        if (stk.qtail)
+            *link_of(stk.qtail, size) = lo;
+        else
+            stk.qhead = lo;
+        stk.qtail = lo;
+        stk.nq++;
+    }
+    pthread_mutex_unlock(&stk.lock);
+}
+#endif
+
 int goro__stack_get(goro__p *p, goro__g *g) {
     size_t size = goro__S.stack_size;
     if (g->stack_size != size) {
@@ -233,15 +289,21 @@ int goro__stack_get(goro__p *p, goro__g *g) {
             return err;
         g->sp = NULL;
     } else {
-        if (!p->stackfree) {
-            int err = pcache_refill(p);
-            if (err)
-                return err;
+        char *lo = NULL;
+#if GORO_RACE
+        lo = race_reuse(size);
+#endif
+        if (!lo) {
+            if (!p->stackfree) {
+                int err = pcache_refill(p);
+                if (err)
+                    return err;
+            }
+            lo = p->stackfree;
+            p->stackfree = link_of(lo, size)[0];
+            p->nstackfree--;
         }
-        char *lo = p->stackfree;
         void **l = link_of(lo, size);
-        p->stackfree = l[0];
-        p->nstackfree--;
         g->unguarded = !(uintptr_t)l[1];
 #if GORO_TSAN
         g->tsan_fiber = l[2];
@@ -308,6 +370,10 @@ void goro__stack_put(goro__p *p, goro__g *g, bool reusable) {
     g->tsan_fiber = NULL;
 #endif
     mark_free(lo, size, !g->unguarded, fiber, reusable ? g->sp : NULL);
+#if GORO_RACE
+    race_retire(lo, size);
+    return;
+#endif
     *link_of(lo, size) = p->stackfree;
     p->stackfree = lo;
     if (GORO__UNLIKELY(++p->nstackfree > GORO__PCACHE_MAX))
@@ -342,6 +408,14 @@ void goro__stack_release_all(void) {
         goro__g tmp = {.tsan_fiber = link_of(s, goro__S.stack_size)[2]};
         goro__g_san_destroy(&tmp);
     }
+#endif
+#if GORO_RACE
+    for (char *s = stk.qhead; s; s = *link_of(s, goro__S.stack_size)) {
+        goro__g tmp = {.tsan_fiber = link_of(s, goro__S.stack_size)[2]};
+        goro__g_san_destroy(&tmp);
+    }
+    stk.qhead = stk.qtail = NULL;
+    stk.nq = 0;
 #endif
     while (stk.chunks) {
         chunk *c = stk.chunks;

@@ -191,16 +191,19 @@ static void lock_slow(goro_mutex *mu) {
 void goro_mutex_lock(goro_mutex *mu) {
     int32_t unlocked = 0;
     /* Acquire on success pairs with the release in goro_mutex_unlock. */
-    if (GORO__LIKELY(goro__cas_acqrel(&mu->state, &unlocked, MUTEX_LOCKED)))
-        return;
-    lock_slow(mu);
+    if (!GORO__LIKELY(goro__cas_acqrel(&mu->state, &unlocked, MUTEX_LOCKED)))
+        lock_slow(mu);
+    goro__race_acquire(mu); /* every unlock before this lock (race.h) */
 }
 
 int goro_mutex_trylock(goro_mutex *mu) {
     int32_t old = goro__load_relaxed(&mu->state);
     if (old & (MUTEX_LOCKED | MUTEX_STARVING))
         return 0;
-    return goro__cas_acqrel(&mu->state, &old, old | MUTEX_LOCKED) ? 1 : 0;
+    if (!goro__cas_acqrel(&mu->state, &old, old | MUTEX_LOCKED))
+        return 0;
+    goro__race_acquire(mu);
+    return 1;
 }
 
 static void unlock_slow(goro_mutex *mu, int32_t new) {
@@ -227,6 +230,7 @@ static void unlock_slow(goro_mutex *mu, int32_t new) {
 }
 
 void goro_mutex_unlock(goro_mutex *mu) {
+    goro__race_release(mu);
     /* Release: the critical section happens before the next lock's acquire. */
     int32_t new = goro__add_acqrel(&mu->state, -MUTEX_LOCKED);
     if (new != 0)
@@ -236,6 +240,8 @@ void goro_mutex_unlock(goro_mutex *mu) {
 /* ------------------------------------------------------------------ wait group */
 
 void goro_wg_add(goro_waitgroup *wg, int delta) {
+    if (delta < 0)
+        goro__race_release(wg); /* Done happens before the Wait it releases (race.h) */
     /* Acq-rel: Done's release pairs with the acquire of a Wait that sees zero. */
     uint64_t st = goro__add_acqrel(&wg->state, (uint64_t)(int64_t)delta << 32);
     int32_t v = (int32_t)(st >> 32);
@@ -264,14 +270,17 @@ void goro_wg_done(goro_waitgroup *wg) {
 void goro_wg_wait(goro_waitgroup *wg) {
     uint64_t st = goro__load_acquire(&wg->state);
     for (;;) {
-        if ((st >> 32) == 0)
+        if ((st >> 32) == 0) {
+            goro__race_acquire(wg);
             return;
+        }
         if (goro__cas_acqrel(&wg->state, &st, st + 1)) {
             goro__sema_acquire(&wg->sema, false, GORO__WAIT_WAITGROUP);
             if (goro__load_relaxed(&wg->state) != 0)
                 goro__fatal("sync: WaitGroup is reused before previous Wait has returned "
                             "(goroutine %llu)",
                             (unsigned long long)goro_self());
+            goro__race_acquire(wg);
             return;
         }
     }

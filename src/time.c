@@ -80,6 +80,7 @@ static void timer_fire(goro__timer *t, int64_t now) {
         return;
     }
     GORO_ASSERT(tm->armed);
+    goro__race_acquire(tm); /* the arming, for the receiver of this value (race.h) */
     /* The clock read now, not timers_run's earlier `now`: a value is never older than the
      * moment it enters the channel, and never below t->when (now >= t->when, timer.c). */
     now = goro__nanotime();
@@ -151,6 +152,7 @@ int goro_timer_make(goro_timer **out, int64_t ns, int64_t period) {
     tm->t = (goro__timer){
         .when = deadline_after(goro__nanotime(), ns), .f = timer_fire, .arg = tm, .idx = -1};
     *out = tm;
+    goro__race_release(tm);
     goro__spin_lock(&tm->lock);
     goro__timer_add(goro__getm()->p, &tm->t);
     goro__spin_unlock(&tm->lock);
@@ -190,6 +192,7 @@ int goro_timer_reset(goro_timer *tm, int64_t ns) {
      * than anything the caller saw before. */
     tm->t.when = deadline_after(goro__nanotime(), ns);
     tm->armed = true;
+    goro__race_release(tm);
     goro__timer_add(goro__getm()->p, &tm->t);
     goro__spin_unlock(&tm->lock);
     return pending;

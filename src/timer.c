@@ -136,7 +136,9 @@ int goro__timers_run(goro__p *src, int64_t now, int max) {
         goro__timer *t = src->timers[0].t;
         heap_remove(src, t);
         goro__spin_unlock(&src->timers_lock);
+        void *ctx = goro__race_timer_enter(); /* a context of its own in race builds (R4) */
         t->f(t, now);
+        goro__race_timer_exit(ctx);
         ran++;
     }
     return ran;

@@ -80,8 +80,10 @@ static void blocked_read(void) {
     int64_t t1 = goro_now();
     CHECKF(n == 16 && memcmp(buf, "through the pipe", 16) == 0, "blocking read: %zd (%s)", n,
            n < 0 ? strerror(errno) : "wrong bytes");
-    CHECKF(lw.written_at >= t0 && t1 >= lw.written_at, "the read returned before the writer wrote");
+    /* The pipe does not order the writer's store of written_at before this goroutine's
+     * load (an fd is not synchronisation, as in Go): the wait group does. */
     goro_wg_wait(&lw.wg);
+    CHECKF(lw.written_at >= t0 && t1 >= lw.written_at, "the read returned before the writer wrote");
     CHECKF(!nu_nonblocking(p[0]), "the runtime made the read end non-blocking");
 
     goro_stats after;
