@@ -180,6 +180,12 @@ void *goro__ctx_switch(void **from_sp, void *to_sp, void *ret);
 /* Prepares a fresh stack [lo, lo+size) so that switching to the returned stack pointer calls
  * entry(arg) on it as the outermost frame. */
 void *goro__ctx_init(char *lo, size_t size, void (*entry)(void *), void *arg);
+/* The calling thread's floating-point control state (x86-64: MXCSR's control bits and,
+ * shifted by 32, the x87 control word; aarch64: FPCR), as a switched-out frame keeps it. */
+uint64_t goro__fpenv_read(void);
+/* Sets the calling thread's floating-point control state to sched.fpenv, what a new
+ * goroutine starts with. */
+void goro__fpenv_reset(void);
 /* Switches from the running context `from` to `to` on M m, telling the sanitizers; `dying`
  * says that `from` never runs again. Returns the M that later switches back to `from`.
  * Inline: it is on the path of every switch. */

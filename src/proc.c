@@ -152,6 +152,7 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     goro__S.timer_wake = INT64_MAX;
     goro__S.poll_until = INT64_MAX;
     goro__S.coarse_now = goro__nanotime_coarse();
+    goro__S.fpenv = goro__fpenv_read();
 
     static goro__m m0;
     memset(&m0, 0, sizeof m0);

@@ -211,6 +211,9 @@ typedef struct goro__sched {
     /* goro__nanotime_coarse() as of the monitor's last round (or a P's wake from its
      * deep sleep): "waiting since" for dumps without a clock read per park. */
     int64_t coarse_now; /* [atomic] */
+    /* The floating-point control state new goroutines start with: goro_run's caller's
+     * (context.c, goro__fpenv_read). [init-only] */
+    uint64_t fpenv;
     /* Ps. allp has room for GORO__MAXPROCS_LIMIT; the first gomaxprocs are in use. */
     goro__p **allp;     /* [init-only] the array; its entries [lock: sched.lock] */
     int32_t gomaxprocs; /* [atomic] changed only with the world stopped */

@@ -863,9 +863,14 @@ static void g_entry(void *unused) {
     goro__m *m = goro__getm();
     finish_switch(m);
     goro__releasem(m); /* the switcher's entry (m->locks): user code runs from here */
-    for (;;) {
+    for (bool fresh = true;; fresh = false) {
         goro__g *g = goro__getg();
         goro__race_gostart(g);
+        /* A fresh frame (goro__ctx_init) carried the floating-point control state a new
+         * goroutine starts with; a context reused after a goroutine returned on it still
+         * has that goroutine's (S1 hands it over without a switch). */
+        if (!fresh)
+            goro__fpenv_reset();
         g->fn(g->arg);
         g_end(GORO__ACT_EXIT);
     }

@@ -9,6 +9,11 @@
  * flush-to-zero set directly in MXCSR) yield and sleep in a loop among goroutines in the
  * default mode; after every switch each checks its mode with fegetround and with
  * arithmetic whose result depends on it (1 + 2^-60 rounds up only upwards).
+ *
+ * A new goroutine starts with the state goro_run's caller had, also when it runs on the
+ * stack (and the context) of a goroutine that changed its state and returned: goroutines
+ * that set FE_UPWARD (and flush-to-zero) and return alternate with goroutines that check
+ * they start in the default mode.
  */
 #include "testutil.h"
 
@@ -71,8 +76,34 @@ static void worker(void *arg) {
     goro_wg_done(&wg);
 }
 
+static void dirty(void *arg) {
+    (void)arg;
+    CHECK(fesetround(FE_UPWARD) == 0);
+#if defined(__x86_64__)
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+#endif
+    goro_wg_done(&wg);
+}
+
+static void clean(void *arg) {
+    check_mode(FE_TONEAREST, 0, (int)(intptr_t)arg, 0);
+    goro_wg_done(&wg);
+}
+
 static void test_main(void *arg) {
     (void)arg;
+    const int pairs = 2000;
+    for (int i = 0; i < pairs; i++) {
+        goro_wg_add(&wg, 2);
+        CHECK(goro_spawn(dirty, NULL) == 0);
+        CHECK(goro_spawn(clean, (void *)(intptr_t)(1000 + i)) == 0);
+        if (i % 16 == 15)
+            goro_wg_wait(&wg); /* now and then, so that stacks are reused */
+    }
+    goro_wg_wait(&wg);
+    CHECK_EQ(atomic_load(&checks), (long)pairs);
+    atomic_store(&checks, 0);
+
     const int n = 24;
     goro_wg_add(&wg, n);
     for (int i = 0; i < n; i++)
