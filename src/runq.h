@@ -114,10 +114,12 @@ static inline bool goro__runq_empty(const goro__runq *q) {
  *  (D3) Anyone taking from the top reads slot t and then claims it with a CAS of top
  *       from t to t + 1 (the owner claims a run of slots the same way when it spills);
  *       the owner reuses a slot only after reading (acquire) that top has moved past it.
- *  (D4) The owner's take from the bottom publishes bottom = b - 1 and then reads top, and
- *       a thief reads top and then bottom, all sequentially consistent: of an owner and
- *       a thief going for the last entry, at least one sees the other, and the entry
- *       goes to whoever wins the CAS of top.
+ *  (D4) The owner's take from the bottom stores bottom = b - 1 and then reads top, and a
+ *       thief reads top and then bottom, each pair with a full fence in between: of an
+ *       owner and a thief going for the last entry, at least one sees the other, and the
+ *       entry goes to whoever wins the CAS of top. (Fences, not seq-cst accesses: an
+ *       aarch64 stlr then ldar is ordered on hardware, but qemu-user on an x86 host
+ *       lets the load pass the store, and the suite runs there.)
  */
 #define GORO__LIFO_SIZE 512
 #define GORO__LIFO_SLOT(s, i) (&(s)->ring[(uint64_t)(i) % GORO__LIFO_SIZE])
@@ -155,8 +157,9 @@ static inline struct goro__g *goro__lifo_pop(goro__lifo *s, bool alone) {
     }
     if (b < goro__load_relaxed(&s->top))
         return NULL; /* top only grows: empty now, and only we could fill it */
-    goro__store_sc(&s->bottom, b); /* (D4) */
-    int64_t t = goro__load_sc(&s->top);
+    goro__store_relaxed(&s->bottom, b);
+    goro__fence_sc(); /* (D4) */
+    int64_t t = goro__load_relaxed(&s->top);
     struct goro__g *g = NULL;
     if (t <= b) {
         g = goro__load_relaxed(GORO__LIFO_SLOT(s, b));
@@ -172,8 +175,9 @@ static inline struct goro__g *goro__lifo_pop(goro__lifo *s, bool alone) {
 
 /* Any thread. Takes the oldest entry, or NULL if empty or lost to a racing taker. */
 static inline struct goro__g *goro__lifo_steal(goro__lifo *s) {
-    int64_t t = goro__load_sc(&s->top);
-    int64_t b = goro__load_sc(&s->bottom); /* (D4); acquire for the slot (D2) */
+    int64_t t = goro__load_acquire(&s->top);
+    goro__fence_sc(); /* (D4) */
+    int64_t b = goro__load_acquire(&s->bottom); /* (D2) */
     if (t >= b)
         return NULL;
     struct goro__g *g = goro__load_relaxed(GORO__LIFO_SLOT(s, t));

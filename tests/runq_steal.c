@@ -394,6 +394,7 @@ static void test_lifo_concurrent(int thieves) {
 }
 
 int main(void) {
+    setvbuf(stdout, NULL, _IONBF, 0); /* a failure shows which part it was in */
     /* Counters starting at 0, just below a multiple of the ring, and just below 2^32. */
     const uint32_t starts[] = {0, RUNQ_SIZE - 3, UINT32_MAX - 100, UINT32_MAX};
     for (size_t s = 0; s < sizeof starts / sizeof starts[0]; s++) {
