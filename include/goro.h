@@ -14,6 +14,10 @@
  *    other goroutines. When it resumes it may be on another OS thread: anything that
  *    belongs to the thread (_Thread_local variables, errno, thread ids, locks taken with
  *    pthread_mutex_lock, signal masks) must not be held across a call that may park.
+ *  - The floating-point control state (rounding mode, flush-to-zero, exception masks:
+ *    x86-64 MXCSR and x87 control word, aarch64 FPCR) belongs to the goroutine: what it
+ *    sets (fesetround, _mm_setcsr, ...) stays with it on every thread it runs on and does
+ *    not leak to others. A new goroutine starts with the state goro_run's caller had.
  *  - Misuse that corrupts state (unlocking an unlocked mutex, a negative wait-group counter,
  *    a stack overflow) prints "goro: fatal: <what>" and a dump of all goroutines to stderr,
  *    then aborts.
