@@ -110,9 +110,9 @@
 #define GORO__READY_WAKE_MIN 4
 
 goro__sched goro__sched_state;
-#if defined(__SANITIZE_THREAD__)
+/* The word TSan builds fence on (atomic.h). Always defined: in the race build the runtime
+ * is compiled without TSan while white-box tests that inline runq.h are compiled with it. */
 unsigned goro__fence_word;
-#endif
 
 /* initial-exec: a fixed offset from the thread pointer even in libgoro.so, instead of a
  * __tls_get_addr call on every access (the library is linked at start-up, not dlopen'ed
