@@ -37,10 +37,10 @@ void *goro__ctx_init(char *lo, size_t size, void (*entry)(void *), void *arg) {
      * bytes (control words, six registers, return address) and leaves top - 16. */
     uint64_t *f = (uint64_t *)(top - 80);
     memset(f, 0, 80);
-    f[0] = goro__S.fpenv; /* MXCSR's control bits and the x87 control word */
-    f[4] = (uint64_t)(uintptr_t)entry;        /* r12 */
-    f[3] = (uint64_t)(uintptr_t)arg;          /* r13 */
-    f[6] = 0;                                 /* rbp: ends the frame chain */
+    f[0] = goro__S.fpenv;              /* MXCSR's control bits and the x87 control word */
+    f[4] = (uint64_t)(uintptr_t)entry; /* r12 */
+    f[3] = (uint64_t)(uintptr_t)arg;   /* r13 */
+    f[6] = 0;                          /* rbp: ends the frame chain */
     f[7] = (uint64_t)(uintptr_t)goro__ctx_start;
     return f;
 #elif defined(__aarch64__)

@@ -176,7 +176,7 @@ static inline struct goro__g *goro__lifo_pop(goro__lifo *s, bool alone) {
 /* Any thread. Takes the oldest entry, or NULL if empty or lost to a racing taker. */
 static inline struct goro__g *goro__lifo_steal(goro__lifo *s) {
     int64_t t = goro__load_acquire(&s->top);
-    goro__fence_sc(); /* (D4) */
+    goro__fence_sc();                           /* (D4) */
     int64_t b = goro__load_acquire(&s->bottom); /* (D2) */
     if (t >= b)
         return NULL;

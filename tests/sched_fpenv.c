@@ -41,8 +41,7 @@ static void check_mode(int mode, int ftz, int self, int round) {
     CHECKF(got == mode, "goroutine %d, round %d: rounding mode %#x, set %#x", self, round, got,
            mode);
     CHECKF(rounds_up() == (mode == FE_UPWARD),
-           "goroutine %d, round %d: arithmetic does not round as mode %#x says", self, round,
-           mode);
+           "goroutine %d, round %d: arithmetic does not round as mode %#x says", self, round, mode);
 #if defined(__x86_64__)
     int got_ftz = _MM_GET_FLUSH_ZERO_MODE() == _MM_FLUSH_ZERO_ON;
     CHECKF(got_ftz == ftz, "goroutine %d, round %d: MXCSR flush-to-zero %d, set %d", self, round,

@@ -29,9 +29,8 @@ static void node(void *arg) {
     atomic_fetch_add_explicit(&nodes, 1, memory_order_relaxed);
     long live = goro_numgoroutine();
     long seen = atomic_load_explicit(&live_max, memory_order_relaxed);
-    while (live > seen &&
-           !atomic_compare_exchange_weak_explicit(&live_max, &seen, live, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
+    while (live > seen && !atomic_compare_exchange_weak_explicit(
+                              &live_max, &seen, live, memory_order_relaxed, memory_order_relaxed)) {
     }
     if (depth > 0 && !atomic_load_explicit(&stop, memory_order_relaxed)) {
         goro_wg_add(&wg, 2);
