@@ -11,6 +11,11 @@
  * in the run queue), must both run long before the tree is done: the tree stops growing
  * once both have, and the test checks how many nodes had run by then. Counts, not times:
  * a slower machine runs fewer nodes in the scheduler's time bound, never more.
+ *
+ * Resizing: trees run while another goroutine keeps changing goro_maxprocs (1, 3, 2, ...),
+ * so the spawn stacks of removed Ps are drained to the global queue mid-tree; every node
+ * must run exactly once (no more and no fewer nodes than the tree has). Last, a tree
+ * begun on 4 Ps finishes on 1: what the other Ps held must not be stranded there.
  */
 #include "testutil.h"
 
@@ -36,6 +41,20 @@ static void node(void *arg) {
         goro_wg_add(&wg, 2);
         CHECK(goro_spawn(node, (void *)(depth - 1)) == 0);
         CHECK(goro_spawn(node, (void *)(depth - 1)) == 0);
+    }
+    goro_wg_done(&wg);
+}
+
+static _Atomic int resizing;
+static _Atomic long resizes;
+
+static void resizer(void *arg) {
+    (void)arg;
+    static const int sizes[] = {1, 3, 2, 1, 4, 2};
+    for (int i = 0; atomic_load(&resizing); i++) {
+        goro_maxprocs(sizes[i % 6]);
+        atomic_fetch_add(&resizes, 1);
+        goro_yield();
     }
     goro_wg_done(&wg);
 }
@@ -93,8 +112,53 @@ static void test_main(void *arg) {
            old_at, big);
 }
 
+static void test_resize(void *arg) {
+    (void)arg;
+    int procs = goro_maxprocs(0);
+    const long tree = (2L << (SMALL_DEPTH + 2)) - 1;
+    atomic_store(&stop, 0);
+    atomic_store(&resizing, 1);
+    goro_wg_add(&wg, 1);
+    CHECK(goro_spawn(resizer, NULL) == 0);
+    for (int round = 0; round < 4; round++) {
+        atomic_store(&nodes, 0);
+        goro_wg_add(&wg, 1);
+        CHECK(goro_spawn(node, (void *)(intptr_t)(SMALL_DEPTH + 2)) == 0);
+        while (atomic_load(&nodes) < tree)
+            goro_yield();
+        /* Every node has run once; one that ran twice would show here or later. */
+        CHECK_EQ(atomic_load(&nodes), tree);
+    }
+    CHECKF(atomic_load(&resizes) > 0, "goro_maxprocs never changed while the trees ran");
+    atomic_store(&resizing, 0);
+    goro_wg_wait(&wg);
+    CHECK_EQ(atomic_load(&nodes), tree);
+
+    goro_maxprocs(4);
+    atomic_store(&nodes, 0);
+    goro_wg_add(&wg, 1);
+    CHECK(goro_spawn(node, (void *)(intptr_t)(SMALL_DEPTH + 2)) == 0);
+    while (atomic_load(&nodes) < tree / 4)
+        goro_yield();
+    goro_maxprocs(1);
+    /* A generous bound that only a stranded goroutine can reach (the tree takes ~10 ms). */
+    int64_t give_up = goro_now() + 20 * TU_MS * 1000;
+    while (atomic_load(&nodes) < tree && goro_now() < give_up)
+        goro_yield();
+    CHECKF(atomic_load(&nodes) == tree,
+           "after shrinking to 1 P, %ld of %ld spawned goroutines ran: the rest are stranded "
+           "on removed Ps",
+           atomic_load(&nodes), tree);
+    goro_wg_wait(&wg);
+    goro_maxprocs(procs);
+    printf("4 trees of %ld spawns during %ld goro_maxprocs changes: each node ran once\n", tree,
+           atomic_load(&resizes));
+}
+
 int main(void) {
     int rc = goro_run(NULL, test_main, NULL);
+    CHECKF(rc == 0, "goro_run: %s", goro_strerror(rc));
+    rc = goro_run(NULL, test_resize, NULL);
     CHECKF(rc == 0, "goro_run: %s", goro_strerror(rc));
     return tu_pass("sched_spawn_order");
 }
