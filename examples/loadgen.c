@@ -213,6 +213,16 @@ static void complete(client *c, int64_t now) {
     hist_record(&c->lat, now - t);
 }
 
+/* A response's body is complete: counts it into *completed. -1 if its status ends the run
+ * (anything but 200 and interim 1xx responses). */
+static int finish_response(client *c, int64_t now, long *completed) {
+    c->in_body = 0;
+    long before = (long)c->done;
+    complete(c, now);
+    *completed += (long)c->done - before;
+    return c->status != 200 && (c->status < 100 || c->status >= 200) ? -1 : 0;
+}
+
 /* Consumes n bytes of responses; returns the responses completed, or -1 on an error. */
 static long consume(client *c, const char *p, size_t n, int64_t now) {
     long completed = 0;
@@ -223,11 +233,7 @@ static long consume(client *c, const char *p, size_t n, int64_t now) {
             p += k;
             n -= k;
             if (c->body_left == 0) {
-                c->in_body = 0;
-                long before = (long)c->done;
-                complete(c, now);
-                completed += (long)c->done - before;
-                if (c->status != 200 && (c->status < 100 || c->status >= 200))
+                if (finish_response(c, now, &completed) != 0)
                     return -1;
             }
             continue;
@@ -261,14 +267,8 @@ static long consume(client *c, const char *p, size_t n, int64_t now) {
         p += used;
         n -= used;
         c->in_body = 1;
-        if (c->body_left == 0) {
-            c->in_body = 0;
-            long before = (long)c->done;
-            complete(c, now);
-            completed += (long)c->done - before;
-            if (c->status != 200 && (c->status < 100 || c->status >= 200))
-                return -1;
-        }
+        if (c->body_left == 0 && finish_response(c, now, &completed) != 0)
+            return -1;
     }
     return completed;
 }

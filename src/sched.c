@@ -43,15 +43,16 @@
  *  - Every 61st pick looks at the global queue first, so it is never starved.
  *
  * Spinning and parking (no lost wake-ups). An M without work first spins: it steals half
- * of a random victim's queue (4 passes over all Ps). At most half of the busy Ps have a
+ * of a random victim's queue, or the oldest entry of its spawn stack (4 passes over all
+ * Ps). At most half of the busy Ps have a
  * spinning M (sched.nmspinning), so idle cores do not burn CPU. Then it gives its P back
  * to the idle list and sleeps on its futex. The protocol that no runnable goroutine is
  * left while every M sleeps:
  *  (W1) A submitter puts the G in a queue, then (after a full fence) reads sched.npidle
  *       and sched.nmspinning; if a P is idle and nobody spins it wakes an M (wakep).
  *  (W2) A parking M first puts its P on the idle list (npidle++), then drops its spinning
- *       count, then (after a full fence) looks once more at every P's queue and the global
- *       queue; if it sees work it takes a P back and starts over.
+ *       count, then (after a full fence) looks once more at every P's queue and spawn
+ *       stack and the global queue; if it sees work it takes a P back and starts over.
  *  (W3) A spinning M that finds work drops its spinning count and, if it was the last
  *       spinner and Ps are idle, wakes another (resetspinning), so a burst of work
  *       ramps up one thread at a time.
