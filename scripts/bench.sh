@@ -7,7 +7,10 @@
 # built here from bench/go/<name> into <BUILD_DIR>/bench/go_<name>. For every benchmark the
 # two run alternately, BENCH_ROUNDS rounds (default 5; odd rounds C first, even rounds Go
 # first, so that neither always runs on a warmer machine). Every line a program prints that
-# reads "RESULT <metric> <value> <unit>" is one sample; the table shows the median of each.
+# reads "RESULT <metric> <value> <unit>" is one sample; the table shows the median of each,
+# their ratio, and the median (and range) of the rounds' own ratios: the two runs of a round
+# are adjacent, so their ratio shrugs off the slow swings of a noisy machine that can move
+# one implementation's median but not the other's.
 # The raw output goes to <BUILD_DIR>/bench/results.txt. Extra flags for one benchmark can be
 # given in BENCH_ARGS_<name>, e.g. BENCH_ARGS_parked="--n 100000"; both twins get them.
 # BENCH_ONLY="pi yield" runs only those. Exits 1 if any run failed, after printing what it has.
@@ -77,9 +80,9 @@ echo
 samples=$(mktemp)
 trap 'rm -f "$samples"' EXIT
 
-# run_one <impl> <benchmark>: one run, its RESULT lines appended to $samples.
+# run_one <impl> <benchmark> <round>: one run, its RESULT lines appended to $samples.
 run_one() {
-    local impl=$1 b=$2 bin out rc var
+    local impl=$1 b=$2 round=$3 bin out rc var
     if [ "$impl" = goro ]; then bin=$outdir/bench_$b; else bin=$outdir/go_$b; fi
     var=BENCH_ARGS_$b
     # shellcheck disable=SC2086  # the extra flags are meant to be split
@@ -93,19 +96,19 @@ run_one() {
         failed=1
         return
     fi
-    echo "$out" | awk -v b="$b" -v impl="$impl" \
-        '$1 == "RESULT" && NF >= 4 { print b, $2, impl, $3, $4 }' >>"$samples"
+    echo "$out" | awk -v b="$b" -v impl="$impl" -v r="$round" \
+        '$1 == "RESULT" && NF >= 4 { print b, $2, impl, $3, $4, r }' >>"$samples"
 }
 
 for b in "${benchmarks[@]}"; do
     printf 'running %-8s' "$b"
     for ((r = 1; r <= rounds; r++)); do
         if ((r % 2)); then
-            run_one goro "$b"
-            run_one go "$b"
+            run_one goro "$b" $r
+            run_one go "$b" $r
         else
-            run_one go "$b"
-            run_one goro "$b"
+            run_one go "$b" $r
+            run_one goro "$b" $r
         fi
         printf '.'
     done
@@ -128,10 +131,13 @@ $2 == "FAIL" { fail[$1 " " $3] = 1; next }
     key = $1 " " $2
     if (!(key in unit)) { order[++nkeys] = key; unit[key] = $5 }
     vals[key, $3] = vals[key, $3] " " $4
+    round[key, $3, $6] = $4
+    if ($6 > nrounds) nrounds = $6
 }
 END {
-    fmt = "%-8s %-18s %14s %14s  %s\n"
-    printf fmt, "bench", "metric", "goro", "Go", "goro vs Go"
+    fmt = "%-8s %-18s %14s %14s  %-20s %s\n"
+    printf fmt, "bench", "metric", "goro", "Go", "goro vs Go", "per round (range)"
+    print "  (per round: Go/goro for times and sizes, goro/Go for a speedup; above 1 is goro ahead)"
     for (i = 1; i <= nkeys; i++) {
         key = order[i]; split(key, k, " "); u = unit[key]
         g = vals[key, "goro"] == "" ? "" : median(vals[key, "goro"])
@@ -146,12 +152,23 @@ END {
             else word = better ? "faster" : "slower"
             verdict = sprintf("goro %.2fx %s", r, word)
         }
+        pr = ""; np = 0; lo = ""; hi = ""
+        for (r = 1; r <= nrounds; r++) {
+            if (!((key, "goro", r) in round) || !((key, "go", r) in round)) continue
+            a = round[key, "goro", r]; b = round[key, "go", r]
+            if (a <= 0 || b <= 0) continue
+            x = u == "x" ? a / b : b / a
+            pr = pr " " x; np++
+            if (lo == "" || x < lo) lo = x
+            if (hi == "" || x > hi) hi = x
+        }
+        paired = np ? sprintf("%.2f (%.2f-%.2f)", median(pr), lo, hi) : "-"
         gs = g == "" ? (fail[k[1] " goro"] ? "FAIL" : "-") : sprintf("%.2f %s", g, u)
         os = o == "" ? (fail[k[1] " go"] ? "FAIL" : "-") : sprintf("%.2f %s", o, u)
-        printf fmt, k[1], k[2], gs, os, verdict
+        printf fmt, k[1], k[2], gs, os, verdict, paired
         seen[k[1]] = 1
     }
-    for (f in fail) { split(f, k, " "); if (!(k[1] in seen)) { printf fmt, k[1], "(no result)", k[2] == "goro" ? "FAIL" : "-", k[2] == "go" ? "FAIL" : "-", "-"; seen[k[1]] = 1 } }
+    for (f in fail) { split(f, k, " "); if (!(k[1] in seen)) { printf fmt, k[1], "(no result)", k[2] == "goro" ? "FAIL" : "-", k[2] == "go" ? "FAIL" : "-", "-", "-"; seen[k[1]] = 1 } }
 }' "$samples"
 
 echo
