@@ -7,8 +7,9 @@
  *  2. more clients (plain socket + blocking connect, so that nothing but the socket itself
  *     takes an fd) connect until socket() fails with EMFILE;
  *  3. one more connection is made with the very last fd, so that a connection is waiting
- *     in the backlog while no fd is free: accept4 fails with EMFILE; the test checks that
- *     no fd is free (open("/dev/null") fails with EMFILE);
+ *     in the backlog while no fd is free: accept4 fails with EMFILE; the test makes sure
+ *     that no fd is free (open("/dev/null") fails with EMFILE, after filling any that
+ *     came free);
  *  4. for WINDOW_MS the process CPU time may not grow by more than BUSY_FRACTION of the
  *     window above what an idle window costs (measured before): an accept loop that retried
  *     at once would burn the whole window. goro_accept must not return an error either;
@@ -158,9 +159,17 @@ static void test_main(void *arg) {
     CHECK_EQ(close(reserve), 0);
     int last = raw_connect();
     CHECKF(last >= 0, "socket() right after freeing an fd: %s", strerror(-last));
-    int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    CHECKF(probe < 0 && errno == EMFILE,
-           "an fd is free after the last connection (open gave %d): the test cannot run", probe);
+    /* No fd may be free now. One can be, rarely (seen once in the ASan build at 2 Ps, not
+     * in 30 runs alone): a descriptor something else in the process held for a moment
+     * when socket() failed. Such fds are filled too, and given back in step 6. */
+    int fillers[8], nfillers = 0, probe;
+    while ((probe = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0) {
+        CHECKF(nfillers < 8, "fds keep coming free after the last connection: the test cannot run");
+        fillers[nfillers++] = probe;
+    }
+    CHECKF(errno == EMFILE, "open(\"/dev/null\"): %s, expected EMFILE", strerror(errno));
+    if (nfillers)
+        printf("%d fd(s) came free after socket() met EMFILE; filled\n", nfillers);
     long total = EARLY_CLIENTS + nclients + 1;
     goro_sleep(20 * TU_MS); /* the accept loop wakes and meets EMFILE */
     long acc0 = atomic_load(&accepted);
@@ -208,6 +217,8 @@ static void test_main(void *arg) {
     int64_t t_free = goro_now();
     for (int i = 0; i < nclients; i++)
         CHECK_EQ(goro_close(clients[i]), 0);
+    for (int i = 0; i < nfillers; i++)
+        CHECK_EQ(close(fillers[i]), 0);
     wait_counter(&accepted, total, 3 * slow * NU_SEC, "connections accepted after fds freed");
     int64_t t_acc = goro_now();
     round_trip(last, "the connection made with the last fd");
