@@ -57,6 +57,20 @@ void goro__m_fini_thread(goro__m *m) {
     goro__setm(NULL);
 }
 
+/* The runtime's global locks are held for a few hundred instructions at most (moving a
+ * batch of pointers), but a flood of spawns on one P and exits on another takes the
+ * descriptor and run-queue locks from both sides every few dozen goroutines. A default
+ * glibc mutex puts a waiter to sleep in the kernel at once, and its owner then makes a
+ * system call to wake it; glibc's adaptive mutex spins briefly first, as Go's runtime
+ * locks do. */
+static void mutex_init_adaptive(pthread_mutex_t *mu) {
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ADAPTIVE_NP);
+    pthread_mutex_init(mu, &attr);
+    pthread_mutexattr_destroy(&attr);
+}
+
 /* ------------------------------------------------------------------ configuration */
 
 static int env_int(const char *name, long min, long max, long *out) {
@@ -129,9 +143,9 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
         return GORO_EBUSY;
 
     memset(&goro__S, 0, sizeof goro__S);
-    pthread_mutex_init(&goro__S.lock, NULL);
-    pthread_mutex_init(&goro__S.gfree_lock, NULL);
-    pthread_mutex_init(&goro__S.runq_lock, NULL);
+    mutex_init_adaptive(&goro__S.lock);
+    mutex_init_adaptive(&goro__S.gfree_lock);
+    mutex_init_adaptive(&goro__S.runq_lock);
     goro__page_size = (size_t)sysconf(_SC_PAGESIZE);
     goro__S.ncpu = goro__ncpu();
     long v = 0;
