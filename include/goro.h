@@ -99,7 +99,11 @@ GORO_API void goro_exit(void) __attribute__((noreturn));
  * spawn order among goroutines spawned on one P, not across Ps (as in Go). */
 GORO_API uint64_t goro_self(void);
 /* runtime.GOMAXPROCS: n >= 1 sets the number of Ps (stopping the world briefly); n < 1
- * only queries. Returns the previous value. May park. n above 1024 is clamped to 1024. */
+ * only queries. Returns the previous value. May park. n above 1024 is clamped to 1024.
+ * At most that many goroutines run at once, with one exception: C code cannot be
+ * stopped, so a goroutine that computes for more than 10 ms without calling into goro
+ * keeps running while its P goes to another thread, and the goroutine of a timer that
+ * comes due meanwhile runs beside it. */
 GORO_API int goro_maxprocs(int n);
 /* runtime.NumGoroutine: live user goroutines, main included. */
 GORO_API int goro_numgoroutine(void);

@@ -30,8 +30,11 @@
  *       m->p from a goroutine does so inside goro__acquirem (internal.h), so the P cannot
  *       go away under it.
  *  (Y3) A hog loses its P for a stop of the world or a due timer at once (after 10 ms),
- *       but for queued goroutines only while a CPU is free: the hog keeps its thread,
- *       so with every CPU busy the handoff would add a runner, not a CPU.
+ *       but for queued goroutines only while a CPU is free and fewer than GOMAXPROCS
+ *       threads run goroutines: the hog keeps its thread, so the handoff adds a runner,
+ *       which with every CPU busy is not a CPU more, and beyond GOMAXPROCS is more
+ *       parallelism than the program asked for. (A due timer still gets one: its
+ *       goroutine runs beside the hog.)
  *
  * Idle: after 50 rounds with nothing to do the delay doubles up to 10 ms; once there,
  * with every P idle and no blocking call, the monitor sleeps until a P gets busy
@@ -84,9 +87,9 @@ void goro__preempt_handler(void) {
 
 enum { NOTHING = 0, RETOOK, PENDING /* a hog not preempted yet: come back soon */ };
 
-/* Whether a CPU is free for another thread: fewer threads run goroutines than there are
- * CPUs (a preempted hog goes on running without a P, so handing its P to another thread
- * makes one more runner). */
+/* Whether another thread may run goroutines: fewer threads run them than there are CPUs
+ * and than GOMAXPROCS (a preempted hog goes on running without a P, so handing its P to
+ * another thread makes one more runner). */
 static bool spare_cpu(void) {
     int running = 0;
     pthread_mutex_lock(&goro__S.lock);
@@ -96,7 +99,8 @@ static bool spare_cpu(void) {
             running++;
     }
     pthread_mutex_unlock(&goro__S.lock);
-    return running < goro__S.ncpu;
+    int32_t procs = goro__load_relaxed(&goro__S.gomaxprocs);
+    return running < goro__S.ncpu && running < procs;
 }
 
 /* Whether the goroutine running on p for too long holds up something (Y3): a stop of the
@@ -104,7 +108,9 @@ static bool spare_cpu(void) {
  * when a CPU is free to run them. Queued goroutines alone do not justify a handoff when
  * every CPU is busy: the hog keeps computing on its thread, so a new thread for its P
  * would only share the CPUs, and lose throughput to switching (64 goroutines computing
- * pi on 2 Ps would otherwise run on 3 and more threads). */
+ * pi on 2 Ps would otherwise run on 3 and more threads). Nor when GOMAXPROCS threads
+ * already run goroutines: the program asked for no more parallelism than that (with one
+ * P, 8 goroutines computing pi for 70 ms each ran two at a time, on two CPUs). */
 static bool hog_blocks_work(goro__p *p, int64_t now) {
     if (goro__load_relaxed(&goro__S.gcwaiting))
         return true;

@@ -15,6 +15,9 @@
  *  - A hog with nothing else waiting (main parked on a wait group, no timer pending) is not
  *    preempted: preemptions do not change. The monitor only takes a P that other work
  *    waits for (src/sysmon.c), so this is exact, not a timing guess.
+ *  - A hog with goroutines queued behind it but no timer pending keeps its P: with one P
+ *    none of them runs before the hog is done (the hog keeps its thread when it loses its
+ *    P, so they would run beside it, more parallelism than GOMAXPROCS).
  *  - The first hog runs on a fresh stack; the same again on a stack that an ended
  *    goroutine left in the cache (how most goroutines start in a program that runs a
  *    while).
@@ -262,6 +265,46 @@ static void alone(void) {
            (unsigned long long)(after.preemptions - before.preemptions));
 }
 
+static _Atomic long queued_ran, queued_during_hog;
+
+static void queued(void *arg) {
+    CHECKF(atomic_load(&hog_start) != 0, "a queued goroutine ran before the hog started");
+    if (atomic_load(&hog_end) == 0)
+        atomic_fetch_add(&queued_during_hog, 1);
+    atomic_fetch_add(&queued_ran, 1);
+    goro_wg_done(arg);
+}
+
+/* One P, goroutines queued behind a hog and no timer pending: nothing else runs until the
+ * hog is done. Handing its P to another thread would run them beside it (the hog keeps
+ * its thread), two goroutines at once with GOMAXPROCS 1. */
+static void queued_behind(void) {
+    goro_stats before, after;
+    goro_stats_get(&before);
+    atomic_store(&hog_start, 0);
+    atomic_store(&hog_end, 0);
+    atomic_store(&queued_ran, 0);
+    atomic_store(&queued_during_hog, 0);
+    goro_waitgroup wg = GORO_WAITGROUP_INIT;
+    goro_wg_add(&wg, 10);
+    for (int i = 0; i < 10; i++)
+        CHECK_EQ(goro_spawn(queued, &wg), 0);
+    hog_arg h = {.ns = 100 * TU_MS};
+    goro_wg_add(&h.wg, 1);
+    CHECK_EQ(goro_spawn(hog, &h), 0); /* newest: it runs first */
+    goro_wg_wait(&h.wg);
+    goro_wg_wait(&wg);
+    goro_stats_get(&after);
+    printf("hog of 100 ms with 10 goroutines queued on 1 P: %ld ran during it, %llu "
+           "preemptions\n",
+           atomic_load(&queued_during_hog),
+           (unsigned long long)(after.preemptions - before.preemptions));
+    CHECK_EQ(atomic_load(&queued_ran), 10);
+    CHECKF(atomic_load(&queued_during_hog) == 0,
+           "%ld goroutines ran while the hog computed, with GOMAXPROCS 1",
+           atomic_load(&queued_during_hog));
+}
+
 /* goro_maxprocs stops the world: it needs every P, also the one a hog is running on. */
 static void stop_the_world_during(int hog_kind) {
     const char *kind = hog_kinds[hog_kind];
@@ -294,6 +337,7 @@ static void test_main(void *arg) {
     CHECK_EQ(goro_maxprocs(0), 1);
     with_ticker(HOG_PURE);
     alone();
+    queued_behind();
     with_ticker(HOG_REUSED);
     stop_the_world_during(HOG_PURE);
     with_ticker(HOG_RUNTIME);
