@@ -1,5 +1,5 @@
 // Twin of bench/spawn.c: n goroutines that only call wg.Done, then a wait for all of
-// them; once with one P and once with all Ps, after one unmeasured round at all Ps.
+// them; once with one P and once with all Ps, after an unmeasured round of each.
 // Figures: wall time per goroutine.
 package main
 
@@ -35,6 +35,7 @@ func main() {
 	all := runtime.GOMAXPROCS(0)
 	roundNs()
 	runtime.GOMAXPROCS(1)
+	roundNs()
 	one := roundNs()
 	runtime.GOMAXPROCS(all)
 	many := roundNs()
