@@ -90,7 +90,7 @@ enum { NOTHING = 0, RETOOK, PENDING /* a hog not preempted yet: come back soon *
 /* Whether another thread may run goroutines: fewer threads run them than there are CPUs
  * and than GOMAXPROCS (a preempted hog goes on running without a P, so handing its P to
  * another thread makes one more runner). */
-static bool spare_cpu(void) {
+static bool may_add_runner(void) {
     int running = 0;
     pthread_mutex_lock(&goro__S.lock);
     for (goro__m *m = goro__S.allm; m; m = m->alllink) {
@@ -117,7 +117,7 @@ static bool hog_blocks_work(goro__p *p, int64_t now) {
     int64_t t0 = goro__load_relaxed(&p->timer0);
     if (t0 && t0 <= now)
         return true;
-    return goro__p_has_work(p, now) && spare_cpu();
+    return goro__p_has_work(p, now) && may_add_runner();
 }
 
 /* Takes P i from a blocking call or a hog if it should be. */

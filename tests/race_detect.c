@@ -66,6 +66,14 @@ static void finished(void) {
     CHECK_EQ(goro_chan_send(P.done, NULL), 0);
 }
 
+/* The common scenario: first and second on a fresh pair, main waiting for both. */
+static void run_pair(size_t cap, size_t elem, void (*first)(void *), void (*second)(void *)) {
+    pair_init(cap, elem);
+    go(first, NULL);
+    go(second, NULL);
+    pair_wait();
+}
+
 static int one = 1;
 
 /* ------------------------------------------------------------------ racy scenarios */
@@ -84,10 +92,7 @@ static void plain_reader(void *a) {
 
 /* No operation between the two goroutines at all. */
 static void race_plain(void) {
-    pair_init(0, 0);
-    go(plain_writer, NULL);
-    go(plain_reader, NULL);
-    pair_wait();
+    run_pair(0, 0, plain_writer, plain_reader);
 }
 
 static void send_then_write(void *a) {
@@ -115,18 +120,12 @@ static void read_then_recv(void *a) {
 
 /* Unbuffered: the hand-off orders both sides up to it, not what follows it. */
 static void race_unbuffered_after(void) {
-    pair_init(0, sizeof(int));
-    go(send_then_write, NULL);
-    go(recv_then_read, NULL);
-    pair_wait();
+    run_pair(0, sizeof(int), send_then_write, recv_then_read);
 }
 
 /* Buffered: the write after the send, the read before the receive. */
 static void race_buffered_before_recv(void) {
-    pair_init(1, sizeof(int));
-    go(send_then_write, NULL);
-    go(read_then_recv, NULL);
-    pair_wait();
+    run_pair(1, sizeof(int), send_then_write, read_then_recv);
 }
 
 static void write_then_send(void *a);
@@ -210,10 +209,7 @@ static void recv_closed_then_read(void *a) {
 }
 
 static void race_close_after(void) {
-    pair_init(0, sizeof(int));
-    go(close_then_write, NULL);
-    go(recv_closed_then_read, NULL);
-    pair_wait();
+    run_pair(0, sizeof(int), close_then_write, recv_closed_then_read);
 }
 
 static void select_send_then_write(void *a) {
@@ -235,10 +231,7 @@ static void select_recv_then_read(void *a) {
 }
 
 static void race_select_after(void) {
-    pair_init(0, sizeof(int));
-    go(select_send_then_write, NULL);
-    go(select_recv_then_read, NULL);
-    pair_wait();
+    run_pair(0, sizeof(int), select_send_then_write, select_recv_then_read);
 }
 
 static void lock1_write(void *a) {
@@ -259,10 +252,7 @@ static void lock2_read(void *a) {
 
 /* Two different mutexes order nothing between each other. */
 static void race_two_mutexes(void) {
-    pair_init(0, 0);
-    go(lock1_write, NULL);
-    go(lock2_read, NULL);
-    pair_wait();
+    run_pair(0, 0, lock1_write, lock2_read);
 }
 
 static void rlock_write(void *a) {
@@ -379,24 +369,15 @@ static void recv_then_check(void *a) {
 
 /* Send before the receive completes; unbuffered, buffered and with empty elements. */
 static void sync_unbuffered(void) {
-    pair_init(0, sizeof(int));
-    go(write_then_send, NULL);
-    go(recv_then_check, NULL);
-    pair_wait();
+    run_pair(0, sizeof(int), write_then_send, recv_then_check);
 }
 
 static void sync_buffered(void) {
-    pair_init(4, sizeof(int));
-    go(write_then_send, NULL);
-    go(recv_then_check, NULL);
-    pair_wait();
+    run_pair(4, sizeof(int), write_then_send, recv_then_check);
 }
 
 static void sync_buffered_empty_elements(void) {
-    pair_init(4, 0);
-    go(write_then_send, NULL);
-    go(recv_then_check, NULL);
-    pair_wait();
+    run_pair(4, 0, write_then_send, recv_then_check);
 }
 
 static void send_then_check(void *a) {
@@ -408,10 +389,7 @@ static void send_then_check(void *a) {
 
 /* Unbuffered: the receive happens before the send completes. */
 static void sync_unbuffered_recv_first(void) {
-    pair_init(0, sizeof(int));
-    go(write_then_recv, NULL);
-    go(send_then_check, NULL);
-    pair_wait();
+    run_pair(0, sizeof(int), write_then_recv, send_then_check);
 }
 
 /* Capacity 2: the first receive happens before the third send completes. */
@@ -537,10 +515,7 @@ static void rw_reader(void *a) {
 }
 
 static void sync_rwmutex(void) {
-    pair_init(0, 0);
-    go(rw_reader, NULL);
-    go(rw_writer, NULL);
-    pair_wait();
+    run_pair(0, 0, rw_reader, rw_writer);
 }
 
 static int parts[8];
@@ -572,10 +547,7 @@ static void once_then_check(void *a) {
 }
 
 static void sync_once(void) {
-    pair_init(0, 0);
-    go(once_then_check, NULL);
-    go(once_then_check, NULL);
-    pair_wait();
+    run_pair(0, 0, once_then_check, once_then_check);
 }
 
 static goro_cond cond = GORO_COND_INIT;
@@ -602,10 +574,7 @@ static void cond_signaller(void *a) {
 }
 
 static void sync_cond(void) {
-    pair_init(0, 0);
-    go(cond_waiter, NULL);
-    go(cond_signaller, NULL);
-    pair_wait();
+    run_pair(0, 0, cond_waiter, cond_signaller);
 }
 
 static void spawned_check_then_write(void *a) {
