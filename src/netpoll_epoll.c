@@ -75,7 +75,11 @@ void goro__pollset_break(void) {
 }
 
 /* epoll_pwait2 takes a nanosecond timeout (Linux 5.11); older kernels get epoll_wait's
- * milliseconds, rounded up so a poll never returns before the timer it waits for. */
+ * milliseconds, rounded up so a poll never returns before the timer it waits for. Not
+ * under ThreadSanitizer: it runs a signal's handler only when the receiving thread enters
+ * a function it intercepts, and the raw system call is not one (epoll_wait is, as a
+ * blocking call), so a SIGTERM taken by the poller would wait for its whole timeout,
+ * seconds to a server's next idle deadline (see also note_sleep in os_linux.c). */
 static int wait_events(struct epoll_event *evs, int max, int64_t deadline) {
     if (deadline == 0)
         return epoll_wait(epfd, evs, max, 0);
@@ -85,7 +89,7 @@ static int wait_events(struct epoll_event *evs, int max, int64_t deadline) {
     if (left < 0)
         left = 0;
 #ifdef SYS_epoll_pwait2
-    if (goro__load_relaxed(&have_pwait2)) {
+    if (!GORO_TSAN && goro__load_relaxed(&have_pwait2)) {
         struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
         int n = (int)syscall(SYS_epoll_pwait2, epfd, evs, max, &ts, NULL, 0);
         if (n >= 0 || errno != ENOSYS)
