@@ -36,8 +36,9 @@
  *       again, removes its remaining records under each channel's lock before its stack
  *       frame goes away. A plain record leaves the queue only with its completion.
  *  (C4) A record is published (enqueued) under the channel lock, and the locks are
- *       dropped only after the goroutine has switched away (park's unlock callback), so a
- *       partner never readies a goroutine that is still running.
+ *       dropped only once the goroutine is WAITING (park's unlock callback), so a
+ *       partner never readies a running goroutine; one that runs it waits until its
+ *       switch has saved its context (sched.c, P1).
  *  (C5) A select that holds several channel locks at once took them in address order,
  *       each once (duplicates allowed in the cases), so two selects never deadlock on
  *       each other's locks. Everything else holds at most one channel lock.
@@ -488,7 +489,7 @@ static void timeout_fire(goro__timer *t, int64_t now) {
     goro__store_release(&ws->timer_done, 1);
 }
 
-/* Park's commit: the goroutine is off its stack; now the records may be found (C4). */
+/* Park's commit: the goroutine is WAITING; now the records may be found (C4). */
 static bool select_commit(goro__g *g, void *arg) {
     (void)g;
     selwait *s = arg;
@@ -659,7 +660,7 @@ int goro_select(goro_case *cases, size_t n, int64_t deadline) {
 
 /* ------------------------------------------------------------------ send, receive, close */
 
-/* Park's commit for a plain record: the goroutine is off its stack (C4). */
+/* Park's commit for a plain record: the goroutine is WAITING (C4). */
 static bool plain_commit(goro__g *g, void *arg) {
     (void)g;
     chan_unlock(arg);

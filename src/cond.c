@@ -28,11 +28,11 @@
  *       the lock after checking that, and whoever moves notify past its ticket removes it
  *       under the same lock hold. Each ticket is therefore woken at most once, by the
  *       signal or broadcast that moved notify past it, and never lost.
- *  (C3) The waiter's node is enqueued under the lock, which is dropped only after its
- *       switch is complete (park's unlock callback): whoever finds a node on the list may
- *       goro__ready its goroutine. The node dies once that goroutine runs, so a waker
- *       reads everything it needs from it first and touches neither it nor the cond once
- *       it has dropped the lock.
+ *  (C3) The waiter's node is enqueued under the lock, which is dropped only once its
+ *       goroutine is WAITING (park's unlock callback; sched.c, P1): whoever finds a node
+ *       on the list may goro__ready its goroutine. The node dies once that goroutine
+ *       runs, so a waker reads everything it needs from it first and touches neither it
+ *       nor the cond once it has dropped the lock.
  *  (C4) With ticket == notify no ticket is outstanding: signal and broadcast return at once
  *       without the lock (a signal with no waiter does nothing, as in Go).
  *

@@ -96,9 +96,10 @@ void goro__wakep_any(void);
 void goro__handoffp(goro__p *p);
 /* Whether p or the global queue has something to run, or p a timer due by now. */
 bool goro__p_has_work(goro__p *p, int64_t now);
-/* Parks the running goroutine with reason. After its context is saved, unlockf(g, arg) runs
- * on the next context; if it returns false the goroutine is made runnable again at once.
- * unlockf may be NULL. Must be called from a goroutine. */
+/* Parks the running goroutine with reason. It is WAITING when unlockf(g, arg) runs (still on
+ * its own stack, before the switch): from then on a partner may ready it, and a switch to
+ * it waits until its context is saved (sched.c, P1). If unlockf returns false the goroutine
+ * goes on running instead. unlockf may be NULL. Must be called from a goroutine. */
 void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg);
 /* Makes a WAITING goroutine runnable on the caller's P, in its runnext slot. The caller
  * runs on an M that holds a P (a goroutine, or g0 running timers). */
@@ -186,6 +187,9 @@ uint64_t goro__fpenv_read(void);
 /* Sets the calling thread's floating-point control state to sched.fpenv, what a new
  * goroutine starts with. */
 void goro__fpenv_reset(void);
+/* to's saved stack pointer once its switch has stored it (sched.c, P1). */
+void *goro__wait_saved(goro__g *to);
+
 /* Switches from the running context `from` to `to` on M m, telling the sanitizers; `dying`
  * says that `from` never runs again. Returns the M that later switches back to `from`.
  * Inline: it is on the path of every switch. */
@@ -196,6 +200,10 @@ void goro__fpenv_reset(void);
 #include <sanitizer/tsan_interface.h>
 #endif
 static inline goro__m *goro__switch(goro__g *from, goro__g *to, bool dying, goro__m *m) {
+    /* Acquire pairs with the switch that saved to's context: a release store (P1). */
+    void *sp = __atomic_load_n(&to->sp, __ATOMIC_ACQUIRE);
+    if (GORO__UNLIKELY(sp == GORO__SP_SAVING))
+        sp = goro__wait_saved(to);
 #if GORO_ASAN
     /* A local, not a field of from: a context resumed after its goroutine exited runs
      * for a new goroutine, and from's descriptor may belong to someone else by then. */
@@ -203,13 +211,20 @@ static inline goro__m *goro__switch(goro__g *from, goro__g *to, bool dying, goro
     __sanitizer_start_switch_fiber(dying ? NULL : &fake_stack, to->stack_lo, to->stack_size);
 #endif
 #if GORO_TSAN
+#if !GORO_RACE
+    /* The asm's store of from->sp publishes from's context (P1), unseen by TSan. */
+    __tsan_release(&from->sp);
+#endif
     /* Flag 0 orders everything before the switch before everything after it; a race
      * build orders goroutines only by what they do (race.h). */
     __tsan_switch_to_fiber(to->tsan_fiber, GORO_RACE ? __tsan_switch_to_fiber_no_sync : 0);
+#if !GORO_RACE
+    __tsan_acquire(&to->sp);
+#endif
     goro__race_switched(m); /* now on to's fiber */
 #endif
     (void)dying;
-    m = goro__ctx_switch(&from->sp, to->sp, m);
+    m = goro__ctx_switch(&from->sp, sp, m);
 #if GORO_ASAN
     __sanitizer_finish_switch_fiber(fake_stack, NULL, NULL);
 #endif

@@ -20,7 +20,7 @@
  *       goro_close); that waker alone sets its result and readies it.
  *  (N2) A waiter joins the list and parks with the lock held; the park's commit
  *       callback arms its timer, counts it in sched.npollwait and drops the lock, so no
- *       waker sees it before its context is saved.
+ *       waker sees it before it is WAITING (sched.c, P1).
  *  (N3) goro_close bumps seq, removes the fd from the poll set, then closes it: an
  *       event already fetched for the old fd carries the old seq and is dropped, so a
  *       reused fd number never wakes a waiter of the old one.
@@ -279,7 +279,7 @@ static void rtimer_fire(goro__timer *t, int64_t now) {
     }
 }
 
-/* The park's commit (N2): runs once the waiter's context is saved. */
+/* The park's commit (N2): runs once the waiter is WAITING. */
 static bool wait_commit(goro__g *g, void *arg) {
     (void)g;
     waiter *w = arg;

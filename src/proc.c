@@ -286,7 +286,7 @@ static void sleep_fire(goro__timer *t, int64_t now) {
     goro__ready(t->arg);
 }
 
-/* Adds the sleep timer once the goroutine is off its stack, so it cannot fire before. */
+/* Adds the sleep timer once the goroutine is WAITING, so it cannot fire before. */
 static bool sleep_commit(goro__g *g, void *arg) {
     (void)g;
     goro__timer_add(goro__getm()->p, arg);

@@ -49,6 +49,17 @@ static void leave_g(void *cur) {
     __tsan_switch_to_fiber(cur, __tsan_switch_to_fiber_no_sync);
 }
 
+void goro__race_park(goro__m *m) {
+    __tsan_switch_to_fiber(m->g0.tsan_fiber, __tsan_switch_to_fiber_no_sync);
+    __tsan_ignore_thread_begin();
+}
+
+void goro__race_park_end(goro__g *g) {
+    __tsan_ignore_thread_end();
+    if (g)
+        __tsan_switch_to_fiber(g->tsan_fiber, __tsan_switch_to_fiber_no_sync);
+}
+
 void goro__race_acquire_g(goro__g *g, const void *addr) {
     void *cur = enter_g(g);
     __tsan_acquire((void *)addr);

@@ -39,7 +39,10 @@
  *  (R3) An acquire or release on behalf of a parked goroutine (Go's raceacquireg) switches
  *       TSan to that goroutine's fiber for the call: the partner that completes its
  *       channel operation holds the channel lock, and the parked goroutine cannot run
- *       until the partner readies it.
+ *       until the partner readies it. A parking goroutine's M leaves its fiber for g0's
+ *       before the park's unlock callback publishes it (goro__race_park), since the M
+ *       runs on until the switch (sched.c, P1); it ignores reads and writes there, as
+ *       they are on the goroutine's stack.
  *  (R4) Timer callbacks run with the M's timer fiber current (Go's per-P timer context),
  *       which acquires what the arming goroutine released; the goroutine whose stack
  *       the callback happens to run on is not involved.
@@ -101,6 +104,11 @@ void goro__race_sync(const void *addr, goro__g *partner);
  * variables of the thread it now runs on, which TSan saw initialised when the thread
  * started. The M's start is released into a sync object of the M, acquired here (R5). */
 void goro__race_switched(goro__m *m);
+/* In goro__park, before the unlock callback: m leaves the goroutine's fiber for its g0's
+ * (R3). park_end ends that, before the switch (g NULL) or back on g's fiber when g runs on
+ * without one. */
+void goro__race_park(goro__m *m);
+void goro__race_park_end(goro__g *g);
 /* In goro__newproc, on the spawner: g will start after this (R2). */
 void goro__race_spawn(goro__g *g);
 /* In g_entry's loop, on g's own fiber, before g's function runs. */
@@ -137,6 +145,12 @@ static inline void goro__race_sync(const void *addr, goro__g *partner) {
 }
 static inline void goro__race_switched(goro__m *m) {
     (void)m;
+}
+static inline void goro__race_park(goro__m *m) {
+    (void)m;
+}
+static inline void goro__race_park_end(goro__g *g) {
+    (void)g;
 }
 static inline void goro__race_spawn(goro__g *g) {
     (void)g;

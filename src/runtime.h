@@ -30,6 +30,10 @@ typedef struct goro__g goro__g;
 typedef struct goro__m goro__m;
 typedef struct goro__p goro__p;
 
+/* g->sp of a goroutine that parked but whose switch has not yet saved its context (sched.c,
+ * P1): a switch to it waits until the real value is stored. */
+#define GORO__SP_SAVING ((void *)1)
+
 /* Goroutine states. Transitions: FREE -> RUNNABLE (spawn) -> RUNNING <-> RUNNABLE (yield)
  * RUNNING -> WAITING (park) -> RUNNABLE (ready); RUNNING -> FREE (exit). */
 enum {
@@ -66,7 +70,6 @@ enum {
 enum {
     GORO__ACT_NONE = 0,
     GORO__ACT_READY,  /* put it on the run queue (yield) */
-    GORO__ACT_PARK,   /* it waits; run the unlock callback */
     GORO__ACT_EXIT,   /* it returned; recycle its stack (with its context) and descriptor */
     GORO__ACT_GOEXIT, /* it called goro_exit; recycle, but its context is not reusable */
     GORO__ACT_GLOBAL, /* it has no P: put it on the global run queue (repossess) */
@@ -78,7 +81,8 @@ enum {
 #define GORO__P_SYSCALL 1u
 
 struct goro__g {
-    void *sp;               /* [g-local] saved stack pointer while switched out */
+    void *sp;               /* [atomic] saved stack pointer while switched out;
+                               GORO__SP_SAVING while a park is switching it out (P1) */
     goro__g *schedlink;     /* [lock: whichever list or queue holds the goroutine] */
     uint32_t status;        /* [atomic] GORO__G_*; read by goro_dump and stats */
     uint8_t wait_reason;    /* [g-local] GORO__WAIT_* while WAITING */
@@ -126,10 +130,8 @@ struct goro__m {
     bool idle;            /* [lock: sched.lock] on the idle M list */
     pthread_t thread;     /* [init-only] */
     /* The action finish_switch performs for the context switched away from. */
-    int pending;                               /* [m-local] GORO__ACT_* */
-    goro__g *pending_g;                        /* [m-local] */
-    bool (*pending_unlock)(goro__g *, void *); /* [m-local] park's commit callback */
-    void *pending_arg;                         /* [m-local] */
+    int pending;        /* [m-local] GORO__ACT_* */
+    goro__g *pending_g; /* [m-local] */
     void *altstack;     /* [m-local] signal stack for stack-overflow reports */
     uint64_t rand;      /* [m-local] state of the M's random number generator */
     uint64_t nswitches; /* [atomic] written by the M only (relaxed), summed by stats */

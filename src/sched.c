@@ -9,11 +9,21 @@
  * goroutine of its P when there is one (G -> G, one register switch), and otherwise to
  * its M's g0, the thread's own stack, which runs findrunnable: global queue, timers,
  * stealing, and finally parking the thread. What must happen to the goroutine switched
- * away from (requeue it, run park's unlock callback, recycle its stack) cannot happen
- * before its registers are saved, or another M could resume it on a half-saved stack; so
- * the switcher records it in m->pending and the context switched to performs it first
- * thing (finish_switch). Go does the same through mcall on g0 and gopark's unlockf; doing
- * it on the next goroutine saves Go's second switch through g0.
+ * away from (requeue it, recycle its stack) cannot happen before its registers are saved,
+ * or another M could resume it on a half-saved stack; so the switcher records it in
+ * m->pending and the context switched to performs it first thing (finish_switch). Go
+ * does the same through mcall on g0; doing it on the next goroutine saves Go's second
+ * switch through g0.
+ *  (P1) A park is the exception: its unlock callback, which drops the locks that let a
+ *       waker find the goroutine, runs before the switch, on the goroutine's own stack.
+ *       The goroutine is WAITING by then and its g->sp holds GORO__SP_SAVING; the switch
+ *       stores the real sp (a release store, after the registers) as the last thing it
+ *       does on that stack, and every switch to a goroutine waits while its sp is
+ *       GORO__SP_SAVING (goro__wait_saved). A waker on another P may so have to wait
+ *       out the tail of the park (a pick, a due timer's callback), a few hundred ns at
+ *       most unless the thread is preempted; it yields the CPU after a short spin. Go
+ *       runs gopark's unlockf on g0 after the switch; here that work would be the next
+ *       goroutine's, and it costs a channel round trip on one P a tenth of its time.
  *  (S1) A goroutine that returns from its function while the next goroutine of its P has
  *       never run (and wants a stack of the same size) does not switch at all: it hands
  *       that goroutine its stack and its M (hand_stack), and g_entry's loop calls the new
@@ -68,8 +78,8 @@
  * Timers (timer.c) are per P; any M with a P runs one due timer of its own P at every
  * pick (check_timers) and all due timers of every P when it runs dry (run_due_timers).
  * Of the parked Ms, one (sched.timer_m) sleeps with a timeout at the earliest timer; an
- * earlier timer added later wakes it. A goroutine parking with an unlock callback runs no
- * timers before the callback has dropped its locks (finish_switch runs them after).
+ * earlier timer added later wakes it. A parking goroutine runs its P's timers after its
+ * unlock callback has dropped its locks, which a timer's callback may need.
  *
  * Netpoller (netpoll.c): while goroutines wait on fds, an M looking for work polls
  * without waiting before it steals, and an M with nothing to do blocks in the poll (one
@@ -94,6 +104,7 @@
  *
  * See-also: docs/ARCHITECTURE.md for the tour, proc.c for start-up and shutdown.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -515,7 +526,7 @@ static inline void spawnput(goro__p *p, goro__g *g) {
         lifo_put_full(p, g);
 }
 
-static goro__g *take_runnext(goro__p *p) {
+static inline goro__g *take_runnext(goro__p *p) {
     if (!goro__load_relaxed(&p->runnext))
         return NULL;
     /* Acq-rel pairs with the xchg in runqput and thieves' CAS. */
@@ -549,7 +560,7 @@ static __attribute__((noinline)) goro__g *lifo_turn(goro__p *p, bool alone) {
  * Owner P only. The order: runnext, the newest spawn on the spawn stack, the queue head.
  * The first two have bounds, so nothing waits behind them for ever: runnext yields to
  * the others after GORO__RUNNEXT_MAX picks in a row, the spawn stack as lifo_turn says. */
-static goro__g *pick_local(goro__p *p) {
+static __attribute__((noinline)) goro__g *pick_local_slow(goro__p *p) {
     goro__g *g;
     if (GORO__UNLIKELY(--p->globcheck == 0)) {
         p->globcheck = 61;
@@ -577,6 +588,20 @@ static goro__g *pick_local(goro__p *p) {
     if (g)
         return g;
     return take_runnext(p);
+}
+
+/* pick_local's common case inline: runnext, with neither the global queue nor the others
+ * due a turn (the pick of every channel hand-off on one P). */
+static inline goro__g *pick_local(goro__p *p) {
+    if (GORO__LIKELY(p->globcheck > 1 && p->runnext_streak < GORO__RUNNEXT_MAX)) {
+        goro__g *g = take_runnext(p);
+        if (g) {
+            p->globcheck--;
+            p->runnext_streak++;
+            return g;
+        }
+    }
+    return pick_local_slow(p);
 }
 
 /* ------------------------------------------------------------------ spawning */
@@ -662,24 +687,6 @@ static void finish_switch(goro__m *m) {
         goro__store_release(&prev->status, GORO__G_RUNNABLE);
         goro__runqput(m->p, prev, false);
         break;
-    case GORO__ACT_PARK: {
-        bool (*unlockf)(goro__g *, void *) = m->pending_unlock;
-        /* Release: a waker that finds prev through what unlockf publishes sees it WAITING
-         * with its context saved. */
-        goro__store_release(&prev->status, GORO__G_WAITING);
-        if (unlockf && !unlockf(prev, m->pending_arg)) {
-            goro__store_release(&prev->status, GORO__G_RUNNABLE);
-            if (m->p)
-                goro__runqput(m->p, prev, true);
-            else
-                ready_global(prev); /* prev lost its P to the monitor (sysmon.c) */
-        }
-        /* The timers goro__park skipped: now that unlockf dropped prev's locks, callbacks
-         * may take them (a goro_timer's callback sends on a channel). */
-        if (unlockf && m->p)
-            check_timers(m->p);
-        break;
-    }
     case GORO__ACT_GLOBAL:
         goro__store_release(&prev->status, GORO__G_RUNNABLE);
         ready_global(prev);
@@ -734,16 +741,12 @@ static goro__m *switch_to(goro__m *m, goro__g *cur, goro__g *next) {
 }
 
 /* Picks the next goroutine of m's P, unless the world is stopping or the runtime
- * exiting (then g0 must run). With timers, due timers of the P run first. A goroutine
- * parking with an unlock callback passes false: it still holds the locks the callback
- * drops (channel locks), and a timer callback taking one would spin forever on this M;
- * finish_switch runs the timers after the unlock. */
-static goro__g *pick_next(goro__m *m, bool timers) {
+ * exiting (then g0 must run). A due timer of the P runs first. */
+static inline goro__g *pick_next(goro__m *m) {
     if (GORO__UNLIKELY(goro__load_relaxed(&goro__S.gcwaiting) ||
                        goro__load_relaxed(&goro__S.exiting)))
         return NULL;
-    if (timers)
-        check_timers(m->p);
+    check_timers(m->p);
     return pick_local(m->p);
 }
 
@@ -782,7 +785,7 @@ goro__m *goro__repossess(goro__m *m) {
         goro__store_relaxed(&cur->wait_reason, GORO__WAIT_PREEMPTED);
         m->pending = GORO__ACT_GLOBAL;
         m->pending_g = cur;
-        return switch_to(m, cur, pick_next(m, true));
+        return switch_to(m, cur, pick_next(m));
     }
     if (get_idle_p(m))
         return m;
@@ -838,7 +841,7 @@ static void g_end(int act) {
         goro__store_sc(&goro__S.exiting, 1);
         wake_all_for_exit();
     }
-    goro__g *next = pick_next(m, true);
+    goro__g *next = pick_next(m);
     if (!GORO_RACE && act == GORO__ACT_EXIT && next && next->stack_lo == NULL && cur->chunked &&
         next->stack_size == cur->stack_size) {
         /* (S1) next has never run and wants a stack like ours: it gets this one, with no
@@ -878,9 +881,21 @@ static void g_entry(void *unused) {
     }
 }
 
+void *goro__wait_saved(goro__g *to) {
+    void *sp;
+    /* Acquire pairs with the switch's release store of sp. */
+    for (unsigned i = 0; (sp = goro__load_acquire(&to->sp)) == GORO__SP_SAVING; i++) {
+        if (i < 100)
+            goro__cpu_relax();
+        else
+            sched_yield(); /* the parking thread may have been preempted */
+    }
+    return sp;
+}
+
 void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     /* No repossess here: the caller may hold the locks unlockf drops. Without a P (the
-     * monitor took it) the switch goes to g0, which runs unlockf and then looks for a P. */
+     * monitor took it) the switch goes to g0, which looks for one. */
     goro__m *m = goro__acquirem();
     goro__g *cur = m->curg;
     GORO_ASSERT(cur != NULL);
@@ -888,11 +903,25 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     /* Relaxed: the monitor's clock, at most one of its rounds (10 ms) behind. A clock
      * read here would cost a fifth of a channel round trip. */
     goro__store_relaxed(&cur->wait_since, goro__load_relaxed(&goro__S.coarse_now));
-    m->pending = GORO__ACT_PARK;
-    m->pending_g = cur;
-    m->pending_unlock = unlockf;
-    m->pending_arg = arg;
-    m = switch_to(m, cur, m->p ? pick_next(m, unlockf == NULL) : NULL);
+    /* (P1) Published: a waker that finds cur through what unlockf publishes sees it
+     * WAITING (release), readies it, and whoever switches to it waits for the switch
+     * below to store its real sp. */
+    goro__store_relaxed(&cur->sp, GORO__SP_SAVING);
+    goro__store_release(&cur->status, GORO__G_WAITING);
+    goro__race_park(m);
+    /* The locks are dropped: the pick may run a due timer, whose callback may take them
+     * (a goro_timer's sends on a channel) or ready cur itself (a select's timeout). */
+    goro__g *next = cur;
+    if (!unlockf || unlockf(cur, arg))
+        next = m->p ? pick_next(m) : NULL;
+    goro__race_park_end(next == cur ? cur : NULL);
+    if (GORO__UNLIKELY(next == cur)) {
+        /* Not parked after all, or readied already: cur runs on. */
+        goro__store_relaxed(&cur->status, GORO__G_RUNNING);
+        goro__releasem(m);
+        return;
+    }
+    m = switch_to(m, cur, next);
     goro__releasem(m);
 }
 
@@ -925,7 +954,7 @@ void goro__yield_now(void) {
     goro__g *cur = m->curg;
     m->pending = GORO__ACT_READY;
     m->pending_g = cur;
-    m = switch_to(m, cur, pick_next(m, true));
+    m = switch_to(m, cur, pick_next(m));
     goro__releasem(m);
 }
 
@@ -983,7 +1012,7 @@ static __attribute__((noinline)) void yield_slow(goro__m *m) {
         goro__releasem(goro__repossess(m));
         return;
     }
-    goro__g *cur = m->curg, *next = pick_next(m, true);
+    goro__g *cur = m->curg, *next = pick_next(m);
     if (!next && !goro__load_relaxed(&goro__S.gcwaiting) && !goro__load_relaxed(&goro__S.exiting)) {
         /* Nothing queued here: take from the global queue, or else from a busy P's
          * queue, so a yielding goroutine alone on its P does not leave others waiting

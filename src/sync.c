@@ -19,7 +19,8 @@
  *       was the releaser's last access. So once an acquire returns, no releaser touches
  *       the struct again: it may be freed or reused (a wait group on a stack, say).
  *  (S4) The waiter's queue node lives on its stack; it is enqueued under the lock, which
- *       is dropped only after the goroutine's switch is complete (park's unlock callback).
+ *       is dropped only once the goroutine is WAITING (park's unlock callback; sched.c,
+ *       P1).
  *
  * goro_mutex is Go's sync.Mutex state machine on one int32: locked, woken and starving
  * bits and a waiter count. Normal mode lets a running goroutine barge in ahead of a woken

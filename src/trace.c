@@ -155,7 +155,8 @@ static void dump_g(goro__g *g, void *arg) {
             g == c->self ? "running, dumping" : state_name(st));
     }
     /* The stack fields of others are only stable when the world is stopped. */
-    if (g == c->self || (c->frames && st != GORO__G_RUNNING && g->stack_lo)) {
+    if (g == c->self || (c->frames && st != GORO__G_RUNNING && g->stack_lo &&
+                         goro__load_relaxed(&g->sp) != GORO__SP_SAVING)) {
         uintptr_t lo = (uintptr_t)g->stack_lo, hi = lo + g->stack_size, fp, pc;
         if (g == c->self) {
             const uintptr_t *here = __builtin_frame_address(0);

@@ -30,7 +30,7 @@ goro__ctx_switch:
     mrs x10, fpcr /* kept in x10 for the comparison below */
     str x10, [sp, #160]
     mov x9, sp
-    str x9, [x0]
+    stlr x9, [x0] /* release: the context above is saved before a waiter sees sp (P1) */
     mov sp, x1
     ldp x19, x20, [sp, #0]
     ldp x21, x22, [sp, #16]
