@@ -660,13 +660,6 @@ int goro_select(goro_case *cases, size_t n, int64_t deadline) {
 
 /* ------------------------------------------------------------------ send, receive, close */
 
-/* Park's commit for a plain record: the goroutine is WAITING (C4). */
-static bool plain_commit(goro__g *g, void *arg) {
-    (void)g;
-    chan_unlock(arg);
-    return true;
-}
-
 /* A send or receive without a deadline on c, which is locked and not ready: waits with a
  * plain record on q. Unlocks c. */
 static inline __attribute__((always_inline)) int block_plain(goro_chan *c, waitq *q, void *elem,
@@ -681,7 +674,8 @@ static inline __attribute__((always_inline)) int block_plain(goro_chan *c, waitq
     w.elem = elem;
     w.ws = NULL;
     enqueue(q, &w);
-    goro__park(reason, plain_commit, c);
+    /* The commit drops the lock once we are WAITING (C4); chan_unlock's store. */
+    goro__park(reason, goro__commit_unlock_word, &c->lock);
     return w.result; /* dequeued and completed by a partner or close */
 }
 

@@ -101,6 +101,9 @@ bool goro__p_has_work(goro__p *p, int64_t now);
  * it waits until its context is saved (sched.c, P1). If unlockf returns false the goroutine
  * goes on running instead. unlockf may be NULL. Must be called from a goroutine. */
 void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg);
+/* An unlockf for goro__park: stores 0 to the uint32_t lock word arg (release), the
+ * channel lock's unlock. goro__park does it inline, without the call. */
+bool goro__commit_unlock_word(goro__g *g, void *arg);
 /* Makes a WAITING goroutine runnable on the caller's P, in its runnext slot. The caller
  * runs on an M that holds a P (a goroutine, or g0 running timers). */
 void goro__ready(goro__g *g);

@@ -881,6 +881,12 @@ static void g_entry(void *unused) {
     }
 }
 
+bool goro__commit_unlock_word(goro__g *g, void *arg) {
+    (void)g;
+    goro__store_release((uint32_t *)arg, 0);
+    return true;
+}
+
 void *goro__wait_saved(goro__g *to) {
     void *sp;
     /* Acquire pairs with the switch's release store of sp. */
@@ -896,7 +902,8 @@ void *goro__wait_saved(goro__g *to) {
 void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     /* No repossess here: the caller may hold the locks unlockf drops. Without a P (the
      * monitor took it) the switch goes to g0, which looks for one. */
-    goro__m *m = goro__acquirem();
+    goro__m *m = getm_entry();
+    goro__acquirem_m(m);
     goro__g *cur = m->curg;
     GORO_ASSERT(cur != NULL);
     goro__store_relaxed(&cur->wait_reason, (uint8_t)reason);
@@ -911,9 +918,12 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     goro__race_park(m);
     /* The locks are dropped: the pick may run a due timer, whose callback may take them
      * (a goro_timer's sends on a channel) or ready cur itself (a select's timeout). */
-    goro__g *next = cur;
-    if (!unlockf || unlockf(cur, arg))
-        next = m->p ? pick_next(m) : NULL;
+    bool parked = true;
+    if (unlockf == goro__commit_unlock_word) /* a channel's wait: its call inline */
+        goro__store_release((uint32_t *)arg, 0);
+    else if (unlockf)
+        parked = unlockf(cur, arg);
+    goro__g *next = !parked ? cur : m->p ? pick_next(m) : NULL;
     goro__race_park_end(next == cur ? cur : NULL);
     if (GORO__UNLIKELY(next == cur)) {
         /* Not parked after all, or readied already: cur runs on. */
@@ -926,7 +936,8 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
 }
 
 void goro__ready(goro__g *g) {
-    goro__m *m = goro__acquirem();
+    goro__m *m = getm_entry(); /* no switch in here */
+    goro__acquirem_m(m);
     if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
         goro__fatal("runtime: waking goroutine %llu, which is not waiting",
                     (unsigned long long)g->id);
