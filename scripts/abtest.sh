@@ -20,6 +20,8 @@
 #   scripts/abtest.sh /tmp/old-build/bench/bench_pingpong build/bench/bench_pingpong \
 #       pingpong_1p -- --n 500000
 set -u
+# shellcheck source=scripts/median.sh
+. "$(dirname "$0")/median.sh"
 
 rounds=20
 cpu=
@@ -77,13 +79,7 @@ for ((r = 1; r <= rounds; r++)); do
     fi
     pairs+="$a $b"$'\n'
 done
-printf '%s' "$pairs" | awk '
-function median(list,    a, n, i, j, t) {
-    n = split(list, a, " ")
-    for (i = 2; i <= n; i++)
-        for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+printf '%s' "$pairs" | awk "$median_awk"'
 {
     r = $2 / $1
     printf "%10.2f %10.2f   %.3f\n", $1, $2, r

@@ -17,6 +17,8 @@
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/median.sh
+. "$root/scripts/median.sh"
 build=${1:-build}
 case $build in /*) ;; *) build=$root/$build ;; esac
 rounds=${BENCH_ROUNDS:-5}
@@ -119,13 +121,7 @@ echo
 # ---------------------------------------------------------------- report
 
 # Lower is better for times and sizes; higher is better for a speedup ("x").
-awk '
-function median(list,    a, n, i, j, t) {
-    n = split(list, a, " ")
-    for (i = 2; i <= n; i++)
-        for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+awk "$median_awk"'
 $2 == "FAIL" { fail[$1 " " $3] = 1; next }
 {
     key = $1 " " $2

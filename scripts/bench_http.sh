@@ -25,6 +25,8 @@
 set -u
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/median.sh
+. "$root/scripts/median.sh"
 build=${1:-build}
 case $build in /*) ;; *) build=$root/$build ;; esac
 rounds=${BENCH_ROUNDS:-3}
@@ -318,13 +320,7 @@ echo
 
 # ---------------------------------------------------------------- report
 
-awk '
-function median(list,    a, n, i, j, t) {
-    n = split(list, a, " ")
-    for (i = 2; i <= n; i++)
-        for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-}
+awk "$median_awk"'
 function show(v, failed) { return v != "" ? sprintf("%.0f", v) : (failed ? "FAIL" : "-") }
 function ratio(a, b) { return a != "" && b != "" && b > 0 ? sprintf("%.2f", a / b) : "-" }
 $3 == "FAIL" { fail[$1, $2] = 1; next }
