@@ -201,6 +201,8 @@ void *goro__wait_saved(goro__g *to);
 #endif
 #if GORO_TSAN
 #include <sanitizer/tsan_interface.h>
+/* Runs the signal handlers TSan deferred on the current fiber (os_linux.c). */
+void goro__tsan_run_signals(void);
 #endif
 static inline goro__m *goro__switch(goro__g *from, goro__g *to, bool dying, goro__m *m) {
     /* Acquire pairs with the switch that saved to's context: a release store (P1). */
@@ -214,6 +216,7 @@ static inline goro__m *goro__switch(goro__g *from, goro__g *to, bool dying, goro
     __sanitizer_start_switch_fiber(dying ? NULL : &fake_stack, to->stack_lo, to->stack_size);
 #endif
 #if GORO_TSAN
+    goro__tsan_run_signals();
 #if !GORO_RACE
     /* The asm's store of from->sp publishes from's context (P1), unseen by TSan. */
     __tsan_release(&from->sp);

@@ -81,6 +81,20 @@ static int64_t tsan_slice(int64_t deadline) {
     int64_t cap = goro__nanotime() + TSAN_SLICE_NS;
     return deadline == GORO_FOREVER || deadline > cap ? cap : deadline;
 }
+
+/* A signal TSan defers is pending on the fiber that was current when it arrived, and runs
+ * when that fiber next enters an intercepted call: a goroutine's fiber switched away from
+ * could hold a SIGTERM handler back for as long as the goroutine waits (a kept-alive
+ * connection's reader). So a fiber passes through one before every switch away from it. */
+void goro__tsan_run_signals(void) {
+    struct timespec ts;
+#if GORO_RACE
+    /* The race build's current fiber need not be the stack's (R1). */
+    GORO__RACE_IGNORED(clock_gettime, CLOCK_MONOTONIC_COARSE, &ts);
+#else
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* intercepted, vDSO: no system call */
+#endif
+}
 #else
 static inline int64_t tsan_slice(int64_t deadline) {
     return deadline;

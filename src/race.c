@@ -50,6 +50,7 @@ static void leave_g(void *cur) {
 }
 
 void goro__race_park(goro__m *m) {
+    goro__tsan_run_signals();
     __tsan_switch_to_fiber(m->g0.tsan_fiber, __tsan_switch_to_fiber_no_sync);
     __tsan_ignore_thread_begin();
 }
