@@ -916,13 +916,13 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     goro__store_relaxed(&cur->sp, GORO__SP_SAVING);
     goro__store_release(&cur->status, GORO__G_WAITING);
     goro__race_park(m);
-    /* The locks are dropped: the pick may run a due timer, whose callback may take them
-     * (a goro_timer's sends on a channel) or ready cur itself (a select's timeout). */
     bool parked = true;
     if (unlockf == goro__commit_unlock_word) /* a channel's wait: its call inline */
         goro__store_release((uint32_t *)arg, 0);
     else if (unlockf)
         parked = unlockf(cur, arg);
+    /* With the locks dropped, the pick may run a due timer, whose callback may take them
+     * (a goro_timer's sends on a channel) or ready cur itself (a select's timeout). */
     goro__g *next = !parked ? cur : m->p ? pick_next(m) : NULL;
     goro__race_park_end(next == cur ? cur : NULL);
     if (GORO__UNLIKELY(next == cur)) {
