@@ -25,7 +25,10 @@
  *       event already fetched for the old fd carries the old seq and is dropped, so a
  *       reused fd number never wakes a waiter of the old one.
  *  (N4) sched.npollwait counts parked waiters; the scheduler polls only while it is
- *       non-zero, and deadlock detection treats them as wakeable.
+ *       non-zero, and deadlock detection treats them as wakeable. A waiter the poller
+ *       found stays counted until its goroutine is in a run queue (inject in sched.c),
+ *       so the monitor, which polls without being an M, never holds one that no count
+ *       or queue shows.
  *  (N5) Every goro_read/write/accept/fd_wait holds a reference on the fd (pd->refs) for
  *       its whole duration, and goro_close only sets REF_CLOSING: whoever brings the
  *       count to zero with REF_CLOSING set (goro_close itself, or the last call to
@@ -339,7 +342,8 @@ int goro__pollfd_wait(goro__pollfd *pd, int mode, int64_t deadline) {
 }
 
 /* Wakes the waiters of fd_seq's fd wanting mode; appends their goroutines to gs (at
- * most max in all; the rest go to the global queue). Returns the new count. */
+ * most max in all; the rest go to the global queue). Returns the new count. Those in gs
+ * stay counted in npollwait: the caller queues them, then uncounts them (N4). */
 static int fire(goro__pollev ev, goro__g **gs, int n, int max) {
     int fd = (int)(uint32_t)ev.data;
     uint32_t seq = (uint32_t)(ev.data >> 32);
@@ -379,12 +383,13 @@ static int fire(goro__pollev ev, goro__g **gs, int n, int max) {
         waiter *w = woken;
         woken = w->next;
         goro__g *g = w->g;
-        goro__add_relaxed(&goro__S.npollwait, -1);
         if (n < max) {
             gs[n++] = g;
         } else {
             goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
             goro__globrunq_put(&g, 1);
+            /* Release: after the put, for check_deadlock (N4). */
+            goro__add_acqrel(&goro__S.npollwait, -1);
             goro__wakep_any();
         }
     }

@@ -200,7 +200,8 @@ typedef struct goro__sched {
     int32_t mcount;     /* [atomic] written under sched.lock */
     int32_t nblocking;  /* [atomic] Ms in blocking calls */
     /* Netpoller (netpoll.c). */
-    int32_t npollwait;  /* [atomic] goroutines parked on the netpoller */
+    int32_t npollwait;  /* [atomic] goroutines parked on the netpoller, or found by it and
+                           not yet queued (netpoll.c, N4) */
     uint32_t polling;   /* [atomic] an M is blocked in the poller (at most one) */
     int64_t poll_until; /* [atomic] when that M's poll times out, INT64_MAX if never */
     int64_t lastpoll;   /* [atomic] goro__nanotime() of the last poll, for the monitor */

@@ -349,10 +349,13 @@ static int64_t next_timer(void);
  * (only goroutines wake goroutines, and no timer will), so the program is deadlocked.
  * Caller holds sched.lock. */
 static void check_deadlock(int64_t until) {
-    if (until != 0 || goro__load_relaxed(&goro__S.gcwaiting) ||
-        goro__S.nmidle != goro__S.mcount - 1 || goro__S.npidle != goro__S.gomaxprocs ||
-        goro__load_relaxed(&goro__S.runq_size) != 0 || goro__load_relaxed(&goro__S.nblocking) ||
-        goro__load_relaxed(&goro__S.npollwait))
+    /* npollwait first, with acquire: a goroutine the poller found (the monitor polls
+     * without being an M) leaves the count only once it is queued (netpoll.c, N4), so
+     * either the count or the queue below shows it. */
+    if (until != 0 || goro__load_acquire(&goro__S.npollwait) ||
+        goro__load_relaxed(&goro__S.gcwaiting) || goro__S.nmidle != goro__S.mcount - 1 ||
+        goro__S.npidle != goro__S.gomaxprocs || goro__load_relaxed(&goro__S.runq_size) != 0 ||
+        goro__load_relaxed(&goro__S.nblocking))
         return;
     for (int32_t i = 0; i < goro__S.gomaxprocs; i++)
         if (goro__p_queued(goro__S.allp[i]) || goro__load_relaxed(&goro__S.allp[i]->runnext))
@@ -1176,17 +1179,21 @@ static int64_t next_timer(void) {
 
 /* Makes the n goroutines the netpoller found runnable. With a P (the caller's) they go
  * to its queue and the first is returned for the caller to run; without, to the global
- * queue for idle Ps, and NULL is returned. */
+ * queue for idle Ps, and NULL is returned. They leave sched.npollwait only once queued
+ * (netpoll.c, N4). */
 static goro__g *inject(goro__p *p, goro__g **gs, int n) {
     for (int i = 0; i < n; i++)
         goro__store_relaxed(&gs[i]->status, GORO__G_RUNNABLE);
     if (!p) {
         goro__globrunq_put(gs, (uint32_t)n);
+        /* Release: after the put, for check_deadlock. */
+        goro__add_acqrel(&goro__S.npollwait, -n);
         goro__wakep_any();
         return NULL;
     }
     for (int i = 1; i < n; i++)
         goro__runqput(p, gs[i], false);
+    goro__add_acqrel(&goro__S.npollwait, -n); /* gs[0] is ours: we hold a P */
     /* As goro__ready: a few ready connections are served here sooner than another
      * thread could be woken to take them (~5 us); a batch is worth sharing. */
     if (goro__runq_len(&p->runq) >= GORO__READY_WAKE_MIN)
