@@ -21,9 +21,12 @@
  *       does on that stack, and every switch to a goroutine waits while its sp is
  *       GORO__SP_SAVING (goro__wait_saved). A waker on another P may so have to wait
  *       out the tail of the park (a pick, a due timer's callback), a few hundred ns at
- *       most unless the thread is preempted; it yields the CPU after a short spin. Go
- *       runs gopark's unlockf on g0 after the switch; here that work would be the next
- *       goroutine's, and it costs a channel round trip on one P a tenth of its time.
+ *       most unless the thread is preempted; it yields the CPU after a short spin. A
+ *       park never waits so itself, with its own goroutine unsaved: if it picks one
+ *       still being parked elsewhere, it requeues it and switches to g0, which waits.
+ *       So no two Ms wait for each other. Go runs gopark's unlockf on g0 after the
+ *       switch; here that work would be the next goroutine's, and it costs a channel
+ *       round trip on one P a tenth of its time.
  *  (S1) A goroutine that returns from its function while the next goroutine of its P has
  *       never run (and wants a stack of the same size) does not switch at all: it hands
  *       that goroutine its stack and its M (hand_stack), and g_entry's loop calls the new
@@ -933,6 +936,13 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
         goro__store_relaxed(&cur->status, GORO__G_RUNNING);
         goro__releasem(m);
         return;
+    }
+    if (GORO__UNLIKELY(next && goro__load_relaxed(&next->sp) == GORO__SP_SAVING)) {
+        /* next is in the tail of its own park on another M, which may be about to wait
+         * for cur in turn (each readied the other by a timer): g0 waits for it instead,
+         * once cur is saved (P1). */
+        goro__runqput(m->p, next, true);
+        next = NULL;
     }
     m = switch_to(m, cur, next);
     goro__releasem(m);
