@@ -140,7 +140,9 @@ void goro__m_fini_thread(goro__m *m);
 /* ---- netpoll.c: the netpoller */
 #define GORO__NETPOLL_BATCH 128
 /* Polls for ready fds until deadline (0: do not wait; GORO_FOREVER), storing at most max
- * goroutines made ready in gs (their status still WAITING); returns how many. */
+ * goroutines made ready in gs (their status still WAITING, still counted in
+ * sched.npollwait: the caller queues them, then uncounts them, netpoll.c N4); returns how
+ * many. */
 int goro__netpoll(int64_t deadline, goro__g **gs, int max);
 /* Interrupts a poll blocked in goro__netpoll. Callable from any thread. */
 void goro__netpoll_break(void);
