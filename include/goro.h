@@ -61,6 +61,11 @@ typedef struct goro_config {
                           (affinity mask and cgroup v2 cpu.max quota, rounded up) */
     size_t stack_size; /* default goroutine stack; 0: $GORO_STACK_SIZE or 64 KiB */
     int max_threads;   /* cap on OS threads; 0: 10000. Exceeding it is fatal. */
+    /* How long a goroutine stays parked before its stack is compacted: the few hundred
+     * bytes it uses are copied aside and its stack pages given back to the kernel, until
+     * it runs again (docs/ARCHITECTURE.md, section 6b). 0: $GORO_COMPACT_AFTER in
+     * milliseconds (0 there turns compaction off), else 5 ms. Negative: never compact. */
+    int64_t compact_after;
 } goro_config;
 
 /*
@@ -384,6 +389,16 @@ typedef struct goro_stats {
     uint64_t stack_bytes;     /* their virtual size, guards included */
     uint64_t preemptions;     /* Ps handed away from a goroutine running > 10 ms */
     int64_t netpoll_waiting;  /* goroutines parked on the netpoller */
+    /* Stack compaction (goro_config.compact_after). */
+    int64_t compacted;         /* goroutines whose stacks are compacted now */
+    uint64_t compacted_bytes;  /* bytes their compacted copies hold */
+    uint64_t compact_saved;    /* stack bytes given back for them, less their copies */
+    uint64_t compactions;      /* stacks compacted since goro_run began */
+    uint64_t restores;         /* compacted stacks copied back to run again */
+    uint64_t compact_syscalls; /* system calls the compactor made (madvise, membarrier) */
+    int64_t stack_resident;    /* bytes of goroutine stacks in use and not compacted: at
+                                  least a page each (an estimate: pages touched beyond
+                                  the first are not counted) */
 } goro_stats;
 /* Fills *out. Callable from any goroutine; the figures are a snapshot. */
 GORO_API void goro_stats_get(goro_stats *out);
