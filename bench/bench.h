@@ -113,4 +113,40 @@ static inline void bench_spawn(void (*fn)(void *), void *arg) {
     }
 }
 
+/* The peak resident set size of this process in bytes (VmHWM in /proc/self/status), or
+ * -1. */
+static inline int64_t bench_peak_rss_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (f == NULL)
+        return -1;
+    char line[256];
+    long long kb = -1;
+    while (fgets(line, sizeof line, f) != NULL)
+        if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+/* Waits for the stack compactor (goro_config.compact_after) to be done with `expect`
+ * parked goroutines: until goro_stats.compacted reaches expect, or has not grown for
+ * 100 ms (nothing more to compact: compaction is off, or those waits are not compacted),
+ * and at most settle_ms. Returns the last stats. */
+static inline goro_stats bench_wait_compacted(int64_t expect, uint64_t settle_ms) {
+    goro_stats st;
+    goro_stats_get(&st);
+    int64_t start = goro_now(), last_growth = start, prev = st.compacted;
+    while (st.compacted < expect && goro_now() - start < (int64_t)settle_ms * 1000000) {
+        goro_sleep(10000000);
+        goro_stats_get(&st);
+        if (st.compacted != prev) {
+            prev = st.compacted;
+            last_growth = goro_now();
+        } else if (goro_now() - last_growth >= 100000000) {
+            break;
+        }
+    }
+    return st;
+}
+
 #endif /* GORO_BENCH_H */
