@@ -11,15 +11,18 @@
  * Figures: resident bytes per parked goroutine (the target is at most 1 KiB; Go's is
  * ~2.7 KiB), ns per wake (send to a parked goroutine until all have run), and the
  * compactor's own: the share of goroutines compacted, the bytes of a compacted copy,
- * and its system calls per goroutine. Go twin: go/parked_chan (no compaction figures).
+ * and its system calls per goroutine. --min_compacted P makes the run fail when fewer
+ * than P percent were compacted (the test run uses it). Go twin: go/parked_chan (no
+ * compaction figures).
  */
 #include "bench.h"
 
 #include <stdatomic.h>
 
-static uint64_t n = 1000000;      /* goroutines */
-static uint64_t settle_ms = 5000; /* longest wait for the compactor to finish */
-static uint64_t procs = 0;        /* 0: every CPU */
+static uint64_t n = 1000000;       /* goroutines */
+static uint64_t settle_ms = 5000;  /* longest wait for the compactor to finish */
+static uint64_t procs = 0;         /* 0: every CPU */
+static uint64_t min_compacted = 0; /* percent: fewer compacted is a failure (tests) */
 
 static goro_chan *gate;              /* unbuffered, uint64_t values 0..n-1 */
 static goro_waitgroup exited;        /* counts the goroutines still alive */
@@ -109,6 +112,13 @@ static void bench_main(void *arg) {
                  st.compacted > 0 ? (double)st.compacted_bytes / (double)st.compacted : 0.0,
                  "bytes");
     bench_result("syscalls_per_goroutine", (double)st.compact_syscalls / (double)n, "calls");
+    if ((double)st.compacted < (double)min_compacted / 100.0 * (double)n) {
+        fprintf(stderr,
+                "parked_chan: %" PRId64 " of %" PRIu64 " compacted, below --min_compacted %" PRIu64
+                "%%\n",
+                st.compacted, n, min_compacted);
+        exit(1);
+    }
 }
 
 int main(int argc, char **argv) {
@@ -116,6 +126,7 @@ int main(int argc, char **argv) {
         {"n", &n, 1, 100000000, "goroutines to park"},
         {"settle_ms", &settle_ms, 0, 600000, "longest wait for compaction, ms"},
         {"procs", &procs, 0, 1024, "Ps (0: every CPU)"},
+        {"min_compacted", &min_compacted, 0, 100, "percent compacted below which to fail"},
     };
     bench_parse(argc, argv, flags, sizeof flags / sizeof flags[0]);
     bench_run(argv[0], (int)procs, bench_main, NULL);
