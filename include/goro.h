@@ -88,8 +88,9 @@ typedef struct goro_attr {
  * go fn(arg): creates a runnable goroutine. Does not park. The stack is only taken when
  * the goroutine first runs, so a goroutine that has not run costs a descriptor only.
  * Returns 0, GORO_EINVAL (fn NULL, or stack_size below 16 KiB or above 1 GiB),
- * GORO_ENOMEM (no memory for the descriptor; if the stack cannot be had when it first
- * runs, the runtime fails fatally with a message instead).
+ * GORO_ENOMEM (no memory for the descriptor, or the memory budget is spent: see
+ * docs/ARCHITECTURE.md, section 6; if the stack cannot be had when it first runs, which
+ * the budget makes unlikely, the runtime fails fatally with a message instead).
  */
 GORO_API int goro_spawn(void (*fn)(void *), void *arg);
 GORO_API int goro_spawn_attr(const goro_attr *attr, void (*fn)(void *), void *arg);
