@@ -69,6 +69,9 @@ static void bench_main(void *arg) {
                     (double)bench_rss_bytes() / 1048576.0);
             exit(1);
         }
+        if ((i + 1) % 1000000 == 0) /* progress, for a run that dies: how far it got */
+            printf("# spawned %" PRIu64 ", rss %.0f MiB\n", i + 1,
+                   (double)bench_rss_bytes() / 1048576.0);
     }
     while (atomic_load_explicit(&arrived, memory_order_relaxed) < n)
         goro_sleep(1000000);

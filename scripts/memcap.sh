@@ -8,7 +8,9 @@
 # once that passes MIB MiB; the exit status is then 137 and the last line says so. With
 # -d, RLIMIT_DATA is also set to MIB MiB (prlimit), so that the program's own allocations
 # fail first and it reports its out-of-memory in its own words, and GOMEMLIMIT to the same
-# (a Go program then collects harder before it gets there). `ulimit -v` (RLIMIT_AS) is no
+# (a Go program then collects harder before it gets there), and GOTRACEBACK=none, so that
+# Go's fatal "out of memory" does not print the stacks of millions of goroutines (hundreds
+# of megabytes) as it dies. `ulimit -v` (RLIMIT_AS) is no
 # use for Go, which reserves address space far beyond what it uses; RLIMIT_DATA counts
 # only writable private mappings, what Go really maps for its heap and goroutine stacks.
 # Not -d for goro: its stacks are writable mappings of 64 KiB of which a parked goroutine
@@ -35,7 +37,7 @@ shift
 }
 
 if [ $use_data = 1 ]; then
-    GOMEMLIMIT=${mib}MiB prlimit --data=$((mib * 1048576)) -- "$@" &
+    GOMEMLIMIT=${mib}MiB GOTRACEBACK=none prlimit --data=$((mib * 1048576)) -- "$@" &
 else
     "$@" &
 fi

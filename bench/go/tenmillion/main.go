@@ -82,6 +82,10 @@ func main() {
 			woken[i]++
 			exited.Done()
 		}(i)
+		if (i+1)%1000000 == 0 {
+			// Progress, for a run that dies of out-of-memory: how far it got.
+			fmt.Printf("# spawned %d, rss %.0f MiB\n", i+1, float64(rssBytes())/1048576)
+		}
 	}
 	for atomic.LoadUint64(&arrived) < *n {
 		time.Sleep(time.Millisecond)
