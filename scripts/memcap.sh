@@ -8,16 +8,17 @@
 # once that passes MIB MiB; the exit status is then 137 and the last line says so. With
 # -d, RLIMIT_DATA is also set to MIB MiB (prlimit), so that the program's own allocations
 # fail first and it reports its out-of-memory in its own words, and GOMEMLIMIT to the same
-# (a Go program then collects harder before it gets there), and GOTRACEBACK=none, so that
-# Go's fatal "out of memory" does not print the stacks of millions of goroutines (hundreds
-# of megabytes) as it dies. `ulimit -v` (RLIMIT_AS) is no
+# (a Go program then collects harder before it gets there). `ulimit -v` (RLIMIT_AS) is no
 # use for Go, which reserves address space far beyond what it uses; RLIMIT_DATA counts
 # only writable private mappings, what Go really maps for its heap and goroutine stacks.
 # Not -d for goro: its stacks are writable mappings of 64 KiB of which a parked goroutine
 # uses a page or less, so an RLIMIT_DATA equal to the memory wanted refuses spawns (its
 # budget, src/gdesc.c B3) long before that memory is used.
-# Prints, after the program's output, "memcap: peak rss N MiB" (the program's VmHWM as
-# last read), so that a killed program still says how far it got.
+# The program's output (stdout and stderr together) is kept to its first 100 and last 10
+# lines when longer than 200: Go's fatal "out of memory" prints the stack of every
+# goroutine, millions of them (GOTRACEBACK=none does not stop a runtime throw). Then
+# "memcap: peak rss N MiB" (the program's VmHWM as last read), so that a killed program
+# still says how far it got.
 set -u
 use_data=0
 if [ "${1:-}" = -d ]; then
@@ -36,10 +37,12 @@ shift
     exit 2
 }
 
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
 if [ $use_data = 1 ]; then
-    GOMEMLIMIT=${mib}MiB GOTRACEBACK=none prlimit --data=$((mib * 1048576)) -- "$@" &
+    GOMEMLIMIT=${mib}MiB prlimit --data=$((mib * 1048576)) -- "$@" >"$out" 2>&1 &
 else
-    "$@" &
+    "$@" >"$out" 2>&1 &
 fi
 pid=$!
 limit_kb=$((mib * 1024))
@@ -56,8 +59,16 @@ while kill -0 "$pid" 2>/dev/null; do
     fi
     sleep 0.05
 done
-wait "$pid"
+wait "$pid" 2>/dev/null
 rc=$?
+lines=$(wc -l <"$out")
+if [ "$lines" -gt 200 ]; then
+    head -n 100 "$out"
+    echo "memcap: ... $((lines - 110)) lines left out ..."
+    tail -n 10 "$out"
+else
+    cat "$out"
+fi
 [ $killed = 1 ] && echo "memcap: killed: resident set passed ${mib} MiB"
 echo "memcap: peak rss $((peak_kb / 1024)) MiB"
 exit $rc
