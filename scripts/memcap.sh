@@ -18,7 +18,8 @@
 # lines when longer than 200: Go's fatal "out of memory" prints the stack of every
 # goroutine, millions of them (GOTRACEBACK=none does not stop a runtime throw). Then
 # "memcap: peak rss N MiB" (the program's VmHWM as last read), so that a killed program
-# still says how far it got.
+# still says how far it got. A program that printed a line starting "fatal error:" (a Go
+# throw) is killed a second later: its dump would take minutes.
 set -u
 use_data=0
 if [ "${1:-}" = -d ]; then
@@ -57,6 +58,13 @@ while kill -0 "$pid" 2>/dev/null; do
         killed=1
         break
     fi
+    # A Go program that threw is dumping its goroutines: minutes for millions of them.
+    if head -c 1048576 "$out" | grep -q '^fatal error:'; then
+        sleep 1
+        kill -KILL "$pid" 2>/dev/null
+        killed=2
+        break
+    fi
     sleep 0.05
 done
 wait "$pid" 2>/dev/null
@@ -70,5 +78,6 @@ else
     cat "$out"
 fi
 [ $killed = 1 ] && echo "memcap: killed: resident set passed ${mib} MiB"
+[ $killed = 2 ] && echo "memcap: killed 1 s after its fatal error, cutting its dump short"
 echo "memcap: peak rss $((peak_kb / 1024)) MiB"
 exit $rc
