@@ -219,13 +219,11 @@ static gslab *gslab_new(void) {
 static bool gfree_grow(void) {
     if (!goro__S.gslabs)
         va_limits_read(); /* the first slab of a run */
+    if (goro__S.gslabs && !avail_allows(GORO__GSLAB_HUGE / sizeof(goro__g))) /* (B2) */
+        return false;
     gslab *s = gslab_new();
     if (!s)
         return false;
-    if (goro__S.gslabs && !avail_allows(s->n)) { /* (B2) */
-        munmap(s, s->bytes);
-        return false;
-    }
     /* (D1) Room for every descriptor, so that freeing never needs to allocate. */
     if (goro__S.ngtotal + s->n > goro__S.cgfree) {
         size_t c = goro__S.cgfree ? goro__S.cgfree * 2 : 4096;
@@ -253,7 +251,7 @@ static bool gfree_grow(void) {
  * it by a slab if it is empty. False when out of memory. Out of line: the common
  * allocation then saves no registers. */
 static __attribute__((noinline)) bool gfree_refill(goro__p *p) {
-    /* The budget's checks (see the top): k descriptors are about to be handed out. */
+    /* The budget's checks (see the top): up to batch descriptors are about to be taken. */
     const int64_t batch = GORO__GFREE_MAX / 2;
     int64_t live = live_goroutines();
     if (live + batch > live_cap()) {
