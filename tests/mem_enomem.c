@@ -17,7 +17,7 @@
  *    runtime must then either run them all anyway or fail with its fatal message, never
  *    crash. Which one happens is printed: today sched.c's prepare_stack makes it fatal.
  * Skipped under AddressSanitizer and ThreadSanitizer, whose shadow memory needs terabytes
- * of address space.
+ * of address space, and where the limit is not enforced (qemu-user).
  */
 #include "testutil.h"
 
@@ -184,11 +184,32 @@ static int run(const scenario *s, int may_fail) {
     return clean;
 }
 
+/* Exits 3 if the address-space limit is not enforced: qemu-user keeps RLIMIT_AS for
+ * itself and does not pass it on to the host. */
+static void probe_limit(void *arg) {
+    (void)arg;
+    struct rlimit lim = {AS_LIMIT, AS_LIMIT};
+    CHECK(setrlimit(RLIMIT_AS, &lim) == 0);
+    if (mmap(NULL, 2 * AS_LIMIT, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0) !=
+        MAP_FAILED)
+        _exit(3);
+}
+
 int main(void) {
     if (TU_ASAN || TU_TSAN) {
         printf("SKIP mem_enomem: sanitizer shadow memory does not fit under RLIMIT_AS\n");
         return 0;
     }
+    tu_child probe;
+    tu_run_child(probe_limit, NULL, 10, &probe);
+    if (WIFEXITED(probe.status) && WEXITSTATUS(probe.status) == 3) {
+        printf("SKIP mem_enomem: RLIMIT_AS is not enforced here (an emulator such as "
+               "qemu-user keeps it for itself)\n");
+        return 0;
+    }
+    CHECKF(WIFEXITED(probe.status) && WEXITSTATUS(probe.status) == TU_CHILD_RETURNED,
+           "the limit probe failed: %s", probe.err);
+    free(probe.err);
     static const scenario as_spawned = {"run_as_spawned", main_run_as_spawned, 0};
     static const scenario before_run = {"spawned_before_run", main_spawned_before_run, 1};
     static const scenario taken = {"address_space_taken", main_address_space_taken, 1};
