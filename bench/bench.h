@@ -113,19 +113,31 @@ static inline void bench_spawn(void (*fn)(void *), void *arg) {
     }
 }
 
-/* The peak resident set size of this process in bytes (VmHWM in /proc/self/status), or
- * -1. */
-static inline int64_t bench_peak_rss_bytes(void) {
+/* A "Name:   N kB" field of /proc/self/status in bytes, or -1. */
+static inline int64_t bench_status_bytes(const char *name) {
     FILE *f = fopen("/proc/self/status", "r");
     if (f == NULL)
         return -1;
     char line[256];
+    size_t len = strlen(name);
     long long kb = -1;
     while (fgets(line, sizeof line, f) != NULL)
-        if (sscanf(line, "VmHWM: %lld kB", &kb) == 1)
+        if (strncmp(line, name, len) == 0 && line[len] == ':' &&
+            sscanf(line + len + 1, "%lld", &kb) == 1)
             break;
     fclose(f);
     return kb < 0 ? -1 : kb * 1024;
+}
+
+/* The peak resident set size of this process in bytes (VmHWM), or -1. */
+static inline int64_t bench_peak_rss_bytes(void) {
+    return bench_status_bytes("VmHWM");
+}
+
+/* The memory of this process's page tables in bytes (VmPTE), or -1. Not part of the
+ * resident set, but memory all the same: every touched stack page has an entry. */
+static inline int64_t bench_pagetable_bytes(void) {
+    return bench_status_bytes("VmPTE");
 }
 
 /* Waits for the stack compactor (goro_config.compact_after) to be done with `expect`

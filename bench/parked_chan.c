@@ -9,11 +9,11 @@
  * goroutine woken twice, or never, or a value lost in a compacted stack, fails the run.
  *
  * Figures: resident bytes per parked goroutine (the target is at most 1 KiB; Go's is
- * ~2.7 KiB), ns per wake (send to a parked goroutine until all have run), and the
- * compactor's own: the share of goroutines compacted, the bytes of a compacted copy,
- * and its system calls per goroutine. --min_compacted P makes the run fail when fewer
- * than P percent were compacted (the test run uses it). Go twin: go/parked_chan (no
- * compaction figures).
+ * ~2.7 KiB), page-table bytes per parked goroutine (VmPTE: not in the resident set, but
+ * memory; each touched stack page has an entry), ns per wake (send to a parked goroutine until all
+ * have run), and the compactor's own: the share of goroutines compacted, the bytes of a compacted
+ * copy, and its system calls per goroutine. --min_compacted P makes the run fail when fewer than P
+ * percent were compacted (the test run uses it). Go twin: go/parked_chan (no compaction figures).
  */
 #include "bench.h"
 
@@ -61,7 +61,7 @@ static void bench_main(void *arg) {
         exit(1);
     }
     goro_wg_add(&exited, (int)n);
-    int64_t before = bench_rss_bytes();
+    int64_t before = bench_rss_bytes(), pt_before = bench_pagetable_bytes();
     int64_t start = goro_now();
     for (uint64_t i = 0; i < n; i++)
         bench_spawn(sleeper, (void *)(uintptr_t)i);
@@ -72,7 +72,7 @@ static void bench_main(void *arg) {
     goro_sleep(20000000);
     int64_t plain = bench_rss_bytes();
     goro_stats st = bench_wait_compacted((int64_t)n, settle_ms);
-    int64_t after = bench_rss_bytes();
+    int64_t after = bench_rss_bytes(), pt_after = bench_pagetable_bytes();
     int64_t settled_ns = goro_now() - start - parked_ns;
 
     int64_t wake_start = goro_now();
@@ -106,6 +106,7 @@ static void bench_main(void *arg) {
            (double)st.compact_saved / 1048576.0, st.compact_syscalls);
     printf("# all %" PRIu64 " woken and counted once in %.0f ms\n", n, (double)wake_ns / 1e6);
     bench_result("bytes_per_parked", (double)(after - before) / (double)n, "bytes");
+    bench_result("pagetable_bytes_per_parked", (double)(pt_after - pt_before) / (double)n, "bytes");
     bench_result("ns_per_wake", (double)wake_ns / (double)n, "ns");
     bench_result("compacted_share", 100.0 * (double)st.compacted / (double)n, "%");
     bench_result("copy_bytes_per_compacted",

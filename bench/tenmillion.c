@@ -6,7 +6,8 @@
  * wakes every goroutine, and waits for all to end. Each goroutine checks it was woken by
  * the close and marks its own slot; main checks every slot was marked exactly once.
  *
- * Figures: peak resident set (VmHWM) in MB, resident bytes per parked goroutine, ns per
+ * Figures: peak resident set (VmHWM) in MB, resident and page-table (VmPTE) bytes per
+ * parked goroutine, ns per
  * goroutine to create them (spawn until all have arrived at their receive) and to wake
  * them (first close until all have ended). Go twin: go/tenmillion, which on a 24 GiB
  * machine runs out of memory near 8.5 million: scripts/bench.sh runs it under a memory
@@ -55,7 +56,7 @@ static void bench_main(void *arg) {
         }
     }
     goro_wg_add(&exited, (int)n);
-    int64_t before = bench_rss_bytes();
+    int64_t before = bench_rss_bytes(), pt_before = bench_pagetable_bytes();
     int64_t start = goro_now();
     for (uint64_t i = 0; i < n; i++) {
         int err = goro_spawn(sleeper, (void *)(uintptr_t)i);
@@ -79,7 +80,7 @@ static void bench_main(void *arg) {
     goro_sleep(20000000); /* the last ones may not have parked yet */
     int64_t plain = bench_rss_bytes();
     goro_stats st = bench_wait_compacted((int64_t)n, settle_ms);
-    int64_t parked = bench_rss_bytes();
+    int64_t parked = bench_rss_bytes(), pt_parked = bench_pagetable_bytes();
 
     int64_t wake_start = goro_now();
     for (uint64_t c = 0; c < chans; c++)
@@ -108,6 +109,8 @@ static void bench_main(void *arg) {
            st.compacted, (double)st.compacted_bytes / 1048576.0, (double)peak / 1048576.0);
     bench_result("peak_rss", (double)peak / 1048576.0, "MB");
     bench_result("bytes_per_parked", (double)(parked - before) / (double)n, "bytes");
+    bench_result("pagetable_bytes_per_parked", (double)(pt_parked - pt_before) / (double)n,
+                 "bytes");
     bench_result("ns_per_create", (double)create_ns / (double)n, "ns");
     bench_result("ns_per_wake", (double)wake_ns / (double)n, "ns");
 }

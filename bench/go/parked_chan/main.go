@@ -3,14 +3,16 @@
 // once every goroutine has parked (Go has no stack compaction, so there is nothing more
 // to wait for), then sends n values, one per goroutine, and waits for all of them. Each
 // marks its own slot once and checks the value it got was sent once. Figures: resident
-// bytes per parked goroutine, ns per wake.
+// and page-table (VmPTE) bytes per parked goroutine, ns per wake.
 package main
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +31,25 @@ func rssBytes() int64 {
 		os.Exit(1)
 	}
 	return resident * int64(os.Getpagesize())
+}
+
+// statusBytes is a "Name: N kB" field of /proc/self/status in bytes, or -1.
+func statusBytes(name string) int64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), name+":") {
+			var kb int64
+			if _, err := fmt.Sscan(strings.TrimPrefix(sc.Text(), name+":"), &kb); err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return -1
 }
 
 func main() {
@@ -51,7 +72,7 @@ func main() {
 	var exited sync.WaitGroup
 	var arrived uint64
 	exited.Add(int(*n))
-	before := rssBytes()
+	before, ptBefore := rssBytes(), statusBytes("VmPTE")
 	start := time.Now()
 	for i := uint64(0); i < *n; i++ {
 		go func(i uint64) {
@@ -72,7 +93,7 @@ func main() {
 	parked := time.Since(start)
 	// The last ones counted themselves but may not have parked yet: give them a moment.
 	time.Sleep(20 * time.Millisecond)
-	after := rssBytes()
+	after, ptAfter := rssBytes(), statusBytes("VmPTE")
 
 	wakeStart := time.Now()
 	for v := uint64(0); v < *n; v++ {
@@ -91,5 +112,6 @@ func main() {
 		float64(parked.Nanoseconds())/1e6, float64(before)/1048576, float64(after)/1048576)
 	fmt.Printf("# all %d woken and counted once in %.0f ms\n", *n, float64(wake.Nanoseconds())/1e6)
 	fmt.Printf("RESULT bytes_per_parked %.2f bytes\n", float64(after-before)/float64(*n))
+	fmt.Printf("RESULT pagetable_bytes_per_parked %.2f bytes\n", float64(ptAfter-ptBefore)/float64(*n))
 	fmt.Printf("RESULT ns_per_wake %.2f ns\n", float64(wake.Nanoseconds())/float64(*n))
 }

@@ -2,9 +2,9 @@
 // i % chans (unbuffered); once all have arrived main measures the resident set, closes
 // every channel and waits for all to end; each goroutine marks its own slot and main
 // checks every slot was marked exactly once. Figures: peak resident set (VmHWM) in MB,
-// resident bytes per parked goroutine, ns per goroutine to create and to wake them.
-// Near 8.5 million goroutines this needs more than the 24 GiB of the project's machine:
-// scripts/bench.sh runs it under scripts/memcap.sh.
+// resident and page-table (VmPTE) bytes per parked goroutine, ns per goroutine to create
+// and to wake them. Near 8.5 million goroutines this needs more than the 24 GiB of the
+// project's machine: scripts/bench.sh runs it under scripts/memcap.sh.
 package main
 
 import (
@@ -33,8 +33,8 @@ func rssBytes() int64 {
 	return resident * int64(os.Getpagesize())
 }
 
-// peakRSSBytes is VmHWM from /proc/self/status, or -1.
-func peakRSSBytes() int64 {
+// statusBytes is a "Name: N kB" field of /proc/self/status in bytes, or -1.
+func statusBytes(name string) int64 {
 	f, err := os.Open("/proc/self/status")
 	if err != nil {
 		return -1
@@ -42,9 +42,9 @@ func peakRSSBytes() int64 {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), "VmHWM:") {
+		if strings.HasPrefix(sc.Text(), name+":") {
 			var kb int64
-			if _, err := fmt.Sscanf(sc.Text(), "VmHWM: %d kB", &kb); err == nil {
+			if _, err := fmt.Sscan(strings.TrimPrefix(sc.Text(), name+":"), &kb); err == nil {
 				return kb * 1024
 			}
 		}
@@ -70,7 +70,7 @@ func main() {
 	var exited sync.WaitGroup
 	var arrived uint64
 	exited.Add(int(*n))
-	before := rssBytes()
+	before, ptBefore := rssBytes(), statusBytes("VmPTE")
 	start := time.Now()
 	for i := uint64(0); i < *n; i++ {
 		go func(i uint64) {
@@ -92,7 +92,7 @@ func main() {
 	}
 	create := time.Since(start)
 	time.Sleep(20 * time.Millisecond) // the last ones may not have parked yet
-	parked := rssBytes()
+	parked, ptParked := rssBytes(), statusBytes("VmPTE")
 
 	wakeStart := time.Now()
 	for c := range ch {
@@ -106,7 +106,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	peak := peakRSSBytes()
+	peak := statusBytes("VmHWM")
 	fmt.Printf("# %d goroutines on %d channels: created and parked in %.0f ms, all woken and "+
 		"counted once in %.0f ms\n", *n, *chans, float64(create.Nanoseconds())/1e6,
 		float64(wake.Nanoseconds())/1e6)
@@ -114,6 +114,7 @@ func main() {
 		float64(parked)/1048576, float64(peak)/1048576)
 	fmt.Printf("RESULT peak_rss %.2f MB\n", float64(peak)/1048576)
 	fmt.Printf("RESULT bytes_per_parked %.2f bytes\n", float64(parked-before)/float64(*n))
+	fmt.Printf("RESULT pagetable_bytes_per_parked %.2f bytes\n", float64(ptParked-ptBefore)/float64(*n))
 	fmt.Printf("RESULT ns_per_create %.2f ns\n", float64(create.Nanoseconds())/float64(*n))
 	fmt.Printf("RESULT ns_per_wake %.2f ns\n", float64(wake.Nanoseconds())/float64(*n))
 }
