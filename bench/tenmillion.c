@@ -9,10 +9,10 @@
  * Figures: peak resident set (VmHWM) in MB, resident and page-table (VmPTE) bytes per
  * parked goroutine, ns per
  * goroutine to create them (spawn until all have arrived at their receive) and to wake
- * them (first close until all have ended). Go twin: go/tenmillion, which on a 24 GiB
- * machine runs out of memory near 8.5 million: scripts/bench.sh runs it under a memory
- * cap (scripts/memcap.sh). Runs with the stock vm.max_map_count (65530): stacks are
- * mapped 16 at a time and adjacent mappings merge (stack.c).
+ * them (first close until all have ended). Go twin: go/tenmillion, which needs ~2.7 KB
+ * per parked goroutine, 27 GB for ten million, more than the project's 24 GiB machine
+ * has: scripts/bench.sh runs both under a memory cap (scripts/memcap.sh). Runs with the stock
+ * vm.max_map_count (65530): stacks are mapped 16 at a time and adjacent mappings merge (stack.c).
  */
 #include "bench.h"
 

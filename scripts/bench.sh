@@ -17,7 +17,7 @@
 # minutes with its twin) is not in the default list: BENCH_ONLY=tenmillion runs it. Both of
 # its twins run under scripts/memcap.sh, capped at BENCH_MEMCAP_MIB (default: three
 # quarters of MemAvailable), Go's with RLIMIT_DATA too, so that Go running out of memory
-# (near 8.5 million goroutines in 24 GiB) ends in its own "out of memory" rather than the
+# (~2.7 KB per goroutine: 27 GB for ten million) ends in its own "out of memory" rather than the
 # OOM killer's choice. A benchmark without a twin in bench/go/ (wake_compacted) runs alone.
 # Exits 1 if any run failed, after printing what it has.
 set -u
