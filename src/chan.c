@@ -2,8 +2,9 @@
  * chan.c - channels and select (Go's chan.go and select.go).
  *
  * A channel is a lock, a ring buffer of cap elements, and two queues of waiters: goroutines
- * blocked sending (sendq) and receiving (recvq). A blocked operation is a waiter record on
- * the blocked goroutine's stack (Go's sudog): the goroutine, where the value comes from or
+ * blocked sending (sendq) and receiving (recvq). A blocked operation is a waiter record
+ * (Go's sudog), in the blocked goroutine's descriptor for a plain operation (C7) and on
+ * its stack for a select: the goroutine, where the value comes from or
  * goes to, and where the partner writes the outcome. Records come in two kinds:
  *  - plain: a goro_chan_send or goro_chan_recv without a deadline. Nothing but a partner
  *    or close can complete it, and both hold the channel lock, so whoever dequeues it owns
@@ -45,6 +46,13 @@
  *  (C6) A partner readies the goroutine it completed only after dropping the channel
  *       lock(s): that goroutine may return at once and release the last reference to the
  *       channel, so nothing may touch the channel after the ready (Go does the same).
+ *  (C7) A plain record lives in its goroutine's descriptor (g->wrec), not on its stack,
+ *       and g->wlock names the channel's lock while it is queued: such a goroutine's
+ *       stack may be compacted while it waits (compact.c). The compactor does so holding
+ *       the channel lock, and points the record's elem at the copy when it points into
+ *       the stack, so a partner's copy lands in (or comes from) the copy. Whoever
+ *       dequeues a plain record calls goro__wait_dequeued before using it (K3). Select
+ *       records stay on the stack; a goroutine in a select is never compacted.
  *
  * The value of a completed case moves while the partner holds the channel lock: a sender
  * copies into the receiver's destination, or a receiver from the sender's source, so
@@ -97,6 +105,12 @@ struct waiter {
     int index;           /* select: the case's index */
     bool queued;         /* [lock: c->lock] */
 };
+
+_Static_assert(sizeof(waiter) <= sizeof(((goro__g *)0)->wrec), "waiter fits in g->wrec");
+
+void **goro__chan_wait_elem(goro__g *g) {
+    return &((waiter *)g->wrec)->elem;
+}
 
 /* ------------------------------------------------------------------ make, free */
 
@@ -247,8 +261,11 @@ static inline waiter *dequeue(waitq *q) {
             q->tail = NULL;
         w->queued = false;
         wstate *ws = w->ws;
-        if (GORO__LIKELY(!ws))
-            return w; /* plain: ours, as we hold the lock */
+        if (GORO__LIKELY(!ws)) {
+            /* plain: ours, as we hold the lock; its goroutine may be compacted (C7) */
+            goro__wait_dequeued(w->g);
+            return w;
+        }
         if (!ws->contended) {
             /* One channel, no timer: every claimer holds this channel's lock. Another case
              * of the same select on this channel may have won already. */
@@ -669,14 +686,16 @@ static inline __attribute__((always_inline)) int block_plain(goro_chan *c, waitq
         chan_unlock(c);
         return GORO_EPERM;
     }
-    waiter w;
-    w.g = g;
-    w.elem = elem;
-    w.ws = NULL;
-    enqueue(q, &w);
+    waiter *w = (waiter *)g->wrec; /* in the descriptor (C7) */
+    w->g = g;
+    w->elem = elem;
+    w->ws = NULL;
+    enqueue(q, w);
+    g->wkind = GORO__WK_CHAN;
+    goro__store_relaxed(&g->wlock, &c->lock); /* read by the compactor once g is parked */
     /* The commit drops the lock once we are WAITING (C4); chan_unlock's store. */
     goro__park(reason, goro__commit_unlock_word, &c->lock);
-    return w.result; /* dequeued and completed by a partner or close */
+    return w->result; /* dequeued and completed by a partner or close */
 }
 
 /* The same with a deadline (not GORO_FOREVER): the timer competes with partners, as for

@@ -243,7 +243,8 @@ static bool gfree_grow(void) {
         goro__S.gfree[goro__S.ngfree++] = &s->g[i];
     goro__S.ngtotal += s->n;
     s->next = goro__S.gslabs;
-    goro__S.gslabs = s;
+    /* Release: the compactor walks the slabs without the lock (goro__g_next). */
+    goro__store_release(&goro__S.gslabs, s);
     return true;
 }
 
@@ -305,6 +306,26 @@ void goro__for_each_g(void (*f)(goro__g *, void *), void *arg) {
     for (gslab *s = goro__S.gslabs; s; s = s->next)
         for (size_t i = 0; i < s->n; i++)
             f(&s->g[i], arg);
+}
+
+goro__g *goro__g_next(goro__gcursor *c) {
+    gslab *s = c->slab;
+    if (!s) {
+        /* Acquire pairs with gfree_grow's release: the slab's fields are set. Slabs are
+         * never freed while the runtime runs, and next is set before a slab is linked. */
+        s = goro__load_acquire(&goro__S.gslabs);
+        if (!s)
+            return NULL;
+        c->slab = s;
+        c->i = 0;
+    }
+    if (c->i == s->n) {
+        c->slab = s = s->next;
+        c->i = 0;
+        if (!s)
+            return NULL; /* the end of a pass */
+    }
+    return &s->g[c->i++];
 }
 
 void goro__g_free_all(void) {

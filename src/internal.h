@@ -168,6 +168,14 @@ goro__g *goro__g_alloc(goro__p *p);
 void goro__gfput(goro__p *p, goro__g *g);
 /* Moves p's cached free descriptors beyond the first keep to the global stack. */
 void goro__gfree_flush(goro__p *p, int32_t keep);
+/* A place in the descriptor slabs. goro__g_next returns the descriptor there and moves
+ * on, or NULL at the end of the slabs (the next call starts over). Callable while other
+ * threads run: what it reads of a descriptor is the caller's business. */
+typedef struct goro__gcursor {
+    void *slab;
+    size_t i;
+} goro__gcursor;
+goro__g *goro__g_next(goro__gcursor *c);
 /* Calls f on every descriptor, free ones included. The runtime is stopped, or the caller
  * holds gfree_lock. */
 void goro__for_each_g(void (*f)(goro__g *, void *), void *arg);
@@ -209,7 +217,7 @@ void goro__tsan_run_signals(void);
 static inline goro__m *goro__switch(goro__g *from, goro__g *to, bool dying, goro__m *m) {
     /* Acquire pairs with the switch that saved to's context: a release store (P1). */
     void *sp = __atomic_load_n(&to->sp, __ATOMIC_ACQUIRE);
-    if (GORO__UNLIKELY(sp == GORO__SP_SAVING))
+    if (GORO__UNLIKELY(!GORO__SP_REAL(sp))) /* being saved, or compacted (compact.c) */
         sp = goro__wait_saved(to);
 #if GORO_ASAN
     /* A local, not a field of from: a context resumed after its goroutine exited runs
@@ -265,6 +273,8 @@ void goro__stack_release_all(void);
 /* The guard region below g's stack: [*lo, *hi). */
 void goro__stack_guard(const goro__g *g, uintptr_t *lo, uintptr_t *hi);
 void goro__stack_stats(uint64_t *count, uint64_t *bytes);
+/* Whether guards are MADV_GUARD_INSTALL regions (no mapping of their own). */
+bool goro__stack_guard_advice(void);
 #define GORO__STACK_CANARY 0x676f726f5354414bULL
 
 /* ---- timer.c: per-P timers */
@@ -314,6 +324,38 @@ void goro__sema_release(goro__sema *s, bool handoff);
 /* ---- chan.c: channels */
 /* Frees p's cached channel blocks. The runtime is stopped, or p is being removed. */
 void goro__chan_cache_flush(goro__p *p);
+/* Where g's plain waiter record keeps its value pointer (C7), for the compactor. */
+void **goro__chan_wait_elem(goro__g *g);
+
+/* ---- compact.c: idle-stack compaction */
+/* Reads the configuration and prepares the compactor; at goro_run. after_ns < 0: off. */
+void goro__compact_init(int64_t after_ns);
+/* One round of the monitor: compacts goroutines parked longer than the threshold.
+ * Returns whether it compacted any; *busy is set while candidates may still come due
+ * (the monitor then keeps its rounds going instead of sleeping). Monitor thread only. */
+bool goro__compact_round(int64_t now, bool *busy);
+/* Frees the copies of goroutines discarded at shutdown. The runtime is stopped. */
+void goro__compact_release_all(void);
+/* Whether addr lies in the stack of a compacted goroutine; its id in *id (fault
+ * reports). */
+bool goro__compact_owner(uintptr_t addr, uint64_t *id);
+struct goro_stats;
+void goro__compact_stats(struct goro_stats *out);
+/* Waits while the compactor works on g (sp COMPACTING). */
+void goro__compact_wait(goro__g *g);
+/* Copies a compacted goroutine's stack back and returns its saved stack pointer. The
+ * caller is about to switch to g (it is RUNNING). */
+void *goro__compact_restore(goro__g *g);
+/* (K3) Whoever takes g's in-descriptor record off its queue, holding *g->wlock, calls
+ * this before touching what the record points at: a compactor that claimed g either sees
+ * the record gone or is waited for. The relaxed store and load are ordered against the
+ * compactor's by its membarrier (the compiler fence keeps them in program order). */
+static inline void goro__wait_dequeued(goro__g *g) {
+    __atomic_store_n(&g->wlock, (uint32_t *)NULL, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (GORO__UNLIKELY(__atomic_load_n(&g->sp, __ATOMIC_RELAXED) == GORO__SP_COMPACTING))
+        goro__compact_wait(g);
+}
 
 /* ---- trace.c: dumps and statistics */
 const char *goro__wait_reason_str(int reason);

@@ -187,6 +187,16 @@ static stack_t old_altstack;
 static void segv_handler(int sig, siginfo_t *si, void *uc) {
     goro__m *m = goro__getm();
     goro__g *g = m ? m->curg : NULL;
+    uint64_t owner;
+    if (goro__compact_owner((uintptr_t)si->si_addr, &owner)) {
+        if (g)
+            goro__fatal("goroutine %llu touched the stack of goroutine %llu, which is parked "
+                        "and compacted (a pointer into a parked goroutine's stack)",
+                        (unsigned long long)g->id, (unsigned long long)owner);
+        goro__fatal("a thread touched the stack of goroutine %llu, which is parked and "
+                    "compacted (a pointer into a parked goroutine's stack)",
+                    (unsigned long long)owner);
+    }
     if (g && g->stack_lo) {
         uintptr_t lo, hi, a = (uintptr_t)si->si_addr;
         goro__stack_guard(g, &lo, &hi);

@@ -110,6 +110,7 @@ static void free_all(goro__m *m0) {
     for (int i = 0; goro__S.allp && i < GORO__MAXPROCS_LIMIT && goro__S.allp[i]; i++)
         goro__stack_flush(goro__S.allp[i]);
     goro__for_each_g(san_destroy, NULL);
+    goro__compact_release_all();
     goro__stack_release_all();
     goro__g_free_all();
     goro__globrunq_free();
@@ -163,6 +164,10 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     goro__S.max_threads = c.max_threads ? c.max_threads : 10000;
     /* Each live goroutine holds at least a descriptor and, once it ran, a stack page. */
     goro__S.max_goroutines = goro__physmem() / (int64_t)(goro__page_size + sizeof(goro__g));
+    int64_t compact_after = c.compact_after;
+    if (!compact_after && env_int("GORO_COMPACT_AFTER", 0, 1000000, &v))
+        compact_after = v ? v * 1000000 : -1; /* milliseconds; 0 turns it off */
+    goro__compact_init(compact_after);
     goro__S.timer_wake = INT64_MAX;
     goro__S.poll_until = INT64_MAX;
     goro__S.coarse_now = goro__nanotime_coarse();

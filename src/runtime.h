@@ -33,6 +33,13 @@ typedef struct goro__p goro__p;
 /* g->sp of a goroutine that parked but whose switch has not yet saved its context (sched.c,
  * P1): a switch to it waits until the real value is stored. */
 #define GORO__SP_SAVING ((void *)1)
+/* g->sp while the compactor works on the goroutine's stack, and once its used bytes are
+ * copied aside and its pages given back (compact.c, K1): a switch to it waits while
+ * COMPACTING and copies the stack back when COMPACTED. */
+#define GORO__SP_COMPACTING ((void *)2)
+#define GORO__SP_COMPACTED ((void *)3)
+/* Whether sp is a saved stack pointer rather than one of the values above. */
+#define GORO__SP_REAL(sp) ((uintptr_t)(sp) > 3)
 
 /* Goroutine states. Transitions: FREE -> RUNNABLE (spawn) -> RUNNING <-> RUNNABLE (yield)
  * RUNNING -> WAITING (park) -> RUNNABLE (ready); RUNNING -> FREE (exit). */
@@ -65,6 +72,9 @@ enum {
     GORO__WAIT_NREASONS
 };
 
+/* Kinds of waiter record in g->wrec (compact.c, K2). */
+enum { GORO__WK_NONE = 0, GORO__WK_CHAN, GORO__WK_SEMA };
+
 /* What the context switched to does with the goroutine switched away from, once that one's
  * registers are saved and its stack is no longer in use (see finish_switch in sched.c). */
 enum {
@@ -90,6 +100,7 @@ struct goro__g {
     uint8_t unguarded;      /* [g-local] stack has no guard page: check the canary */
     uint8_t chunked;        /* [g-local] stack belongs to a shared chunk (default size) */
     uint8_t blocking_depth; /* [g-local] nesting of goro_blocking_begin (syscall.c) */
+    uint8_t wkind;          /* [g-local] GORO__WK_*: what wrec holds while wlock is set */
     uint32_t stack_size;    /* [g-local] usable stack bytes wanted / held */
     uint64_t id;            /* [g-local] set at spawn, read by dumps */
     void (*fn)(void *);     /* [g-local] */
@@ -98,6 +109,13 @@ struct goro__g {
     const char *name;       /* [g-local] */
     void *spawn_pc;         /* [g-local] return address of the goro_spawn call */
     int64_t wait_since;     /* [g-local] goro_now() when it parked */
+    /* The waiter record of a plain channel operation or a semaphore wait lives here, not
+     * on the stack, so that the goroutine's stack can be compacted while it waits
+     * (compact.c, K2). wlock is the lock word guarding the queue the record is on, set
+     * before the record is published and cleared by whoever dequeues it. */
+    uint32_t *wlock;           /* [atomic] written under *wlock */
+    void *wrec[7];             /* [lock: *wlock] while queued; else [g-local] */
+    struct goro__cstack *cstk; /* [g-local; the compactor's while COMPACTING] (K1) */
 #if GORO_TSAN
     void *tsan_fiber; /* [g-local] ThreadSanitizer fiber of this goroutine */
     void *race_token; /* [g-local] race build: the spawner's release, until g starts */

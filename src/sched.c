@@ -665,7 +665,7 @@ static void prepare_stack(goro__p *p, goro__g *g) {
         goro__fatal("out of memory for the stack of goroutine %llu (%u bytes)",
                     (unsigned long long)g->id, g->stack_size);
     if (!g->sp)
-        g->sp = goro__ctx_init(g->stack_lo, g->stack_size, g_entry, NULL);
+        goro__store_relaxed(&g->sp, goro__ctx_init(g->stack_lo, g->stack_size, g_entry, NULL));
     goro__g_san_create(g);
 }
 
@@ -896,13 +896,15 @@ bool goro__commit_unlock_word(goro__g *g, void *arg) {
 void *goro__wait_saved(goro__g *to) {
     void *sp;
     /* Acquire pairs with the switch's release store of sp. */
-    for (unsigned i = 0; (sp = goro__load_acquire(&to->sp)) == GORO__SP_SAVING; i++) {
+    for (unsigned i = 0;
+         (sp = goro__load_acquire(&to->sp)) == GORO__SP_SAVING || sp == GORO__SP_COMPACTING; i++) {
         if (i < 100)
             goro__cpu_relax();
         else
-            sched_yield(); /* the parking thread may have been preempted */
+            sched_yield(); /* the parking thread (or the compactor) may have been preempted */
     }
-    return sp;
+    /* Acquire above pairs with the compactor's release store of COMPACTED. */
+    return sp == GORO__SP_COMPACTED ? goro__compact_restore(to) : sp;
 }
 
 void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
@@ -937,10 +939,11 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
         goro__releasem(m);
         return;
     }
-    if (GORO__UNLIKELY(next && goro__load_relaxed(&next->sp) == GORO__SP_SAVING)) {
+    if (GORO__UNLIKELY(next && !GORO__SP_REAL(goro__load_relaxed(&next->sp)))) {
         /* next is in the tail of its own park on another M, which may be about to wait
          * for cur in turn (each readied the other by a timer): g0 waits for it instead,
-         * once cur is saved (P1). */
+         * once cur is saved (P1). Likewise for a compacted next: its stack is copied back
+         * with nothing of ours left unsaved (compact.c). */
         goro__runqput(m->p, next, true);
         next = NULL;
     }

@@ -287,7 +287,7 @@ int goro__stack_get(goro__p *p, goro__g *g) {
         int err = stack_map_single(g);
         if (err)
             return err;
-        g->sp = NULL;
+        goro__store_relaxed(&g->sp, (void *)NULL); /* [atomic]: the compactor reads it */
     } else {
         char *lo = NULL;
 #if GORO_RACE
@@ -308,7 +308,7 @@ int goro__stack_get(goro__p *p, goro__g *g) {
 #if GORO_TSAN
         g->tsan_fiber = l[2];
 #endif
-        g->sp = l[3];
+        goro__store_relaxed(&g->sp, l[3]);
         g->stack_lo = lo;
         g->chunked = 1;
     }
@@ -438,6 +438,10 @@ void goro__stack_guard(const goro__g *g, uintptr_t *lo, uintptr_t *hi) {
     size_t guard = guard_size(goro__load_relaxed(&stk.guard_mode));
     *hi = (uintptr_t)g->stack_lo;
     *lo = *hi - guard;
+}
+
+bool goro__stack_guard_advice(void) {
+    return goro__load_relaxed(&stk.guard_mode) == 1;
 }
 
 void goro__stack_stats(uint64_t *count, uint64_t *bytes) {

@@ -18,9 +18,10 @@
  *       can run, and a waiter that takes a unit from count does so with the atomic that
  *       was the releaser's last access. So once an acquire returns, no releaser touches
  *       the struct again: it may be freed or reused (a wait group on a stack, say).
- *  (S4) The waiter's queue node lives on its stack; it is enqueued under the lock, which
- *       is dropped only once the goroutine is WAITING (park's unlock callback; sched.c,
- *       P1).
+ *  (S4) The waiter's queue node lives in its goroutine's descriptor (g->wrec), so the
+ *       goroutine's stack may be compacted while it waits (compact.c, K2); it is enqueued
+ *       under the lock, which is dropped only once the goroutine is WAITING (park's unlock
+ *       callback; sched.c, P1). Whoever dequeues a node calls goro__wait_dequeued (K3).
  *
  * goro_mutex is Go's sync.Mutex state machine on one int32: locked, woken and starving
  * bits and a waiter count. Normal mode lets a running goroutine barge in ahead of a woken
@@ -39,6 +40,7 @@ typedef struct sema_waiter {
     goro__g *g;
     struct sema_waiter *next;
 } sema_waiter;
+_Static_assert(sizeof(sema_waiter) <= sizeof(((goro__g *)0)->wrec), "fits in g->wrec");
 
 enum { SEMA_LOCKED = 1, SEMA_UNIT = 2 }; /* SEMA_LOCKED is goro__spin_lock's bit */
 
@@ -70,23 +72,28 @@ static bool sema_park_commit(goro__g *g, void *sema) {
 void goro__sema_acquire(goro__sema *s, bool lifo, int reason) {
     if (sema_try(s))
         return;
-    sema_waiter w = {.g = goro__getg(), .next = NULL};
+    goro__g *g = goro__getg();
+    sema_waiter *w = (sema_waiter *)g->wrec; /* (S4) */
     sema_lock(s);
     if (sema_try(s)) {
         sema_unlock(s);
         return;
     }
+    w->g = g;
+    w->next = NULL;
     sema_waiter *head = s->head;
     if (lifo || !head) {
-        w.next = head;
-        s->head = &w;
+        w->next = head;
+        s->head = w;
         if (!head)
-            s->tail = &w;
+            s->tail = w;
     } else {
-        ((sema_waiter *)s->tail)->next = &w;
-        s->tail = &w;
+        ((sema_waiter *)s->tail)->next = w;
+        s->tail = w;
     }
-    goro__park(reason, sema_park_commit, s); /* (S4) */
+    g->wkind = GORO__WK_SEMA;
+    goro__store_relaxed(&g->wlock, &s->word); /* read by the compactor once g is parked */
+    goro__park(reason, sema_park_commit, s);  /* (S4) */
     /* Woken with the unit handed to us (S2). */
 }
 
@@ -101,8 +108,9 @@ void goro__sema_release(goro__sema *s, bool handoff) {
     s->head = w->next;
     if (!s->head)
         s->tail = NULL;
-    goro__g *g = w->g; /* w dies once g runs */
-    sema_unlock(s);    /* our last access (S3) */
+    goro__g *g = w->g;
+    goro__wait_dequeued(g); /* (S4) */
+    sema_unlock(s);         /* our last access (S3) */
     goro__ready(g);
     if (handoff)
         goro__yield_now(); /* g is in runnext: it runs now, on our time slice */

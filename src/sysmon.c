@@ -44,6 +44,9 @@
  * Each round also publishes a coarse clock (sched.coarse_now) that goro__park stamps
  * "waiting since" with, for dumps, instead of reading the clock on every park.
  *
+ * The monitor also compacts the stacks of goroutines parked for a while (compact.c),
+ * and does not sleep deeply while some will come due.
+ *
  * The monitor also polls the network when nobody has for 10 ms (a program whose Ps
  * never run dry would not look otherwise) and puts what it finds on the global queue.
  */
@@ -194,6 +197,7 @@ static void *sysmon_main(void *unused) {
     (void)unused;
     int64_t delay = SYSMON_MIN_DELAY;
     int idle = 0;
+    bool compact_busy = false; /* parked goroutines will come due for compaction */
     while (!goro__load_acquire(&goro__S.exiting)) {
         goro__note_sleep(&goro__S.sysmon_note, goro__nanotime() + delay);
         goro__note_clear(&goro__S.sysmon_note);
@@ -203,7 +207,7 @@ static void *sysmon_main(void *unused) {
          * it wrote the allp entries below it. Ps are never freed while running. */
         int32_t procs = goro__load_acquire(&goro__S.gomaxprocs);
         if (delay == SYSMON_MAX_DELAY && goro__load_relaxed(&goro__S.npidle) == procs &&
-            !goro__load_relaxed(&goro__S.nblocking)) {
+            !goro__load_relaxed(&goro__S.nblocking) && !compact_busy) {
             /* Nothing ran for a while and nothing runs: sleep until a P gets busy
              * (goro__pidleget). Only after the back-off reached its longest delay: a
              * server's Ps go idle and busy thousands of times a second, and waking
@@ -234,6 +238,7 @@ static void *sysmon_main(void *unused) {
         }
         for (int32_t i = 0; i < procs; i++)
             acted |= retake_one(i, now) != NOTHING;
+        acted |= goro__compact_round(now, &compact_busy);
         if (acted) {
             idle = 0;
             delay = SYSMON_MIN_DELAY;

@@ -156,7 +156,7 @@ static void dump_g(goro__g *g, void *arg) {
     }
     /* The stack fields of others are only stable when the world is stopped. */
     if (g == c->self || (c->frames && st != GORO__G_RUNNING && g->stack_lo &&
-                         goro__load_relaxed(&g->sp) != GORO__SP_SAVING)) {
+                         GORO__SP_REAL(goro__load_relaxed(&g->sp)))) {
         uintptr_t lo = (uintptr_t)g->stack_lo, hi = lo + g->stack_size, fp, pc;
         if (g == c->self) {
             const uintptr_t *here = __builtin_frame_address(0);
@@ -255,4 +255,5 @@ void goro_stats_get(goro_stats *out) {
     out->preemptions = goro__load_relaxed(&goro__S.npreempt);
     out->netpoll_waiting = goro__load_relaxed(&goro__S.npollwait);
     goro__stack_stats(&out->stacks, &out->stack_bytes);
+    goro__compact_stats(out);
 }
