@@ -94,6 +94,16 @@ static inline int64_t bench_rss_bytes(void) {
     return (int64_t)resident * (int64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* goro_run with cfg, exiting with a message if the runtime could not start. */
+static inline void bench_run_cfg(const char *prog, const goro_config *cfg, void (*main_fn)(void *),
+                                 void *arg) {
+    int err = goro_run(cfg, main_fn, arg);
+    if (err != 0) {
+        fprintf(stderr, "%s: goro_run: %s\n", prog, goro_strerror(err));
+        exit(1);
+    }
+}
+
 /* goro_run, exiting with a message if the runtime could not start. */
 static inline void bench_run(const char *prog, int maxprocs, void (*main_fn)(void *), void *arg) {
     goro_config cfg = {.maxprocs = maxprocs};

@@ -21,6 +21,7 @@
 
 static uint64_t n = 1000000;       /* goroutines */
 static uint64_t settle_ms = 5000;  /* longest wait for the compactor to finish */
+static uint64_t compact_ms = 5;    /* goro_config.compact_after in ms; 0: off */
 static uint64_t procs = 0;         /* 0: every CPU */
 static uint64_t min_compacted = 0; /* percent: fewer compacted is a failure (tests) */
 
@@ -126,10 +127,14 @@ int main(int argc, char **argv) {
     bench_flag flags[] = {
         {"n", &n, 1, 100000000, "goroutines to park"},
         {"settle_ms", &settle_ms, 0, 600000, "longest wait for compaction, ms"},
+        {"compact_ms", &compact_ms, 0, 100000, "compact stacks parked this long, ms (0: off)"},
         {"procs", &procs, 0, 1024, "Ps (0: every CPU)"},
         {"min_compacted", &min_compacted, 0, 100, "percent compacted below which to fail"},
     };
     bench_parse(argc, argv, flags, sizeof flags / sizeof flags[0]);
-    bench_run(argv[0], (int)procs, bench_main, NULL);
+    /* Compaction is opt-in (goro_config.compact_after); --compact_ms 0 leaves it off. */
+    goro_config cfg = {.maxprocs = (int)procs,
+                       .compact_after = compact_ms ? (int64_t)compact_ms * 1000000 : -1};
+    bench_run_cfg(argv[0], &cfg, bench_main, NULL);
     return 0;
 }

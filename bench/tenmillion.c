@@ -21,6 +21,7 @@
 static uint64_t n = 10000000;      /* goroutines */
 static uint64_t chans = 1000;      /* channels they park on */
 static uint64_t settle_ms = 10000; /* longest wait for the compactor */
+static uint64_t compact_ms = 5;    /* goro_config.compact_after in ms; 0: off */
 
 static goro_chan **ch;
 static goro_waitgroup exited;        /* counts the goroutines still alive */
@@ -120,8 +121,12 @@ int main(int argc, char **argv) {
         {"n", &n, 1, 100000000, "goroutines to park"},
         {"chans", &chans, 1, 1000000, "channels they park on"},
         {"settle_ms", &settle_ms, 0, 600000, "longest wait for compaction, ms"},
+        {"compact_ms", &compact_ms, 0, 100000, "compact stacks parked this long, ms (0: off)"},
     };
     bench_parse(argc, argv, flags, sizeof flags / sizeof flags[0]);
-    bench_run(argv[0], 0, bench_main, NULL);
+    /* Compaction is opt-in (goro_config.compact_after); --compact_ms 0 leaves it off. */
+    goro_config cfg = {.maxprocs = 0,
+                       .compact_after = compact_ms ? (int64_t)compact_ms * 1000000 : -1};
+    bench_run_cfg(argv[0], &cfg, bench_main, NULL);
     return 0;
 }

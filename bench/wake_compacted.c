@@ -26,6 +26,7 @@
 static uint64_t n = 10000;        /* goroutines of each kind */
 static uint64_t procs = 1;        /* Ps */
 static uint64_t settle_ms = 5000; /* longest wait for the compactor */
+static uint64_t compact_ms = 5;   /* goro_config.compact_after in ms; 0: off */
 
 static goro_chan **ch;               /* [i]: goroutine i's channel, int64_t values */
 static int64_t *lat;                 /* [i]: goroutine i's wake latency */
@@ -147,8 +148,12 @@ int main(int argc, char **argv) {
         {"n", &n, 1, 10000000, "goroutines of each kind"},
         {"procs", &procs, 0, 1024, "Ps (0: every CPU)"},
         {"settle_ms", &settle_ms, 0, 600000, "longest wait for compaction, ms"},
+        {"compact_ms", &compact_ms, 0, 100000, "compact stacks parked this long, ms (0: off)"},
     };
     bench_parse(argc, argv, flags, sizeof flags / sizeof flags[0]);
-    bench_run(argv[0], (int)procs, bench_main, NULL);
+    /* Compaction is opt-in (goro_config.compact_after); --compact_ms 0 leaves it off. */
+    goro_config cfg = {.maxprocs = (int)procs,
+                       .compact_after = compact_ms ? (int64_t)compact_ms * 1000000 : -1};
+    bench_run_cfg(argv[0], &cfg, bench_main, NULL);
     return 0;
 }

@@ -55,6 +55,7 @@ func statusBytes(name string) int64 {
 func main() {
 	n := flag.Uint64("n", 1000000, "goroutines to park")
 	flag.Uint64("settle_ms", 5000, "longest wait for compaction, ms (goro only)")
+	flag.Uint64("compact_ms", 5, "compact stacks parked this long, ms (goro only)")
 	flag.Uint64("min_compacted", 0, "percent compacted below which to fail (goro only)")
 	procs := flag.Int("procs", 0, "GOMAXPROCS (0: every CPU)")
 	flag.Parse()
