@@ -26,6 +26,7 @@ static uint64_t compact_ms = 5;    /* goro_config.compact_after in ms; 0: off */
 static goro_chan **ch;
 static goro_waitgroup exited;        /* counts the goroutines still alive */
 static atomic_uint_fast64_t arrived; /* goroutines about to park */
+static atomic_uint_fast64_t ended;   /* goroutines past their wake */
 static unsigned char *woken;         /* [i]: goroutine i ran after its wake */
 
 static void sleeper(void *arg) {
@@ -38,7 +39,8 @@ static void sleeper(void *arg) {
                 goro_strerror(err));
         exit(1);
     }
-    woken[i]++; /* only goroutine i writes slot i */
+    woken[i]++;                                                 /* only goroutine i writes slot i */
+    atomic_fetch_add_explicit(&ended, 1, memory_order_relaxed); /* progress only */
     goro_wg_done(&exited);
 }
 
@@ -80,12 +82,26 @@ static void bench_main(void *arg) {
     int64_t create_ns = goro_now() - start;
     goro_sleep(20000000); /* the last ones may not have parked yet */
     int64_t plain = bench_rss_bytes();
+    printf("# all %" PRIu64 " arrived after %.0f ms, rss %.0f MiB\n", n, (double)create_ns / 1e6,
+           (double)plain / 1048576.0);
     goro_stats st = bench_wait_compacted((int64_t)n, settle_ms);
     int64_t parked = bench_rss_bytes(), pt_parked = bench_pagetable_bytes();
+    printf("# %" PRId64 " compacted, rss %.0f MiB, page tables %.0f MiB; waking\n", st.compacted,
+           (double)parked / 1048576.0, (double)pt_parked / 1048576.0);
 
     int64_t wake_start = goro_now();
     for (uint64_t c = 0; c < chans; c++)
         goro_chan_close(ch[c]);
+    /* Progress once a second, for a run that dies: how far the wakes got. */
+    for (int64_t last = wake_start; atomic_load_explicit(&ended, memory_order_relaxed) < n;) {
+        goro_sleep(10000000);
+        if (goro_now() - last >= 1000000000) {
+            last = goro_now();
+            printf("# %" PRIu64 " ended, rss %.0f MiB\n",
+                   (uint64_t)atomic_load_explicit(&ended, memory_order_relaxed),
+                   (double)bench_rss_bytes() / 1048576.0);
+        }
+    }
     goro_wg_wait(&exited);
     int64_t wake_ns = goro_now() - wake_start;
     for (uint64_t i = 0; i < n; i++) {
@@ -124,6 +140,7 @@ int main(int argc, char **argv) {
         {"compact_ms", &compact_ms, 0, 100000, "compact stacks parked this long, ms (0: off)"},
     };
     bench_parse(argc, argv, flags, sizeof flags / sizeof flags[0]);
+    setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines survive a kill */
     /* Compaction is opt-in (goro_config.compact_after); --compact_ms 0 leaves it off. */
     goro_config cfg = {.maxprocs = 0,
                        .compact_after = compact_ms ? (int64_t)compact_ms * 1000000 : -1};
