@@ -20,7 +20,7 @@
 
 static uint64_t n = 10000000;      /* goroutines */
 static uint64_t chans = 1000;      /* channels they park on */
-static uint64_t settle_ms = 10000; /* longest wait for the compactor */
+static uint64_t settle_ms = 60000; /* longest wait for the compactor */
 static uint64_t compact_ms = 5;    /* goro_config.compact_after in ms; 0: off */
 
 static goro_chan **ch;

@@ -55,7 +55,7 @@ func statusBytes(name string) int64 {
 func main() {
 	n := flag.Uint64("n", 10000000, "goroutines to park")
 	chans := flag.Uint64("chans", 1000, "channels they park on")
-	flag.Uint64("settle_ms", 10000, "longest wait for compaction, ms (goro only)")
+	flag.Uint64("settle_ms", 60000, "longest wait for compaction, ms (goro only)")
 	flag.Uint64("compact_ms", 5, "compact stacks parked this long, ms (goro only)")
 	flag.Parse()
 	if *n < 1 || *n > 100000000 || *chans < 1 || *chans > 1000000 {
