@@ -61,10 +61,16 @@ typedef struct goro_config {
                           (affinity mask and cgroup v2 cpu.max quota, rounded up) */
     size_t stack_size; /* default goroutine stack; 0: $GORO_STACK_SIZE or 64 KiB */
     int max_threads;   /* cap on OS threads; 0: 10000. Exceeding it is fatal. */
-    /* How long a goroutine stays parked before its stack is compacted: the few hundred
-     * bytes it uses are copied aside and its stack pages given back to the kernel, until
-     * it runs again (docs/ARCHITECTURE.md, section 6b). 0: $GORO_COMPACT_AFTER in
-     * milliseconds (0 there turns compaction off), else 5 ms. Negative: never compact. */
+    /* Idle-stack compaction, off by default. When on, a goroutine parked this many ns on a
+     * plain channel send or receive, a mutex, rwmutex or wait group has the few hundred
+     * bytes of stack it uses copied aside and its stack pages given back to the kernel,
+     * until it runs again: a parked goroutine then costs ~0.5 KiB instead of 4 KiB
+     * (docs/ARCHITECTURE.md, section 6b). The rule that comes with it: no other goroutine
+     * or thread may touch a parked goroutine's stack (a wait group, mutex, buffer or value
+     * on its stack, shared by pointer), except the object it waits on; put shared objects
+     * on the heap or in statics. Debug builds make such a touch fatal with a message
+     * naming both goroutines; release builds would read zeros. 0: $GORO_COMPACT_AFTER in
+     * milliseconds (unset or 0: off). Negative: off. */
     int64_t compact_after;
 } goro_config;
 

@@ -3,15 +3,15 @@
  * back to the kernel and keeps only the bytes it uses, until it runs again.
  *
  * A parked goroutine uses a few hundred bytes of its stack (its frames, from the saved
- * stack pointer to the top) but holds at least the page they sit in: 4 KiB. The monitor
- * thread (sysmon.c) looks, every round, for goroutines parked longer than
- * goro_config.compact_after (5 ms by default) on a plain channel operation or a
- * semaphore (mutex, wait group, rwmutex), copies the used bytes [sp, top) of each into a
- * right-sized heap block, and releases the stack's pages with madvise(MADV_DONTNEED).
- * The stack's virtual range stays reserved, so every pointer into it is valid again once
- * the bytes are copied back, which the thread that switches to the goroutine does before
- * the switch (goro__compact_restore, from goro__wait_saved). A compacted goroutine costs
- * its descriptor plus its copy: about 600 bytes instead of 4.2 KiB.
+ * stack pointer to the top) but holds at least the page they sit in: 4 KiB. When
+ * compaction is on (goro_config.compact_after or $GORO_COMPACT_AFTER; off by default, see
+ * K2), the monitor thread (sysmon.c) looks, every round, for goroutines parked longer than
+ * that on a plain channel operation or a semaphore (mutex, wait group, rwmutex), copies the used
+ * bytes [sp, top) of each into a right-sized heap block, and releases the stack's pages with
+ * madvise(MADV_DONTNEED). The stack's virtual range stays reserved, so every pointer into it is
+ * valid again once the bytes are copied back, which the thread that switches to the goroutine does
+ * before the switch (goro__compact_restore, from goro__wait_saved). A compacted goroutine costs its
+ * descriptor plus its copy: about 600 bytes instead of 4.2 KiB.
  *
  * Terms: g->sp holds, besides a real saved stack pointer, GORO__SP_SAVING (a park is
  * still switching out, sched.c P1), GORO__SP_COMPACTING (the compactor owns the stack) and
@@ -31,9 +31,16 @@
  *       value pointer at the copy when it points into the stack, so a partner's copy
  *       lands in the copy. Waits whose records stay on the stack (select, deadlines,
  *       cond, the netpoller, sleep and its timer) leave wlock NULL and are never
- *       compacted. User pointers into a parked goroutine's stack, handed to another
- *       goroutine, are the same hazard and are the user's to avoid: debug builds make an
- *       access to a compacted stack fault with a message that names both goroutines.
+ *       compacted, and neither is a goroutine waiting on a mutex or wait group of its
+ *       own stack (the object is then part of what gets compacted). Other user pointers
+ *       into a parked goroutine's stack, handed to another goroutine (a wait group on
+ *       main's stack that workers mark done while main waits on a channel), are the same
+ *       hazard, and that idiom is common: hence compaction is off unless asked for, and
+ *       the user keeps such objects off the stack. Debug builds install guard regions
+ *       (MADV_GUARD_INSTALL) instead of dropping the pages, so such an access faults and
+ *       the SIGSEGV handler names both goroutines (os_linux.c). Making compaction safe by
+ *       default needs the restore to happen on any touch (a fault handler that copies the
+ *       stack back), left for later.
  *  (K3) Two orderings without a fence on the fast paths. A switcher stores RUNNING to the
  *       goroutine's status and then loads its sp; a dequeuer clears g->wlock and then
  *       loads sp (goro__wait_dequeued). The compactor stores COMPACTING, then runs
