@@ -37,6 +37,20 @@ extern "C" {
 /* Marks the exported functions; the library hides everything else. */
 #define GORO_API __attribute__((visibility("default")))
 
+/* ---------------------------------------------------------------- version */
+
+#define GORO_VERSION_MAJOR 0
+#define GORO_VERSION_MINOR 1
+#define GORO_VERSION_PATCH 0
+#define GORO__STRINGIFY(x) #x
+#define GORO__VERSION_STR(a, b, c) GORO__STRINGIFY(a) "." GORO__STRINGIFY(b) "." GORO__STRINGIFY(c)
+#define GORO_VERSION_STRING                                                                        \
+    GORO__VERSION_STR(GORO_VERSION_MAJOR, GORO_VERSION_MINOR, GORO_VERSION_PATCH)
+#define GORO_VERSION_NUMBER                                                                        \
+    (GORO_VERSION_MAJOR * 10000 + GORO_VERSION_MINOR * 100 + GORO_VERSION_PATCH)
+
+GORO_API const char *goro_version(void);
+
 /* ---------------------------------------------------------------- errors */
 
 #define GORO_EINVAL (-EINVAL)
