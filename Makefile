@@ -91,7 +91,8 @@ bench: setup-bench build
 bench-http: setup-bench-http build
 	bash scripts/bench_http.sh build
 
-test: test-unit test-asan test-tsan test-valgrind test-aarch64 test-fuzz test-install
+test: test-unit test-asan test-tsan test-valgrind test-aarch64 test-fuzz test-install \
+	test-package
 	@echo "all test suites passed"
 
 # libFuzzer on hello_server's request handling, for a bounded time (FUZZ_SECONDS).

@@ -81,7 +81,9 @@ endif()
 set(CPACK_PACKAGE_NAME goro)
 set(CPACK_PACKAGE_VENDOR goro)
 set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "${PROJECT_DESCRIPTION}")
+# Empty, so each package's description (below) starts with its own synopsis line instead
+# of CPack prepending the same one to both.
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "")
 set(CPACK_PACKAGE_CONTACT "goro maintainers <goro@localhost>")
 set(CPACK_GENERATOR DEB)
 set(CPACK_COMPONENTS_ALL lib dev)
@@ -96,23 +98,22 @@ set(GORO_DEB_VERSION ${PROJECT_VERSION}-${CPACK_DEBIAN_PACKAGE_RELEASE})
 
 set(CPACK_DEBIAN_LIB_PACKAGE_NAME libgoro${GORO_SOVERSION})
 set(CPACK_DEBIAN_LIB_PACKAGE_SECTION libs)
-set(CPACK_COMPONENT_LIB_DESCRIPTION "${PROJECT_DESCRIPTION} - shared library
- goro runs goroutines, channels, select, timers, sync primitives and an epoll netpoller
- on an M:N work-stealing scheduler modelled on Go's runtime.")
+set(CPACK_DEBIAN_LIB_DESCRIPTION "${PROJECT_DESCRIPTION} - shared library
+goro runs goroutines, channels, select, timers, sync primitives and an epoll netpoller on
+an M:N work-stealing scheduler modelled on Go's runtime.")
 # dpkg-shlibdeps computes Depends (libc6), and the package carries a shlibs file naming
 # itself for programs linked against libgoro.so.N.
 set(CPACK_DEBIAN_LIB_PACKAGE_SHLIBDEPS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS ON)
 set(CPACK_DEBIAN_PACKAGE_GENERATE_SHLIBS_POLICY ">=")
-# ldconfig runs when the package is installed or removed (dpkg's trigger).
-set(CPACK_DEBIAN_LIB_PACKAGE_CONTROL_EXTRA ${PROJECT_SOURCE_DIR}/cmake/deb/triggers)
+# With GENERATE_SHLIBS CPack also adds postinst/postrm scripts that run ldconfig.
 set(CPACK_DEBIAN_LIB_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 
 set(CPACK_DEBIAN_DEV_PACKAGE_NAME libgoro-dev)
 set(CPACK_DEBIAN_DEV_PACKAGE_SECTION libdevel)
-set(CPACK_COMPONENT_DEV_DESCRIPTION "${PROJECT_DESCRIPTION} - development files
- The header goro.h, the static library, the pkg-config file goro.pc and the CMake
- package (find_package(goro CONFIG) gives goro::goro).")
+set(CPACK_DEBIAN_DEV_DESCRIPTION "${PROJECT_DESCRIPTION} - development files
+The header goro.h, the static library, the pkg-config file goro.pc and the CMake package
+(find_package(goro CONFIG) gives goro::goro).")
 set(CPACK_DEBIAN_DEV_PACKAGE_DEPENDS
     "${CPACK_DEBIAN_LIB_PACKAGE_NAME} (= ${GORO_DEB_VERSION})")
 
