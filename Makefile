@@ -51,7 +51,8 @@ all: build
 
 help:
 	@echo "make run           build and run examples/pi, then hello_server under loadgen"
-	@echo "make test          all test suites: unit, asan, tsan, valgrind, aarch64"
+	@echo "make test          all test suites: unit, asan, tsan, valgrind, aarch64, fuzz,"
+	@echo "                   install, package, docs"
 	@echo "make test-unit     ctest in build/ (without the Valgrind runs)"
 	@echo "make test-asan     ASan+UBSan build and its tests (build-asan/)"
 	@echo "make test-tsan     both TSan builds and their tests (build-tsan/, build-tsan-rt/)"
@@ -92,7 +93,7 @@ bench-http: setup-bench-http build
 	bash scripts/bench_http.sh build
 
 test: test-unit test-asan test-tsan test-valgrind test-aarch64 test-fuzz test-install \
-	test-package
+	test-package test-docs
 	@echo "all test suites passed"
 
 # libFuzzer on hello_server's request handling, for a bounded time (FUZZ_SECONDS).
