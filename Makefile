@@ -45,7 +45,7 @@ endef
 
 .PHONY: all build run bench bench-http test test-unit test-asan test-tsan test-valgrind \
 	test-aarch64 test-fuzz format clean help setup-run setup-test setup-bench setup-bench-http setup-format \
-	install package docs abi-dump test-install test-package test-docs setup-pkg
+	install uninstall package docs abi-dump test-install test-package test-docs setup-pkg
 
 all: build
 
@@ -61,6 +61,7 @@ help:
 	@echo "make test-fuzz     libFuzzer on the HTTP request handling, FUZZ_SECONDS (60)"
 	@echo "make install       install the library, goro.h, goro.pc and the CMake package"
 	@echo "                   into PREFIX (/usr/local), under DESTDIR if set"
+	@echo "make uninstall     remove what make install installed"
 	@echo "make package       Debian packages libgoro1 and libgoro-dev (build-pkg/packages/)"
 	@echo "make docs          API reference and guide in HTML (build-docs/html/index.html)"
 	@echo "make test-install  install into a temporary prefix, build outside programs against it,"
@@ -132,6 +133,13 @@ PREFIX ?= /usr/local
 # dynamic linker's cache, or a program linked to libgoro.so.N would not find it.
 install: build
 	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(PREFIX)"
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null; then \
+		echo "ldconfig"; ldconfig; fi
+
+# Removes what the last `make install` from build/ installed (CMake's install manifest).
+uninstall:
+	@test -f build/install_manifest.txt || { echo "error: no build/install_manifest.txt: nothing installed from build/" >&2; exit 1; }
+	xargs rm -f < build/install_manifest.txt
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ] && command -v ldconfig >/dev/null; then \
 		echo "ldconfig"; ldconfig; fi
 

@@ -34,7 +34,14 @@ soversion=$(sed -n 's/^set(GORO_SOVERSION \([0-9]*\))$/\1/p' CMakeLists.txt)
 [ -n "$soversion" ] || fail "no set(GORO_SOVERSION N) in CMakeLists.txt"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/goro-install.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
+# cmake --install rewrites BUILD_DIR/install_manifest.txt, which `make uninstall` reads:
+# put back the one of the user's last real install.
+manifest="$build/install_manifest.txt"
+[ ! -f "$manifest" ] || cp "$manifest" "$tmp/manifest.saved"
+restore_manifest() {
+    if [ -f "$tmp/manifest.saved" ]; then cp "$tmp/manifest.saved" "$manifest"; else rm -f "$manifest"; fi
+}
+trap 'restore_manifest; rm -rf "$tmp"' EXIT
 
 # ---------------------------------------------------------------- 1. the files
 step "DESTDIR install (prefix /opt/goro-test under $tmp/stage)"
