@@ -96,13 +96,13 @@
 /* The bytes [sp, top) of a compacted goroutine's stack. */
 typedef struct goro__cstack {
     char *sp;
-    size_t len;
+    uint32_t len;
+    bool guarded; /* the stack's pages were replaced by a guard region (debug builds) */
     uint64_t bytes[];
 } goro__cstack;
 
 static struct {
     int64_t after; /* [init-only] ns parked before compaction; < 0: off */
-    bool guard;    /* [init-only] debug build: compacted stacks fault (MADV_GUARD_INSTALL) */
     /* [monitor thread only] */
     goro__gcursor cur;
     bool pass_young; /* this pass saw a candidate not yet due */
@@ -123,7 +123,6 @@ void goro__compact_init(int64_t after_ns) {
     cs.after = after_ns ? after_ns : -1;
     if (cs.after > 0 && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
         cs.after = -1; /* (K3) no asymmetric fence: no compaction */
-    cs.guard = GORO_DEBUG && goro__stack_guard_advice();
 }
 
 /* Copies words without the sanitizers' instrumentation: the stack holds AddressSanitizer
@@ -194,7 +193,8 @@ static bool take_copy(claim *c) {
     }
     /* Under the lock the record stays queued: only a dequeuer clears wlock. */
     copy->sp = sp;
-    copy->len = len;
+    copy->len = (uint32_t)len;
+    copy->guarded = false;
     copy_words(copy->bytes, sp, len);
     if (g->wkind == GORO__WK_CHAN) {
         void **elem = goro__chan_wait_elem(g);
@@ -217,7 +217,10 @@ static int by_stack(const void *a, const void *b) {
  * which the advice leaves in place). */
 static void release_pages(claim *c, size_t n) {
     qsort(c, n, sizeof *c, by_stack);
-    int advice = cs.guard ? MADV_GUARD_INSTALL : MADV_DONTNEED;
+    /* Debug builds make the stack fault rather than read zeros (K2), where guard regions
+     * exist (known once the first stacks were laid out). */
+    bool guard = GORO_DEBUG && goro__stack_guard_advice();
+    int advice = guard ? MADV_GUARD_INSTALL : MADV_DONTNEED;
     for (size_t i = 0; i < n;) {
         uintptr_t guard_lo, guard_hi;
         char *lo = c[i].g->stack_lo, *hi = stack_top(c[i].g);
@@ -232,7 +235,8 @@ static void release_pages(claim *c, size_t n) {
          * pages; GUARD_INSTALL over one is a no-op. */
         madvise(lo, (size_t)(hi - lo), advice);
         goro__add_relaxed(&cs.nsyscalls, 1);
-        i = j;
+        for (; i < j; i++)
+            c[i].copy->guarded = guard;
     }
 }
 
@@ -344,7 +348,7 @@ void goro__compact_wait(goro__g *g) {
 
 void *goro__compact_restore(goro__g *g) {
     goro__cstack *copy = g->cstk;
-    if (cs.guard)
+    if (copy->guarded)
         madvise(g->stack_lo, g->stack_size, MADV_GUARD_REMOVE);
     copy_words(copy->sp, copy->bytes, copy->len);
     if (g->unguarded)
@@ -389,7 +393,7 @@ static void find_owner(goro__g *g, void *arg) {
 }
 
 bool goro__compact_owner(uintptr_t addr, uint64_t *id) {
-    if (!cs.guard)
+    if (!GORO_DEBUG || cs.after < 0)
         return false;
     owner_q q = {.addr = addr};
     goro__for_each_g(find_owner, &q);
