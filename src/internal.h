@@ -315,8 +315,13 @@ void goro__sema_release(goro__sema *s, bool handoff);
 /* Frees p's cached channel blocks. The runtime is stopped, or p is being removed. */
 void goro__chan_cache_flush(goro__p *p);
 
-/* ---- trace.c: dumps and statistics */
+/* ---- dump.c: the goroutine dump (fatal.c: goro__fatal, above; stats.c: goro_stats_get) */
 const char *goro__wait_reason_str(int reason);
-void goro__dump_locked(int fd, bool take_locks);
+/* Dumps every goroutine to fd; frames: parked goroutines' stacks may be read (the world
+ * is stopped and the caller holds gfree_lock). Usable from signal handlers. */
+void goro__dump_locked(int fd, bool frames);
+/* printf to fd through a stack buffer and write(2), at most 511 bytes: no stdio buffer
+ * and no allocation, so signal handlers may call it. */
+void goro__out(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
