@@ -315,6 +315,21 @@ void goro__sema_release(goro__sema *s, bool handoff);
 /* Frees p's cached channel blocks. The runtime is stopped, or p is being removed. */
 void goro__chan_cache_flush(goro__p *p);
 
+/* ---- debugenv.c: GORO_DEBUG */
+typedef struct goro__debug_vars {
+    int64_t schedtrace_ms; /* a scheduler line every this many ms (schedtrace.c); 0: off */
+    int64_t scheddetail;   /* 1: schedtrace adds a line per P, M and goroutine */
+    int64_t start;         /* goro__nanotime() at goro_run, for schedtrace's clock */
+} goro__debug_vars;
+extern goro__debug_vars goro__debug; /* [init-only] */
+/* Reads $GORO_DEBUG into goro__debug; warns on stderr about what it ignores. */
+void goro__debug_parse(void);
+
+/* ---- schedtrace.c: GORO_DEBUG=schedtrace */
+/* Writes the scheduler's summary line (and with scheddetail, the P, M and goroutine
+ * lines) to stderr. Runs on the monitor thread. */
+void goro__schedtrace(int64_t now);
+
 /* ---- dump.c: the goroutine dump (fatal.c: goro__fatal, above; stats.c: goro_stats_get) */
 const char *goro__wait_reason_str(int reason);
 /* Dumps every goroutine to fd; frames: parked goroutines' stacks may be read (the world
