@@ -173,8 +173,10 @@ def _find_threads(gs):
 
 
 def _frames_of(g):
-    """The (pc, is_return_address) list of a goroutine that is switched out."""
-    if not g.stack_lo or not g.sp or g.sp == 1:
+    """The return addresses of a goroutine that is switched out, innermost first."""
+    # A running goroutine's saved context is stale (it is from its last switch), and
+    # GORO__SP_SAVING (1) means a park has not stored it yet.
+    if g.status in (2, 4) or not g.stack_lo or not g.sp or g.sp == 1:
         return []
     fp_off, pc_off = SAVED_FRAME[_arch()]
     lo, hi = g.stack_lo, g.stack_lo + g.stack_size
@@ -248,9 +250,11 @@ def _where(g, rdir):
             return (text or "?") + " [thread %d]" % g.thread.num
         except gdb.error:
             return "[thread %d]" % g.thread.num
+    if g.status in (2, 4):
+        return "on a thread gdb cannot name (tls_m unreadable)"
     frames = _frames_of(g)
     if not frames:
-        if g.fn:
+        if g.fn and not g.stack_lo:
             return "not started: " + _describe(g.fn + 1)[0][0]
         return "?"
     for pc in frames:
@@ -278,9 +282,13 @@ def _print_bt(g):
         finally:
             keep.switch()
         return
+    if g.status in (2, 4):
+        gdb.write("    running on a thread gdb cannot name (tls_m unreadable): see "
+                  "info threads\n")
+        return
     frames = _frames_of(g)
     if not frames:
-        if g.fn:
+        if g.fn and not g.stack_lo:
             gdb.write("    not started yet: will run %s\n" % _describe(g.fn + 1)[0][0])
         else:
             gdb.write("    no saved context\n")
