@@ -160,6 +160,18 @@ static jv *jparse(const char *text) {
     return v;
 }
 
+static void jfree(jv *v) {
+    for (size_t i = 0; i < v->n; i++) {
+        jfree(v->item[i]);
+        if (v->key[i])
+            free(v->key[i]);
+    }
+    free(v->item);
+    free(v->key);
+    free(v->str);
+    free(v);
+}
+
 static jv *jget(const jv *o, const char *key, int type) {
     CHECK(o->type == J_OBJ);
     for (size_t i = 0; i < o->n; i++)
@@ -271,6 +283,7 @@ static void check_json_grouped(void) {
     }
     CHECK(seen_recv == 1 && seen_mutex == 1);
     CHECK(total == 1 + NRECV + NMUTEX);
+    jfree(root);
     free(t);
 }
 
@@ -299,6 +312,7 @@ static void check_json_list(void) {
         }
     }
     CHECK(main_seen && recv == NRECV);
+    jfree(root);
     free(t);
 }
 

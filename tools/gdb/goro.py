@@ -20,8 +20,8 @@
 # at sp+48 and the return address at sp+56; on aarch64 x29 is at sp+80 and x30 at sp+88.
 # From there the walk follows the frame-pointer chain ([fp] is the caller's fp, [fp+8]
 # the return address, on both), which the runtime keeps (-fno-omit-frame-pointer). A
-# goroutine that is running is on a thread: its M is found through each thread's tls_m
-# (src/sched.c), and its backtrace is gdb's own `bt` on that thread. A goroutine that never
+# goroutine that is running is on a thread: the M list gives the kernel thread id of the
+# M that runs it (m->tid, m->curg), and its backtrace is gdb's own `bt` on that thread. A goroutine that never
 # ran has no stack yet; its entry function is shown.
 #
 # Nothing here writes to the inferior. The layout facts above are restated from the
@@ -146,30 +146,27 @@ def _goroutines():
             gs.append(g)
         slab = nxt
     gs.sort(key=lambda g: g.id)
-    _find_threads(gs)
+    _find_threads(gs, sched)
     return gs, sched
 
 
-def _find_threads(gs):
-    """Marks each running goroutine with the gdb thread whose M runs it (tls_m->curg)."""
+def _find_threads(gs, sched):
+    """Marks each running goroutine with the gdb thread whose M runs it: the M list
+    (sched.allm) gives each M's kernel thread id and curg, and a gdb thread's ptid carries
+    the same id as its lwp, natively and through qemu-user's gdb stub alike."""
     by_addr = {g.addr: g for g in gs}
-    inf = gdb.selected_inferior()
-    keep = gdb.selected_thread()
-    try:
-        for t in inf.threads():
-            try:
-                t.switch()
-                m = gdb.parse_and_eval("tls_m")
-                if int(m) == 0:
-                    continue
-                curg = int(m["curg"])
-                if curg in by_addr:
-                    by_addr[curg].thread = t
-            except gdb.error:
-                continue
-    finally:
-        if keep is not None:
-            keep.switch()
+    curg_of_tid = {}
+    m = sched["allm"]
+    while int(m) != 0:
+        curg = int(m["curg"])
+        if curg:
+            curg_of_tid[int(m["tid"])] = curg
+        m = m["alllink"]
+    for t in gdb.selected_inferior().threads():
+        lwp = t.ptid[1] or t.ptid[2]
+        curg = curg_of_tid.get(lwp)
+        if curg in by_addr:
+            by_addr[curg].thread = t
 
 
 def _frames_of(g):
@@ -251,7 +248,7 @@ def _where(g, rdir):
         except gdb.error:
             return "[thread %d]" % g.thread.num
     if g.status in (2, 4):
-        return "on a thread gdb cannot name (tls_m unreadable)"
+        return "on a thread gdb cannot name (no thread has its M's id)"
     frames = _frames_of(g)
     if not frames:
         if g.fn and not g.stack_lo:
@@ -283,7 +280,7 @@ def _print_bt(g):
             keep.switch()
         return
     if g.status in (2, 4):
-        gdb.write("    running on a thread gdb cannot name (tls_m unreadable): see "
+        gdb.write("    running on a thread gdb cannot name (no thread has its M's id): see "
                   "info threads\n")
         return
     frames = _frames_of(g)
