@@ -10,8 +10,10 @@ set -euo pipefail
 # node-llhttp: the HTTP parser's C sources, compiled into examples/hello_server.
 run_pkgs=(build-essential cmake node-llhttp)
 # gcc-aarch64-linux-gnu + libc6-dev-arm64-cross + qemu-user: the aarch64 cross build and
-# its tests; clang: libFuzzer targets; gdb: tools/gdb/goro.py's test (gdb_goroutines).
-test_pkgs=("${run_pkgs[@]}" valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang gdb)
+# its tests; clang: libFuzzer targets; gdb, gdb-multiarch: tools/gdb/goro.py's test
+# (gdb_goroutines), natively and on the aarch64 build under qemu.
+test_pkgs=("${run_pkgs[@]}" valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang
+    gdb gdb-multiarch)
 bench_pkgs=("${run_pkgs[@]}" golang-go)
 # scripts/bench_http.sh: wrk drives hello_server, Go's net/http and nginx.
 bench_http_pkgs=("${run_pkgs[@]}" golang-go wrk nginx-light)

@@ -1,18 +1,45 @@
 #!/usr/bin/env bash
-# gdb_goroutines.sh PROGRAM GDB GORO_PY - runs tests/gdb_goroutines.c's program under gdb
-# in batch mode with tools/gdb/goro.py loaded, stops it at goro_test_stop_here (every
-# goroutine parked in its place) and checks what `info goroutines` and `goroutine ... bt`
-# print: each goroutine with its state, wait reason and the function it waits in, and
-# backtraces that reach the function that parked.
+# gdb_goroutines.sh PROGRAM GDB GORO_PY [SYSROOT EMULATOR]
+#
+# Runs tests/gdb_goroutines.c's program under gdb in batch mode with tools/gdb/goro.py
+# loaded, stops it at goro_test_stop_here (every goroutine parked in its place) and checks
+# what `info goroutines` and `goroutine ... bt` print: each goroutine with its state, wait
+# reason and the function it waits in, and backtraces that reach the function that parked.
+#
+# With SYSROOT and EMULATOR (a cross build: qemu-aarch64 and gdb-multiarch), the program
+# runs under the emulator's gdb stub on a Unix socket (no network port) and gdb attaches
+# to it with `target remote`.
 set -u
-prog=$1 gdb=$2 goro_py=$3
+prog=$1 gdb=$2 goro_py=$3 sysroot=${4:-} emulator=${5:-}
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+sock=
+qemu_pid=
+cleanup() {
+    [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
+    rm -f "$out" ${sock:+"$sock"}
+}
+trap cleanup EXIT
+
+start=(-ex run)
+if [ -n "$emulator" ]; then
+    sock=$(mktemp -u "${TMPDIR:-/tmp}/goro-gdb.XXXXXX")
+    GORO_MAXPROCS=1 "$emulator" -L "$sysroot" -g "$sock" "$prog" >/dev/null 2>&1 &
+    qemu_pid=$!
+    for _ in $(seq 100); do
+        [ -S "$sock" ] && break
+        kill -0 "$qemu_pid" 2>/dev/null || { echo "FAIL: $emulator exited before gdb attached"; exit 1; }
+        sleep 0.1
+    done
+    [ -S "$sock" ] || { echo "FAIL: no gdb socket from $emulator after 10 s"; exit 1; }
+    start=(-ex "set sysroot $sysroot" -ex "target remote $sock" -ex 'break goro_test_stop_here'
+           -ex continue)
+else
+    start=(-ex 'break goro_test_stop_here' -ex run)
+fi
 
 GORO_MAXPROCS=1 timeout 120 "$gdb" -batch -nx -x "$goro_py" \
     -ex 'set pagination off' \
-    -ex 'break goro_test_stop_here' \
-    -ex run \
+    "${start[@]}" \
     -ex 'info goroutines' \
     -ex 'goroutine all bt' \
     -ex 'goroutine 1 bt' \
@@ -40,7 +67,7 @@ check_bt() { # header prefix, function the backtrace must contain
 }
 
 [ $rc -eq 0 ] || { echo "FAIL: gdb exited with $rc"; fail=1; }
-check "stopped at the breakpoint" '^Thread 1 .* hit Breakpoint 1, goro_test_stop_here'
+check "stopped at the breakpoint" '^Thread 1 (.* )?hit Breakpoint 1, goro_test_stop_here'
 check "the summary line" '^8 goroutines, 1 procs, 1 threads$'
 # info goroutines: one row each, state, wait reason, where.
 row='^[ *] +[0-9]+ +'
