@@ -15,6 +15,7 @@
  * goro__debug is [init-only]: written by goro_run before any other runtime thread
  * exists, read-only afterwards, reset at every goro_run.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,22 @@ typedef struct debug_key {
     int64_t min, max;
     int64_t *dst;
 } debug_key;
+
+/* The decimal integer s[0..n) if it lies in [min, max]. */
+static bool parse_int(const char *s, size_t n, int64_t min, int64_t max, int64_t *out) {
+    char val[32];
+    if (n == 0 || n >= sizeof val)
+        return false;
+    memcpy(val, s, n);
+    val[n] = '\0';
+    char *end;
+    errno = 0;
+    long long v = strtoll(val, &end, 10);
+    if (*end || errno || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
 
 static void warn(const char *what, const char *item, size_t n) {
     goro__out(2, "goro: GORO_DEBUG: %s \"%.*s\" (ignored)\n", what, (int)n, item);
@@ -62,20 +79,8 @@ void goro__debug_parse(void) {
                     k = &keys[i];
             if (!k) {
                 warn("unknown key", s, klen);
-            } else {
-                char val[32];
-                size_t vlen = n - klen - 1;
-                char *end = val;
-                long long v = 0;
-                if (vlen > 0 && vlen < sizeof val) {
-                    memcpy(val, eq + 1, vlen);
-                    val[vlen] = '\0';
-                    v = strtoll(val, &end, 10);
-                }
-                if (vlen == 0 || vlen >= sizeof val || *end || v < k->min || v > k->max)
-                    warn("bad value in", s, n);
-                else
-                    *k->dst = v;
+            } else if (!parse_int(eq + 1, n - klen - 1, k->min, k->max, k->dst)) {
+                warn("bad value in", s, n);
             }
         }
         s += n;

@@ -153,7 +153,6 @@ __attribute__((no_sanitize("thread"))) static void g_line(goro__g *g, void *arg)
     if (st == GORO__G_FREE)
         return;
     unsigned long long id = (unsigned long long)g->id;
-    int mid = -1;
     switch (st) {
     case GORO__G_WAITING: {
         int64_t since = __atomic_load_n(&g->wait_since, __ATOMIC_RELAXED);
@@ -164,6 +163,7 @@ __attribute__((no_sanitize("thread"))) static void g_line(goro__g *g, void *arg)
     }
     case GORO__G_RUNNING:
     case GORO__G_SYSCALL: {
+        int mid = -1;
         for (int i = 0; i < w->nm; i++)
             if (w->ms[i].curg == g)
                 mid = w->ms[i].id;
