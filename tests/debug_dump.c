@@ -59,6 +59,13 @@ static void ws(void) {
         jp++;
 }
 
+/* realloc that fails the test when out of memory. */
+static void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n);
+    CHECK(q != NULL);
+    return q;
+}
+
 static jv *jnew(int type) {
     jv *v = calloc(1, sizeof *v);
     CHECK(v != NULL);
@@ -87,7 +94,7 @@ static char *jstring(void) {
             }
         }
         if (len + 2 > cap)
-            CHECK((s = realloc(s, cap *= 2)) != NULL);
+            s = xrealloc(s, cap *= 2);
         s[len++] = ch;
     }
     jp++;
@@ -108,9 +115,8 @@ static jv *jvalue(void) {
             return v;
         }
         for (;;) {
-            v->item = realloc(v->item, (v->n + 1) * sizeof *v->item);
-            v->key = realloc(v->key, (v->n + 1) * sizeof *v->key);
-            CHECK(v->item && v->key);
+            v->item = xrealloc(v->item, (v->n + 1) * sizeof *v->item);
+            v->key = xrealloc(v->key, (v->n + 1) * sizeof *v->key);
             v->key[v->n] = NULL;
             if (obj) {
                 ws();

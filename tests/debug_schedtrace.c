@@ -116,8 +116,8 @@ static void run(const char *setting, int detail) {
     int64_t t0 = mono_ms();
     tu_run_child(child, (void *)setting, 60, &c);
     int64_t elapsed = mono_ms() - t0;
-    char how[128];
     if (!WIFEXITED(c.status) || WEXITSTATUS(c.status) != TU_CHILD_RETURNED) {
+        char how[128];
         tu_show_child(setting, &c, 4000);
         CHECKF(0, "child %s", tu_child_how(&c, how, sizeof how));
     }
