@@ -1,7 +1,7 @@
 /*
- * schedtrace.c - GORO_DEBUG=schedtrace=MS[,scheddetail=1]: every MS milliseconds the
- * monitor thread (sysmon.c) writes one line about the scheduler to stderr, in the spirit
- * of Go's schedtrace:
+ * schedtrace.c - GORO_DEBUG=schedtrace=MS[,scheddetail=1]: every MS milliseconds (at
+ * least: a late line delays the next) the monitor thread (sysmon.c) writes one line about
+ * the scheduler to stderr, in the spirit of Go's schedtrace:
  *
  *   SCHED 120ms: procs=2 idleprocs=1 threads=4 spinningthreads=0 idlethreads=2
  *     blockingthreads=0 globalq=0 localq=[1 0] goroutines=12 runnable=1 parked=10

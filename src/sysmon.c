@@ -236,9 +236,9 @@ static void *sysmon_main(void *unused) {
         goro__store_relaxed(&goro__S.coarse_now, goro__nanotime_coarse());
         if (now >= next_trace) {
             goro__schedtrace(now);
-            next_trace += trace_every;
-            if (next_trace <= now) /* fell behind (a stopped process): no burst of lines */
-                next_trace = now + trace_every;
+            /* From this line, not from when it was due: a late round does not bring the
+             * next line closer (nor a stopped process a burst of them). */
+            next_trace = now + trace_every;
         }
         bool acted = false;
         if (goro__load_relaxed(&goro__S.npollwait) && !goro__load_relaxed(&goro__S.polling) &&
