@@ -65,14 +65,14 @@ install(FILES ${PROJECT_BINARY_DIR}/goro.pc
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT dev)
 
 # ---------------------------------------------------------------- gdb extension
-# tools/gdb/*.py, where the tree has them: `source <prefix>/share/goro/gdb/goro.py` in gdb.
-if(EXISTS ${PROJECT_SOURCE_DIR}/tools/gdb)
-  file(GLOB GORO_GDB_SCRIPTS CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/tools/gdb/*.py)
-  if(GORO_GDB_SCRIPTS)
-    install(FILES ${GORO_GDB_SCRIPTS}
-      DESTINATION ${CMAKE_INSTALL_DATADIR}/goro/gdb COMPONENT dev)
-  endif()
-endif()
+# tools/gdb/goro.py: `source <prefix>/share/goro/gdb/goro.py` in gdb (a static program), and
+# as <objfile>-gdb.py under gdb's auto-load directory, which gdb loads by itself for a
+# program that uses the shared library (docs/DEBUGGING.md).
+install(FILES ${PROJECT_SOURCE_DIR}/tools/gdb/goro.py
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/goro/gdb COMPONENT dev)
+install(FILES ${PROJECT_SOURCE_DIR}/tools/gdb/goro.py
+  DESTINATION ${CMAKE_INSTALL_DATADIR}/gdb/auto-load${CMAKE_INSTALL_FULL_LIBDIR}
+  RENAME libgoro.so.${PROJECT_VERSION}-gdb.py COMPONENT dev)
 
 # ---------------------------------------------------------------- Debian packages
 # cpack -G DEB in a build configured with CMAKE_INSTALL_PREFIX=/usr (so that the libraries

@@ -478,8 +478,32 @@ GORO_API void goro_stats_get(goro_stats *out);
 
 /** Writes every goroutine to fd: id, name, state, wait reason and since when, where it was
  * spawned, and its backtrace where one can be taken. SIGQUIT prints the same to stderr
- * and the program goes on. */
+ * and the program goes on. Called from a goroutine it stops the world while it reads
+ * (every other goroutine waits); from another thread it prints states without the other
+ * goroutines' backtraces. Write errors are ignored (goro_dump_ex reports them). */
 GORO_API void goro_dump(int fd);
+
+/* Flags of goro_dump_ex. */
+#define GORO_DUMP_GROUPED                                                                          \
+    1                    /* one entry per set of goroutines with the same state, wait              \
+                            reason, backtrace and spawn site: count, ids, the stack                \
+                            (Go's goroutine profile, debug=1); biggest group first */
+#define GORO_DUMP_JSON 2 /* one JSON object instead of text; with GROUPED, of groups */
+
+/*
+ * goro_dump with a choice of form: flags 0 is goro_dump's text, GORO_DUMP_GROUPED and
+ * GORO_DUMP_JSON are described above and may be combined. The JSON object has
+ * "count" (live goroutines), "procs", "threads", and either "goroutines", an array of
+ * {"id", "name", "state", "wait_reason", "wait_ms", "frames", "spawned_at"}, or with
+ * GROUPED "groups", an array of {"count", "ids", "state", "wait_reason", "wait_ms_min",
+ * "wait_ms_max", "frames", "spawned_at"}. A frame is {"pc": "0x...", "function",
+ * "offset", "object"} (function null when the symbol is unknown: link with -rdynamic);
+ * "name", "wait_reason" and "spawned_at" may be null. docs/DEBUGGING.md has an example.
+ * Stops the world like goro_dump when called from a goroutine (does not park it).
+ * Returns 0; GORO_EINVAL for unknown flags or fd < 0; -EBADF (or another -errno) when fd
+ * is not open or a write fails; GORO_ENOMEM if grouping runs out of memory.
+ */
+GORO_API int goro_dump_ex(int fd, int flags);
 
 #ifdef __cplusplus
 }
