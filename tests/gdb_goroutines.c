@@ -8,7 +8,9 @@
  *   wait_sleep     sleep (an hour)    wait_select select on two silent channels
  *   wait_group     waitgroup          keep_yielding  runnable, switched out in goro_yield
  *   never_started  runnable, spawned just before the stop, never run
- * and main itself is running. Run without gdb, it releases everyone and exits 0.
+ * and main itself is running. The receiver, the mutex waiter and the wait group waiter
+ * are compacted by then (compact_after 1 ms), so gdb reads their frames from the copies
+ * of their stacks. Run without gdb, it releases everyone and exits 0.
  */
 #include "testutil.h"
 
@@ -105,6 +107,16 @@ static void main_fn(void *arg) {
     }
     goro_yield();
     goro_yield();
+    /* The receiver, the mutex waiter and the wait group waiter are compacted (their
+     * stacks' bytes set aside, src/compact.c): gdb reads their frames from the copies.
+     * Wait for all three, so the compactor is idle when gdb looks. */
+    goro_stats st;
+    int64_t deadline = goro_now() + 20 * (int64_t)1000000000;
+    do {
+        goro_yield();
+        goro_stats_get(&st);
+        CHECKF(goro_now() < deadline, "only %lld goroutines compacted", (long long)st.compacted);
+    } while (st.compacted < 3);
     CHECK(goro_spawn(never_started, NULL) == 0);
     goro_test_stop_here();
 
@@ -120,6 +132,7 @@ static void main_fn(void *arg) {
 }
 
 int main(void) {
-    CHECK(goro_run(NULL, main_fn, NULL) == 0);
+    goro_config cfg = {.compact_after = 1000000};
+    CHECK(goro_run(&cfg, main_fn, NULL) == 0);
     return tu_pass("gdb_goroutines");
 }
