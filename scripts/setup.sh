@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/setup.sh [run|test|bench|bench-http|format]...
+# scripts/setup.sh [run|test|bench|bench-http|format|pkg]...
 #
 # Makes sure the Debian packages a make target needs are installed. Every Makefile target
 # calls this first, so it must be cheap when nothing is missing: it only asks dpkg, and
@@ -9,9 +9,16 @@ set -euo pipefail
 
 # node-llhttp: the HTTP parser's C sources, compiled into examples/hello_server.
 run_pkgs=(build-essential cmake node-llhttp)
+# make install/package/docs and their tests: pkg-config and file for the outside builds,
+# abigail-tools (abidw, abidiff) for the ABI check, dpkg-dev and fakeroot for CPack's
+# Debian packages (dpkg-shlibdeps), doxygen for the reference, chromium for its
+# screenshot, python3 to read the screenshot's pixels.
+pkg_pkgs=("${run_pkgs[@]}" pkg-config file abigail-tools dpkg-dev fakeroot doxygen chromium python3)
 # gcc-aarch64-linux-gnu + libc6-dev-arm64-cross + qemu-user: the aarch64 cross build and
-# its tests; clang: libFuzzer targets.
-test_pkgs=("${run_pkgs[@]}" valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang)
+# its tests; clang: libFuzzer targets; gdb, gdb-multiarch: tools/gdb/goro.py's test
+# (gdb_goroutines), natively and on the aarch64 build under qemu.
+test_pkgs=("${run_pkgs[@]}" valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang
+    gdb gdb-multiarch "${pkg_pkgs[@]}")
 bench_pkgs=("${run_pkgs[@]}" golang-go)
 # scripts/bench_http.sh: wrk drives hello_server, Go's net/http and nginx.
 bench_http_pkgs=("${run_pkgs[@]}" golang-go wrk nginx-light)
@@ -27,8 +34,9 @@ for target in "$@"; do
     bench) wanted+=("${bench_pkgs[@]}") ;;
     bench-http) wanted+=("${bench_http_pkgs[@]}") ;;
     format) wanted+=("${format_pkgs[@]}") ;;
+    pkg) wanted+=("${pkg_pkgs[@]}") ;;
     *)
-        echo "usage: $0 [run|test|bench|bench-http|format]..." >&2
+        echo "usage: $0 [run|test|bench|bench-http|format|pkg]..." >&2
         exit 2
         ;;
     esac

@@ -3,15 +3,15 @@
  * back to the kernel and keeps only the bytes it uses, until it runs again.
  *
  * A parked goroutine uses a few hundred bytes of its stack (its frames, from the saved
- * stack pointer to the top) but holds at least the page they sit in: 4 KiB. The monitor
- * thread (sysmon.c) looks, every round, for goroutines parked longer than
- * goro_config.compact_after (5 ms by default) on a plain channel operation or a
- * semaphore (mutex, wait group, rwmutex), copies the used bytes [sp, top) of each into a
- * right-sized heap block, and releases the stack's pages with madvise(MADV_DONTNEED).
- * The stack's virtual range stays reserved, so every pointer into it is valid again once
- * the bytes are copied back, which the thread that switches to the goroutine does before
- * the switch (goro__compact_restore, from goro__wait_saved). A compacted goroutine costs
- * its descriptor plus its copy: about 600 bytes instead of 4.2 KiB.
+ * stack pointer to the top) but holds at least the page they sit in: 4 KiB. When
+ * compaction is on (goro_config.compact_after or $GORO_COMPACT_AFTER; off by default, see
+ * K2), the monitor thread (sysmon.c) looks, every round, for goroutines parked longer than
+ * that on a plain channel operation or a semaphore (mutex, wait group, rwmutex), copies the used
+ * bytes [sp, top) of each into a right-sized heap block, and releases the stack's pages with
+ * madvise(MADV_DONTNEED). The stack's virtual range stays reserved, so every pointer into it is
+ * valid again once the bytes are copied back, which the thread that switches to the goroutine does
+ * before the switch (goro__compact_restore, from goro__wait_saved). A compacted goroutine costs its
+ * descriptor plus its copy: about 600 bytes instead of 4.2 KiB.
  *
  * Terms: g->sp holds, besides a real saved stack pointer, GORO__SP_SAVING (a park is
  * still switching out, sched.c P1), GORO__SP_COMPACTING (the compactor owns the stack) and
@@ -31,9 +31,16 @@
  *       value pointer at the copy when it points into the stack, so a partner's copy
  *       lands in the copy. Waits whose records stay on the stack (select, deadlines,
  *       cond, the netpoller, sleep and its timer) leave wlock NULL and are never
- *       compacted. User pointers into a parked goroutine's stack, handed to another
- *       goroutine, are the same hazard and are the user's to avoid: debug builds make an
- *       access to a compacted stack fault with a message that names both goroutines.
+ *       compacted, and neither is a goroutine waiting on a mutex or wait group of its
+ *       own stack (the object is then part of what gets compacted). Other user pointers
+ *       into a parked goroutine's stack, handed to another goroutine (a wait group on
+ *       main's stack that workers mark done while main waits on a channel), are the same
+ *       hazard, and that idiom is common: hence compaction is off unless asked for, and
+ *       the user keeps such objects off the stack. Debug builds install guard regions
+ *       (MADV_GUARD_INSTALL) instead of dropping the pages, so such an access faults and
+ *       the SIGSEGV handler names both goroutines (os_linux.c). Making compaction safe by
+ *       default needs the restore to happen on any touch (a fault handler that copies the
+ *       stack back), left for later.
  *  (K3) Two orderings without a fence on the fast paths. A switcher stores RUNNING to the
  *       goroutine's status and then loads its sp; a dequeuer clears g->wlock and then
  *       loads sp (goro__wait_dequeued). The compactor stores COMPACTING, then runs
@@ -89,13 +96,13 @@
 /* The bytes [sp, top) of a compacted goroutine's stack. */
 typedef struct goro__cstack {
     char *sp;
-    size_t len;
+    uint32_t len;
+    bool guarded; /* the stack's pages were replaced by a guard region (debug builds) */
     uint64_t bytes[];
 } goro__cstack;
 
 static struct {
     int64_t after; /* [init-only] ns parked before compaction; < 0: off */
-    bool guard;    /* [init-only] debug build: compacted stacks fault (MADV_GUARD_INSTALL) */
     /* [monitor thread only] */
     goro__gcursor cur;
     bool pass_young; /* this pass saw a candidate not yet due */
@@ -116,7 +123,6 @@ void goro__compact_init(int64_t after_ns) {
     cs.after = after_ns ? after_ns : -1;
     if (cs.after > 0 && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
         cs.after = -1; /* (K3) no asymmetric fence: no compaction */
-    cs.guard = GORO_DEBUG && goro__stack_guard_advice();
 }
 
 /* Copies words without the sanitizers' instrumentation: the stack holds AddressSanitizer
@@ -187,7 +193,8 @@ static bool take_copy(claim *c) {
     }
     /* Under the lock the record stays queued: only a dequeuer clears wlock. */
     copy->sp = sp;
-    copy->len = len;
+    copy->len = (uint32_t)len;
+    copy->guarded = false;
     copy_words(copy->bytes, sp, len);
     if (g->wkind == GORO__WK_CHAN) {
         void **elem = goro__chan_wait_elem(g);
@@ -210,7 +217,10 @@ static int by_stack(const void *a, const void *b) {
  * which the advice leaves in place). */
 static void release_pages(claim *c, size_t n) {
     qsort(c, n, sizeof *c, by_stack);
-    int advice = cs.guard ? MADV_GUARD_INSTALL : MADV_DONTNEED;
+    /* Debug builds make the stack fault rather than read zeros (K2), where guard regions
+     * exist (known once the first stacks were laid out). */
+    bool guard = GORO_DEBUG && goro__stack_guard_advice();
+    int advice = guard ? MADV_GUARD_INSTALL : MADV_DONTNEED;
     for (size_t i = 0; i < n;) {
         uintptr_t guard_lo, guard_hi;
         char *lo = c[i].g->stack_lo, *hi = stack_top(c[i].g);
@@ -225,7 +235,8 @@ static void release_pages(claim *c, size_t n) {
          * pages; GUARD_INSTALL over one is a no-op. */
         madvise(lo, (size_t)(hi - lo), advice);
         goro__add_relaxed(&cs.nsyscalls, 1);
-        i = j;
+        for (; i < j; i++)
+            c[i].copy->guarded = guard;
     }
 }
 
@@ -337,7 +348,7 @@ void goro__compact_wait(goro__g *g) {
 
 void *goro__compact_restore(goro__g *g) {
     goro__cstack *copy = g->cstk;
-    if (cs.guard)
+    if (copy->guarded)
         madvise(g->stack_lo, g->stack_size, MADV_GUARD_REMOVE);
     copy_words(copy->sp, copy->bytes, copy->len);
     if (g->unguarded)
@@ -382,7 +393,7 @@ static void find_owner(goro__g *g, void *arg) {
 }
 
 bool goro__compact_owner(uintptr_t addr, uint64_t *id) {
-    if (!cs.guard)
+    if (!GORO_DEBUG || cs.after < 0)
         return false;
     owner_q q = {.addr = addr};
     goro__for_each_g(find_owner, &q);

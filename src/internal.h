@@ -357,8 +357,28 @@ static inline void goro__wait_dequeued(goro__g *g) {
         goro__compact_wait(g);
 }
 
-/* ---- trace.c: dumps and statistics */
+/* ---- debugenv.c: GORO_DEBUG */
+typedef struct goro__debug_vars {
+    int64_t schedtrace_ms; /* a scheduler line every this many ms (schedtrace.c); 0: off */
+    int64_t scheddetail;   /* 1: schedtrace adds a line per P, M and goroutine */
+    int64_t start;         /* goro__nanotime() at goro_run, for schedtrace's clock */
+} goro__debug_vars;
+extern goro__debug_vars goro__debug; /* [init-only] */
+/* Reads $GORO_DEBUG into goro__debug; warns on stderr about what it ignores. */
+void goro__debug_parse(void);
+
+/* ---- schedtrace.c: GORO_DEBUG=schedtrace */
+/* Writes the scheduler's summary line (and with scheddetail, the P, M and goroutine
+ * lines) to stderr. Runs on the monitor thread. */
+void goro__schedtrace(int64_t now);
+
+/* ---- dump.c: the goroutine dump (fatal.c: goro__fatal, above; stats.c: goro_stats_get) */
 const char *goro__wait_reason_str(int reason);
-void goro__dump_locked(int fd, bool take_locks);
+/* Dumps every goroutine to fd; frames: parked goroutines' stacks may be read (the world
+ * is stopped and the caller holds gfree_lock). Usable from signal handlers. */
+void goro__dump_locked(int fd, bool frames);
+/* printf to fd through a stack buffer and write(2), at most 511 bytes: no stdio buffer
+ * and no allocation, so signal handlers may call it. */
+void goro__out(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -149,6 +149,7 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     mutex_init_adaptive(&goro__S.runq_lock);
     goro__page_size = (size_t)sysconf(_SC_PAGESIZE);
     goro__S.ncpu = goro__ncpu();
+    goro__debug_parse();
     long v = 0;
     int procs = c.maxprocs;
     if (!procs)

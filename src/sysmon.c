@@ -49,6 +49,10 @@
  *
  * The monitor also polls the network when nobody has for 10 ms (a program whose Ps
  * never run dry would not look otherwise) and puts what it finds on the global queue.
+ *
+ * With GORO_DEBUG=schedtrace=MS it writes the scheduler's line every MS milliseconds
+ * (schedtrace.c): its sleeps end no later than the next line is due, and it skips the
+ * deep sleep, so the lines go on while the program is idle.
  */
 #include <errno.h>
 #include <signal.h>
@@ -198,16 +202,20 @@ static void *sysmon_main(void *unused) {
     int64_t delay = SYSMON_MIN_DELAY;
     int idle = 0;
     bool compact_busy = false; /* parked goroutines will come due for compaction */
+    int64_t trace_every = goro__debug.schedtrace_ms * 1000000;
+    int64_t next_trace = trace_every ? goro__debug.start + trace_every : INT64_MAX;
     while (!goro__load_acquire(&goro__S.exiting)) {
-        goro__note_sleep(&goro__S.sysmon_note, goro__nanotime() + delay);
+        int64_t wake = goro__nanotime() + delay;
+        goro__note_sleep(&goro__S.sysmon_note, wake < next_trace ? wake : next_trace);
         goro__note_clear(&goro__S.sysmon_note);
         if (goro__load_acquire(&goro__S.exiting))
             break;
         /* Acquire: pairs with goro__start_the_world's seq-cst store of gomaxprocs, after
          * it wrote the allp entries below it. Ps are never freed while running. */
         int32_t procs = goro__load_acquire(&goro__S.gomaxprocs);
-        if (delay == SYSMON_MAX_DELAY && goro__load_relaxed(&goro__S.npidle) == procs &&
-            !goro__load_relaxed(&goro__S.nblocking) && !compact_busy) {
+        if (delay == SYSMON_MAX_DELAY && !trace_every && !compact_busy &&
+            goro__load_relaxed(&goro__S.npidle) == procs &&
+            !goro__load_relaxed(&goro__S.nblocking)) {
             /* Nothing ran for a while and nothing runs: sleep until a P gets busy
              * (goro__pidleget). Only after the back-off reached its longest delay: a
              * server's Ps go idle and busy thousands of times a second, and waking
@@ -230,6 +238,12 @@ static void *sysmon_main(void *unused) {
         }
         int64_t now = goro__nanotime();
         goro__store_relaxed(&goro__S.coarse_now, goro__nanotime_coarse());
+        if (now >= next_trace) {
+            goro__schedtrace(now);
+            /* From this line, not from when it was due: a late round does not bring the
+             * next line closer (nor a stopped process a burst of them). */
+            next_trace = now + trace_every;
+        }
         bool acted = false;
         if (goro__load_relaxed(&goro__S.npollwait) && !goro__load_relaxed(&goro__S.polling) &&
             now - goro__load_relaxed(&goro__S.lastpoll) > POLL_STALE_NS) {
