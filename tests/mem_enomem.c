@@ -7,7 +7,8 @@
  *  - run_as_spawned: goroutines are spawned and allowed to run (and park on a channel)
  *    as they go, until goro_spawn returns GORO_ENOMEM. Then every one of them must still
  *    be woken and counted exactly once, a spawn must succeed again once they have ended,
- *    and goro_run must return 0.
+ *    and goro_run must return 0. Run twice: without stack compaction, and with it after
+ *    1 ms (the compactor's copies are allocated under the same limit).
  *  - spawned_before_run: on one P, main spawns without letting any goroutine run, so the
  *    goroutines hold descriptors only when GORO_ENOMEM comes. The budget (gdesc.c, B3)
  *    must refuse while each of them can still get a stack when it first runs; otherwise
@@ -141,6 +142,7 @@ typedef struct scenario {
     const char *name;
     void (*main_fn)(void *);
     int maxprocs;
+    int64_t compact_after; /* goro_config.compact_after; 0: off */
 } scenario;
 
 static void child(void *arg) {
@@ -150,7 +152,8 @@ static void child(void *arg) {
     woken = calloc(SPAWN_MAX, 1);
     CHECK(woken != NULL);
     CHECK_EQ(goro_chan_make(&gate, 1, 0), 0);
-    goro_config cfg = {.maxprocs = s->maxprocs};
+    goro_config cfg = {.maxprocs = s->maxprocs,
+                       .compact_after = s->compact_after ? s->compact_after : -1};
     int err = goro_run(&cfg, s->main_fn, NULL);
     CHECKF(err == 0, "goro_run: %s", goro_strerror(err));
     goro_chan_release(gate);
@@ -210,10 +213,12 @@ int main(void) {
     CHECKF(WIFEXITED(probe.status) && WEXITSTATUS(probe.status) == TU_CHILD_RETURNED,
            "the limit probe failed: %s", probe.err);
     free(probe.err);
-    static const scenario as_spawned = {"run_as_spawned", main_run_as_spawned, 0};
-    static const scenario before_run = {"spawned_before_run", main_spawned_before_run, 1};
-    static const scenario taken = {"address_space_taken", main_address_space_taken, 1};
+    static const scenario as_spawned = {"run_as_spawned", main_run_as_spawned, 0, 0};
+    static const scenario compacting = {"run_as_spawned_compacting", main_run_as_spawned, 0, TU_MS};
+    static const scenario before_run = {"spawned_before_run", main_spawned_before_run, 1, 0};
+    static const scenario taken = {"address_space_taken", main_address_space_taken, 1, 0};
     run(&as_spawned, 0);
+    run(&compacting, 0);
     run(&before_run, 0);
     run(&taken, 1);
     return tu_pass("mem_enomem");
