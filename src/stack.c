@@ -9,6 +9,9 @@
  * stack back at all: it hands it over directly (sched.c, S1), so neither of these calls
  * runs.
  *
+ * Free stacks beyond GORO__WARM_MAX in the global list give their pages back and wait
+ * in a cold list of pointers (their top records went with the pages).
+ *
  * Stacks of the default size are cut from chunks of GORO__CHUNK_STACKS stacks mapped at
  * once, so a million stacks need thousands of mmap calls, not a million, and adjacent
  * chunks merge into few kernel mappings (vm.max_map_count is 65530 here). Free ones are
@@ -69,6 +72,7 @@
 
 #define GORO__CHUNK_STACKS 16
 #define GORO__PCACHE_MAX 32
+#define GORO__WARM_MAX 4096 /* free stacks kept with their pages in the global list */
 #define GORO__MPROTECT_GUARDS_MAX 16384
 
 size_t goro__page_size = 4096;
@@ -88,6 +92,10 @@ static struct {
     int guard_mode;        /* [atomic] written under stack_lock: 0 unknown, 1 madvise, 2 mprotect */
     int32_t nmprotect;     /* [lock: stack_lock] */
     uint64_t count, bytes; /* [atomic] stacks mapped and their virtual size */
+    /* Free stacks whose pages were given back (cold): pointers, with bit 0 set for a
+     * guarded stack, since their top record went with the pages. */
+    uintptr_t *cold;     /* [lock: stack_lock] */
+    size_t ncold, ccold; /* [lock: stack_lock] */
 #if GORO_RACE
     void *qhead, *qtail; /* [lock: stack_lock] race build: used stacks, oldest first */
     int32_t nq;          /* [lock: stack_lock] */
@@ -193,12 +201,28 @@ static int chunk_new(void) {
     return 0;
 }
 
+/* Moves up to k cold stacks to the warm list, each with a fresh record (its pages come
+ * back zeroed as they are touched). Caller holds stack_lock. */
+static void cold_take(size_t k) {
+    size_t size = goro__S.stack_size;
+    while (k-- && stk.ncold) {
+        uintptr_t e = stk.cold[--stk.ncold];
+        char *lo = (char *)(e & ~(uintptr_t)1);
+        mark_free(lo, size, e & 1, NULL, NULL);
+        *link_of(lo, size) = stk.free;
+        stk.free = lo;
+        stk.nfree++;
+    }
+}
+
 /* Refills p's cache with up to half its capacity from the global list. Out of line, as
  * the other slow paths below: the common get and put then need no saved registers. */
 static __attribute__((noinline)) int pcache_refill(goro__p *p) {
     size_t size = goro__S.stack_size;
     int err = 0;
     pthread_mutex_lock(&stk.lock);
+    if (!stk.free)
+        cold_take(GORO__PCACHE_MAX / 2);
     if (!stk.free)
         err = chunk_new();
     while (stk.free && p->nstackfree < GORO__PCACHE_MAX / 2) {
@@ -324,20 +348,64 @@ int goro__stack_get(goro__p *p, goro__g *g) {
     return 0;
 }
 
+/* Gives the pages of the n stacks in s[] back and files them as cold. Takes stack_lock;
+ * the madvise calls run without it. */
+static void cold_put(char **s, size_t n) {
+    size_t size = goro__S.stack_size;
+    uintptr_t e[GORO__PCACHE_MAX];
+    for (size_t i = 0; i < n; i++) {
+        e[i] = (uintptr_t)s[i] | (link_of(s[i], size)[1] != NULL);
+        madvise(s[i], size, MADV_DONTNEED);
+    }
+    pthread_mutex_lock(&stk.lock);
+    if (stk.ncold + n > stk.ccold) {
+        size_t c = stk.ccold ? stk.ccold * 2 : 1024;
+        uintptr_t *a = realloc(stk.cold, c * sizeof *a);
+        if (!a) {
+            /* No room to file them: keep them warm, with fresh records. */
+            for (size_t i = 0; i < n; i++) {
+                mark_free(s[i], size, e[i] & 1, NULL, NULL);
+                *link_of(s[i], size) = stk.free;
+                stk.free = s[i];
+                stk.nfree++;
+            }
+            pthread_mutex_unlock(&stk.lock);
+            return;
+        }
+        stk.cold = a;
+        stk.ccold = c;
+    }
+    memcpy(stk.cold + stk.ncold, e, n * sizeof *e);
+    stk.ncold += n;
+    pthread_mutex_unlock(&stk.lock);
+}
+
 /* Gives half of p's full cache back to the global list, so a P that only frees does not
- * hoard and one that only takes refills in batches. */
+ * hoard and one that only takes refills in batches. Beyond GORO__WARM_MAX stacks there,
+ * the spilled stacks' pages go back to the kernel (cold_put): ten million goroutines that
+ * were compacted and end one after another would otherwise leave a resident page each
+ * in the cache. Not in ThreadSanitizer builds, whose stacks keep their fibers. */
 static __attribute__((noinline)) void pcache_spill(goro__p *p) {
     size_t size = goro__S.stack_size;
+    char *out[GORO__PCACHE_MAX];
+    size_t nout = 0;
     pthread_mutex_lock(&stk.lock);
+    bool cool = !GORO_TSAN && stk.nfree >= GORO__WARM_MAX;
     while (p->nstackfree > GORO__PCACHE_MAX / 2) {
         char *s = p->stackfree;
         p->stackfree = *link_of(s, size);
         p->nstackfree--;
+        if (cool) {
+            out[nout++] = s;
+            continue;
+        }
         *link_of(s, size) = stk.free;
         stk.free = s;
         stk.nfree++;
     }
     pthread_mutex_unlock(&stk.lock);
+    if (nout)
+        cold_put(out, nout);
 }
 
 /* Unmaps a stack mapped on its own (not of the default size). */
@@ -429,6 +497,9 @@ void goro__stack_release_all(void) {
     }
     stk.free = NULL;
     stk.nfree = 0;
+    free(stk.cold);
+    stk.cold = NULL;
+    stk.ncold = stk.ccold = 0;
     stk.nmprotect = 0;
     stk.count = stk.bytes = 0;
     pthread_mutex_unlock(&stk.lock);
