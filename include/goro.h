@@ -384,7 +384,16 @@ typedef struct goro_stats {
     uint64_t stack_bytes;     /* their virtual size, guards included */
     uint64_t preemptions;     /* Ps handed away from a goroutine running > 10 ms */
     int64_t netpoll_waiting;  /* goroutines parked on the netpoller */
+    /* The netpoller's backend, GORO_NETPOLL_*: NONE until the first fd is used with
+     * goro_read/goro_write/goro_accept/...; then what GORO_NETPOLL (epoll or io_uring)
+     * chose, or epoll where io_uring is unavailable. */
+    int32_t netpoll_backend;
+    /* 0, or, when epoll runs because io_uring could not be set up, why: the negative
+     * code of io_uring_setup or of a missing feature (-ENOSYS, -EPERM, -EOPNOTSUPP). */
+    int32_t netpoll_fallback;
 } goro_stats;
+/* goro_stats.netpoll_backend */
+enum { GORO_NETPOLL_NONE = 0, GORO_NETPOLL_EPOLL = 1, GORO_NETPOLL_IO_URING = 2 };
 /* Fills *out. Callable from any goroutine; the figures are a snapshot. */
 GORO_API void goro_stats_get(goro_stats *out);
 
