@@ -300,10 +300,13 @@ GORO_API void goro_timer_free(goro_timer *t);
 /*
  * File descriptors are plain ints. The first goro_read/goro_write/goro_fd_wait on an fd
  * (or goro_tcp_listen/goro_accept/goro_tcp_dial, which make their sockets so) sets it
- * non-blocking and registers it once with the netpoller (epoll, edge-triggered); a call
- * that would block parks the goroutine until the fd is ready, never the thread. An fd
- * the netpoller cannot watch (a regular file) is read and written with a plain blocking
- * system call inside goro_blocking_begin/end.
+ * non-blocking and registers it once with the netpoller (io_uring or epoll, chosen by
+ * $GORO_NETPOLL, edge-triggered either way: README.md); a call that would block parks
+ * the goroutine until the fd is ready, never the thread. An fd the netpoller cannot
+ * watch (a regular file) is read and written with a plain blocking system call inside
+ * goro_blocking_begin/end. Close registered fds with goro_close: with io_uring, whose
+ * poll request holds the file, a plain close(2) leaves the socket open until its number
+ * comes back from goro_accept/goro_tcp_listen/goro_tcp_dial or goro_run returns.
  *
  * Every call that may wait takes a deadline: an absolute goro_now() value, GORO_FOREVER,
  * or 0 for "try once" (GORO_EAGAIN when the call would wait). At the deadline the call

@@ -105,9 +105,16 @@
 #include "internal.h"
 #include "netpoll.h"
 
-#define SQ_ENTRIES 64         /* one submission at a time in practice (U1); room for a batch */
-#define CQ_ENTRIES 8192       /* completions waiting for a poll; a full CQ terminates polls */
-#define BREAK_DATA UINT64_MAX /* the break's NOP (U3) */
+#define SQ_ENTRIES 16 /* one submission at a time in practice (U1) */
+/* Completions waiting for a poll; a full CQ terminates polls (re-armed, see the top).
+ * A build may make it tiny to exercise that path (-DGORO_URING_CQ_ENTRIES=16, not
+ * fewer than SQ_ENTRIES). */
+#ifdef GORO_URING_CQ_ENTRIES
+#define CQ_ENTRIES GORO_URING_CQ_ENTRIES
+#else
+#define CQ_ENTRIES 8192
+#endif
+#define BREAK_DATA UINT64_MAX        /* the break's NOP (U3) */
 #define REMOVE_DATA (UINT64_MAX - 1) /* a POLL_REMOVE that failed (U3) */
 #define POLL_EVENTS (POLLIN | POLLOUT | POLLRDHUP)
 #define TSAN_SLICE_NS 20000000
