@@ -139,9 +139,12 @@ void goro__m_fini_thread(goro__m *m);
 
 /* ---- netpoll.c: the netpoller */
 #define GORO__NETPOLL_BATCH 128
-/* The backend when GORO_NETPOLL is unset (netpoll.c; the faster one as measured by
- * scripts/bench_http.sh, README.md). */
-#define GORO__NETPOLL_DEFAULT GORO_NETPOLL_IO_URING
+/* The backend when GORO_NETPOLL is unset (netpoll.c): epoll, which served as many
+ * requests as io_uring for less CPU each (scripts/bench_http.sh, README.md,
+ * docs/ARCHITECTURE.md 7c). A build may define it to GORO_NETPOLL_IO_URING. */
+#ifndef GORO__NETPOLL_DEFAULT
+#define GORO__NETPOLL_DEFAULT GORO_NETPOLL_EPOLL
+#endif
 /* Polls for ready fds until deadline (0: do not wait; GORO_FOREVER), storing at most max
  * goroutines made ready in gs (their status still WAITING, still counted in
  * sched.npollwait: the caller queues them, then uncounts them, netpoll.c N4); returns how

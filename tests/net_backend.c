@@ -173,6 +173,8 @@ int main(void) {
         if (GORO__NETPOLL_DEFAULT == GORO_NETPOLL_IO_URING)
             CHECKF(o.fallback == -EPERM || (!strict() && o.fallback < 0), "fallback %d",
                    o.fallback);
+        else
+            CHECK_EQ(o.fallback, 0); /* the default never tried io_uring */
         CHECKF(o.nwarnings == 0, "unset, no warning expected: %s", o.warnings);
     }
     /* ...asked for by name, with one line that says why... */
