@@ -21,7 +21,9 @@
 # The table shows medians, the ratio io_uring/epoll (of the medians, and the median of
 # the rounds' own ratios: within a round the two goro runs are close in time), and goro/Go
 # and goro/nginx for the default netpoller (GORO__NETPOLL_DEFAULT in src/internal.h);
-# above 1: the first served more. It starts and ends with the machine (CPU model, CPUs,
+# above 1: the first served more. A second table gives each server's CPU time (user +
+# system, from /proc/PID/stat) per request or round trip, a steadier figure than
+# throughput when the machine is shared (not for nginx: its workers are other processes). It starts and ends with the machine (CPU model, CPUs,
 # kernel) and its load average: the machine may be shared. Servers are started here, found by the port they print (nginx: a port checked
 # free in /proc/net/tcp), and stopped by their PID. Raw output: BUILD_DIR/bench/http.txt.
 # Everything is on one machine: the load generator shares the CPUs with the server, so
@@ -267,9 +269,30 @@ samples=$tmp/samples
 failed=0
 echo "# $(date '+%Y-%m-%d %H:%M:%S %z') nproc $ncpu" >"$raw"
 
+# The server's CPU time so far (user + system, all threads), in clock ticks; empty for
+# nginx, whose work is done by its worker processes.
+hz=$(getconf CLK_TCK)
+server_cpu() {
+    case $1 in nginx) return ;; esac
+    awk '{ print $14 + $15 }' "/proc/$server_pid/stat" 2>/dev/null
+}
+
+# record_cpu <test> <name> <ticks before> <operations per second>: appends the server's
+# CPU microseconds per operation over the last run as test "cpu-<test>".
+record_cpu() {
+    local t1
+    t1=$(server_cpu "$2")
+    [ -n "$3" ] && [ -n "$t1" ] && [ -n "$4" ] || return 0
+    awk -v t=$((t1 - $3)) -v hz="$hz" -v rate="$4" -v d="$duration" -v test="$1" \
+        -v name="$2" -v r="$round" \
+        'BEGIN { if (rate > 0) printf "cpu-%s %s %.2f %d\n", test, name, t / hz * 1e6 / (rate * d), r }' \
+        >>"$samples"
+}
+
 # One wrk run against the running server: appends "<test> <server> <req/s>" to samples.
 run_wrk() {
-    local test=$1 name=$2 conns=$3 out rps errors
+    local test=$1 name=$2 conns=$3 out rps errors t0
+    t0=$(server_cpu "$name")
     out=$(wrk -t1 -c"$conns" -d"${duration}s" "http://127.0.0.1:$server_port/" 2>&1)
     printf '## %s %s\n%s\n' "$name" "$test" "$out" >>"$raw"
     rps=$(echo "$out" | awk '$1 == "Requests/sec:" { print $2 }')
@@ -283,10 +306,12 @@ run_wrk() {
         return
     fi
     echo "$test $name $rps $round" >>"$samples"
+    record_cpu "$test" "$name" "$t0" "$rps"
 }
 
 run_echo() {
-    local name=$1 out rc rate
+    local name=$1 out rc rate t0
+    t0=$(server_cpu "$name")
     out=$("$outdir/echo_client" -c 100 -d "$duration" -s 64 "127.0.0.1:$server_port" 2>&1)
     rc=$?
     printf '## %s echo\n%s\n' "$name" "$out" >>"$raw"
@@ -298,6 +323,7 @@ run_echo() {
         return
     fi
     echo "echo-c100 $name $rate $round" >>"$samples"
+    record_cpu echo-c100 "$name" "$t0" "$rate"
 }
 
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
@@ -386,6 +412,27 @@ END {
             ratio(m[def], m["go"]), t == "echo-c100" ? "" : ratio(m[def], m["nginx"])
     }
     printf "uring/epoll: ratio of the medians (median of the rounds\047 own ratios); goro/Go and goro/nginx: the default netpoller (%s)\n", def == "goro" ? "epoll" : "io_uring"
+    print ""
+    fmt = "%-24s %11s %13s %10s %13s\n"
+    printf fmt, "server CPU us per op", "goro epoll", "goro io_uring", "Go", "uring/epoll"
+    for (i = 1; i <= n; i++) {
+        t = "cpu-" tests[i]
+        for (s = 1; s <= 3; s++) {
+            name = s == 1 ? "goro" : s == 2 ? "goro-uring" : "go"
+            m[name] = vals[t, name] == "" ? "" : median(vals[t, name])
+        }
+        pr = ""
+        for (r = 1; r <= nrounds; r++)
+            if ((t, "goro", r) in round && (t, "goro-uring", r) in round && round[t, "goro", r] > 0)
+                pr = pr " " round[t, "goro-uring", r] / round[t, "goro", r]
+        ue = ratio(m["goro-uring"], m["goro"])
+        if (pr != "") ue = ue sprintf(" (%.2f)", median(pr))
+        cs = "%.2f"
+        printf fmt, what[i], m["goro"] == "" ? "-" : sprintf(cs, m["goro"]),
+            m["goro-uring"] == "" ? "-" : sprintf(cs, m["goro-uring"]),
+            m["go"] == "" ? "-" : sprintf(cs, m["go"]), ue
+    }
+    print "(user + system time of the server process over a run, per request or round trip; lower is better)"
 }' "$samples"
 
 echo
