@@ -5,9 +5,18 @@
  * Every fd used through goro_read/goro_write/... gets a goro__pollfd in a table indexed
  * by the fd number (pages of 1024, allocated on first use and kept until goro_run ends).
  * On first use the fd is made non-blocking and added once to the poll set, edge-
- * triggered for both directions (netpoll_epoll.c), with its number and incarnation
- * (seq) as the event's data. An I/O call first tries the system call; on EAGAIN it waits
- * here (goro__pollfd_wait) and tries again.
+ * triggered for both directions, with its number and incarnation (seq) as the event's
+ * data. An I/O call first tries the system call; on EAGAIN it waits here
+ * (goro__pollfd_wait) and tries again.
+ *
+ * Backends. The poll set is epoll (netpoll_epoll.c, the default) or io_uring
+ * (netpoll_uring.c), chosen from GORO_NETPOLL when the poller starts (the first fd a
+ * goro_run registers) and fixed until goro__netpoll_fini; the pollset_* functions below
+ * dispatch with one branch. io_uring that cannot be set up falls back to epoll, with a
+ * warning if it was asked for by name. Two differences reach this file: a poll request
+ * holds its file, so an fd closed with close(2) is removed too (goro__netpoll_fresh);
+ * and io_uring may end an fd's poll by itself (GORO__POLL_REARM), which fire re-adds
+ * only for the current incarnation (N3).
  *
  * Readiness. An event sets the fd's ready bits and wakes every goroutine waiting for
  * those directions. A waiter that finds a ready bit set consumes it and retries at once
@@ -55,7 +64,8 @@
  * Who polls: an M looking for work polls without waiting before it steals; an M with
  * nothing at all to do blocks in the poll with the next timer as its timeout (at most
  * one at a time, sched.polling); the monitor polls if nobody has for 10 ms (sched.c,
- * sysmon.c). goro__netpoll_break (an eventfd) wakes the blocked one.
+ * sysmon.c). goro__netpoll_break (the backend's: an eventfd, or a no-op in the ring) wakes
+ * the blocked one.
  */
 #include <errno.h>
 #include <fcntl.h>
