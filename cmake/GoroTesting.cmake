@@ -1,4 +1,4 @@
-# goro_add_test(NAME [SOURCES src...] [INTERNAL] [MAXPROCS_BOTH] [VALGRIND]
+# goro_add_test(NAME [SOURCES src...] [INTERNAL] [MAXPROCS_BOTH] [NETPOLL_BOTH] [VALGRIND]
 #               [TIMEOUT seconds] [ENV k=v...] [LABELS label...])
 #
 # Builds executable test_<NAME> from <current dir>/<NAME>.c (or SOURCES) and registers it
@@ -6,6 +6,12 @@
 #  - TIMEOUT: seconds before CTest kills the test and counts it failed (default 60), times
 #    a scale that is above 1 for sanitizer and emulated builds (GORO_TEST_TIMEOUT_SCALE).
 #  - MAXPROCS_BOTH: two tests, <NAME>.p1 (GORO_MAXPROCS=1) and <NAME>.pall (unset: all CPUs).
+#  - NETPOLL_BOTH: everything registered twice, once with GORO_NETPOLL=epoll under the
+#    names above and once with GORO_NETPOLL=io_uring as <NAME>.uring[.p1|.pall|.memcheck],
+#    label `uring`. GORO_TEST_NETPOLL tells the test which backend it must have run on
+#    (tests/netutil.h, nu_check_netpoll); GORO_TEST_NETPOLL_STRICT=1, in native builds
+#    unless GORO_TEST_REQUIRE_IO_URING is OFF and never under Valgrind, makes a fallback
+#    from io_uring to epoll a failure instead of a printed note.
 #  - VALGRIND: label `valgrind`, and in native builds without a sanitizer (GORO_MEMCHECK)
 #    a second test <NAME>.memcheck, label `memcheck`, that runs it under Valgrind with
 #    GORO_MAXPROCS=2 and fails on any Valgrind error or definite leak.
@@ -70,8 +76,19 @@ set(GORO_VALGRIND_OPTIONS
     --show-leak-kinds=definite --fair-sched=yes --num-callers=40
     CACHE STRING "Valgrind options for the memcheck tests")
 
+# Native builds run on a kernel that has io_uring (5.17 or later for the backend's
+# features); a test registered for io_uring fails there if the runtime fell back to epoll.
+# Turn this off on a machine that disables io_uring (seccomp, kernel.io_uring_disabled).
+option(GORO_TEST_REQUIRE_IO_URING
+       "Fail the io_uring test variants when io_uring is unavailable (native builds)" ON)
+if(GORO_TEST_REQUIRE_IO_URING AND NOT CMAKE_CROSSCOMPILING)
+  set(GORO_URING_STRICT 1)
+else()
+  set(GORO_URING_STRICT 0)
+endif()
+
 function(goro_add_test NAME)
-  cmake_parse_arguments(PARSE_ARGV 1 T "INTERNAL;MAXPROCS_BOTH;VALGRIND" "TIMEOUT"
+  cmake_parse_arguments(PARSE_ARGV 1 T "INTERNAL;MAXPROCS_BOTH;NETPOLL_BOTH;VALGRIND" "TIMEOUT"
                         "SOURCES;ENV;LABELS")
   if(T_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "goro_add_test(${NAME}): unknown arguments: ${T_UNPARSED_ARGUMENTS}")
@@ -97,37 +114,65 @@ function(goro_add_test NAME)
     list(APPEND labels valgrind)
   endif()
 
-  # ENV comes last so a test can override the defaults.
-  set(env ${GORO_SCALE_ENV} ${T_ENV})
-  if(T_MAXPROCS_BOTH)
-    add_test(NAME ${NAME}.p1 COMMAND ${exe})
-    set_tests_properties(${NAME}.p1 PROPERTIES ENVIRONMENT "GORO_MAXPROCS=1;${env}")
-    add_test(NAME ${NAME}.pall COMMAND ${exe})
-    # Don't let a GORO_MAXPROCS from the caller's shell turn .pall into another .p1.
-    set_tests_properties(${NAME}.pall PROPERTIES
-      ENVIRONMENT "${env}" ENVIRONMENT_MODIFICATION "GORO_MAXPROCS=unset:")
-    set(tests ${NAME}.p1 ${NAME}.pall)
+  # One pass per netpoller backend with NETPOLL_BOTH: "" for epoll, ".uring" for io_uring.
+  if(T_NETPOLL_BOTH)
+    set(variants epoll uring)
   else()
-    add_test(NAME ${NAME} COMMAND ${exe})
-    set_tests_properties(${NAME} PROPERTIES ENVIRONMENT "${env}")
-    set(tests ${NAME})
+    set(variants none)
   endif()
-  set_tests_properties(${tests} PROPERTIES TIMEOUT ${timeout})
-  if(labels)
-    set_tests_properties(${tests} PROPERTIES LABELS "${labels}")
-  endif()
-
-  if(T_VALGRIND AND GORO_MEMCHECK_ENABLED)
-    set(vg_opts ${GORO_VALGRIND_OPTIONS})
-    # Optional suppressions, kept with the tests.
-    if(EXISTS ${PROJECT_SOURCE_DIR}/tests/valgrind.supp)
-      list(APPEND vg_opts --suppressions=${PROJECT_SOURCE_DIR}/tests/valgrind.supp)
+  foreach(variant ${variants})
+    set(name ${NAME})
+    set(vlabels ${labels})
+    set(venv "")
+    set(vg_env "")
+    if(variant STREQUAL "epoll")
+      set(venv GORO_NETPOLL=epoll GORO_TEST_NETPOLL=epoll)
+      set(vg_env ${venv})
+    elseif(variant STREQUAL "uring")
+      set(name ${NAME}.uring)
+      list(APPEND vlabels uring)
+      set(venv GORO_NETPOLL=io_uring GORO_TEST_NETPOLL=io_uring
+               GORO_TEST_NETPOLL_STRICT=${GORO_URING_STRICT})
+      set(vg_env GORO_NETPOLL=io_uring GORO_TEST_NETPOLL=io_uring GORO_TEST_NETPOLL_STRICT=0)
     endif()
-    math(EXPR vg_timeout "${timeout} * ${GORO_VALGRIND_TIMEOUT_SCALE}")
-    add_test(NAME ${NAME}.memcheck COMMAND ${GORO_VALGRIND} ${vg_opts} $<TARGET_FILE:${exe}>)
-    set_tests_properties(${NAME}.memcheck PROPERTIES
-      ENVIRONMENT "GORO_MAXPROCS=2;GORO_TEST_SCALE=${GORO_VALGRIND_TEST_SCALE};${T_ENV}"
-      TIMEOUT ${vg_timeout}
-      LABELS memcheck)
-  endif()
+
+    # ENV comes last so a test can override the defaults.
+    set(env ${GORO_SCALE_ENV} ${venv} ${T_ENV})
+    if(T_MAXPROCS_BOTH)
+      add_test(NAME ${name}.p1 COMMAND ${exe})
+      set_tests_properties(${name}.p1 PROPERTIES ENVIRONMENT "GORO_MAXPROCS=1;${env}")
+      add_test(NAME ${name}.pall COMMAND ${exe})
+      # Don't let a GORO_MAXPROCS from the caller's shell turn .pall into another .p1.
+      set_tests_properties(${name}.pall PROPERTIES
+        ENVIRONMENT "${env}" ENVIRONMENT_MODIFICATION "GORO_MAXPROCS=unset:")
+      set(tests ${name}.p1 ${name}.pall)
+    else()
+      add_test(NAME ${name} COMMAND ${exe})
+      set_tests_properties(${name} PROPERTIES ENVIRONMENT "${env}")
+      set(tests ${name})
+    endif()
+    set_tests_properties(${tests} PROPERTIES TIMEOUT ${timeout})
+    if(vlabels)
+      set_tests_properties(${tests} PROPERTIES LABELS "${vlabels}")
+    endif()
+
+    if(T_VALGRIND AND GORO_MEMCHECK_ENABLED)
+      set(vg_opts ${GORO_VALGRIND_OPTIONS})
+      # Optional suppressions, kept with the tests.
+      if(EXISTS ${PROJECT_SOURCE_DIR}/tests/valgrind.supp)
+        list(APPEND vg_opts --suppressions=${PROJECT_SOURCE_DIR}/tests/valgrind.supp)
+      endif()
+      math(EXPR vg_timeout "${timeout} * ${GORO_VALGRIND_TIMEOUT_SCALE}")
+      add_test(NAME ${name}.memcheck COMMAND ${GORO_VALGRIND} ${vg_opts} $<TARGET_FILE:${exe}>)
+      set(vg_labels memcheck)
+      if(variant STREQUAL "uring")
+        list(APPEND vg_labels uring)
+      endif()
+      set_tests_properties(${name}.memcheck PROPERTIES
+        ENVIRONMENT
+          "GORO_MAXPROCS=2;GORO_TEST_SCALE=${GORO_VALGRIND_TEST_SCALE};${vg_env};${T_ENV}"
+        TIMEOUT ${vg_timeout}
+        LABELS "${vg_labels}")
+    endif()
+  endforeach()
 endfunction()

@@ -11,8 +11,11 @@
  *
  * --addr defaults to 127.0.0.1:8080; port 0 takes any free port. The bound address is
  * printed on stdout as "listening on HOST:PORT" once the socket listens, so a script can
- * start the server on port 0 and read where it is. --procs sets goro_config.maxprocs
- * (0: every CPU). Durations are "5s", "250ms", "1.5s" or plain seconds.
+ * start the server on port 0 and read where it is; after a shutdown it prints the netpoller
+ * that served, "netpoll: io_uring" or "netpoll: epoll" (GORO_NETPOLL chooses; the runtime
+ * falls back to epoll where io_uring is unavailable, and says why). --procs sets
+ * goro_config.maxprocs (0: every CPU). Durations are "5s", "250ms", "1.5s" or plain
+ * seconds.
  *
  * Each connection goroutine loops: read with a deadline, feed the bytes to its http_conn,
  * write everything it produced with one goro_write (all the pipelined requests found in
@@ -366,6 +369,16 @@ static void server_main(void *arg) {
     goro_wg_wait(&srv->done);
     fprintf(stderr, "hello_server: stopped after %llu requests\n",
             (unsigned long long)atomic_load(&srv->served));
+    /* Which netpoller served (GORO_NETPOLL), for the tests and the benchmark's log. */
+    goro_stats st;
+    goro_stats_get(&st);
+    if (st.netpoll_backend == GORO_NETPOLL_IO_URING)
+        printf("netpoll: io_uring\n");
+    else if (st.netpoll_fallback != 0)
+        printf("netpoll: epoll (io_uring unavailable: %s)\n", goro_strerror(st.netpoll_fallback));
+    else
+        printf("netpoll: %s\n", st.netpoll_backend == GORO_NETPOLL_EPOLL ? "epoll" : "none");
+    fflush(stdout);
 }
 
 /* "5s", "250ms", "1.5s", "2m", or plain seconds: nanoseconds, or -1. */

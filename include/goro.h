@@ -374,10 +374,13 @@ GORO_API void goro_timer_free(goro_timer *t);
 /**
  * File descriptors are plain ints. The first goro_read/goro_write/goro_fd_wait on an fd
  * (or goro_tcp_listen/goro_accept/goro_tcp_dial, which make their sockets so) sets it
- * non-blocking and registers it once with the netpoller (epoll, edge-triggered); a call
- * that would block parks the goroutine until the fd is ready, never the thread. An fd
- * the netpoller cannot watch (a regular file) is read and written with a plain blocking
- * system call inside goro_blocking_begin/end.
+ * non-blocking and registers it once with the netpoller (io_uring or epoll, chosen by
+ * $GORO_NETPOLL, edge-triggered either way: README.md); a call that would block parks
+ * the goroutine until the fd is ready, never the thread. An fd the netpoller cannot
+ * watch (a regular file) is read and written with a plain blocking system call inside
+ * goro_blocking_begin/end. Close registered fds with goro_close: with io_uring, whose
+ * poll request holds the file, a plain close(2) leaves the socket open until its number
+ * comes back from goro_accept/goro_tcp_listen/goro_tcp_dial or goro_run returns.
  *
  * Every call that may wait takes a deadline: an absolute goro_now() value, GORO_FOREVER,
  * or 0 for "try once" (GORO_EAGAIN when the call would wait). At the deadline the call
@@ -473,7 +476,20 @@ typedef struct goro_stats {
     uint64_t compact_syscalls; /**< system calls the compactor made (madvise, membarrier) */
     int64_t stack_resident;    /**< bytes of stacks of live goroutines not compacted, a page
                                     each (an estimate: a lower bound once they ran) */
+    /** The netpoller's backend, GORO_NETPOLL_*: NONE until the first fd is used with
+     * goro_read/goro_write/goro_accept/...; then what GORO_NETPOLL (epoll or io_uring)
+     * chose, or epoll where io_uring is unavailable. */
+    int32_t netpoll_backend;
+    /** 0, or, when epoll runs because io_uring could not be set up, why: the negative
+     * code of io_uring_setup or of a missing feature (-ENOSYS, -EPERM, -EOPNOTSUPP). */
+    int32_t netpoll_fallback;
 } goro_stats;
+/** Values of goro_stats.netpoll_backend. */
+enum {
+    GORO_NETPOLL_NONE = 0,    /**< no fd was used with the netpoller yet */
+    GORO_NETPOLL_EPOLL = 1,   /**< epoll */
+    GORO_NETPOLL_IO_URING = 2 /**< io_uring */
+};
 /** Fills *out. Callable from any goroutine; the figures are a snapshot. */
 GORO_API void goro_stats_get(goro_stats *out);
 
@@ -484,14 +500,14 @@ GORO_API void goro_stats_get(goro_stats *out);
  * goroutines' backtraces. Write errors are ignored (goro_dump_ex reports them). */
 GORO_API void goro_dump(int fd);
 
-/* Flags of goro_dump_ex. */
-#define GORO_DUMP_GROUPED                                                                          \
-    1                    /* one entry per set of goroutines with the same state, wait              \
-                            reason, backtrace and spawn site: count, ids, the stack                \
-                            (Go's goroutine profile, debug=1); biggest group first */
-#define GORO_DUMP_JSON 2 /* one JSON object instead of text; with GROUPED, of groups */
+/** goro_dump_ex flag: one entry per set of goroutines with the same state, wait reason,
+ * backtrace and spawn site: count, ids, the stack (Go's goroutine profile, debug=1);
+ * biggest group first. */
+#define GORO_DUMP_GROUPED 1
+/** goro_dump_ex flag: one JSON object instead of text; with GORO_DUMP_GROUPED, of groups. */
+#define GORO_DUMP_JSON 2
 
-/*
+/**
  * goro_dump with a choice of form: flags 0 is goro_dump's text, GORO_DUMP_GROUPED and
  * GORO_DUMP_JSON are described above and may be combined. The JSON object has
  * "count" (live goroutines), "procs", "threads", and either "goroutines", an array of

@@ -78,14 +78,17 @@ done
 
 ncpu=$(nproc)
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+# The machine goes with the table (and the raw file): CPU model, CPUs, kernel, and the
+# load average, since the machine may be shared.
+machine="${cpu:-unknown CPU}, $(grep -c '^processor' /proc/cpuinfo) CPUs (nproc $ncpu), $(uname -sr)"
 echo "goro benchmarks, $(date '+%Y-%m-%d %H:%M:%S %z')"
-echo "machine: ${cpu:-unknown CPU}, nproc $ncpu, $(uname -sr)"
+echo "machine: $machine; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "go: $(go version | cut -d' ' -f3-)   cc: $(cc --version 2>/dev/null | head -n 1)"
 echo "rounds: $rounds (BENCH_ROUNDS), medians shown"
 echo
 
 {
-    echo "# $(date '+%Y-%m-%d %H:%M:%S %z') ${cpu:-unknown CPU}, nproc $ncpu"
+    echo "# $(date '+%Y-%m-%d %H:%M:%S %z') $machine"
 } >"$raw"
 samples=$(mktemp)
 trap 'rm -f "$samples"' EXIT
@@ -136,6 +139,7 @@ echo
 
 # ---------------------------------------------------------------- report
 
+echo "machine: $machine; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 # Lower is better for times and sizes; higher is better for a speedup ("x").
 awk "$median_awk"'
 $2 == "FAIL" { fail[$1 " " $3] = 1; next }

@@ -4,20 +4,27 @@
 #
 #   scripts/bench_http.sh [BUILD_DIR]        (default: build)
 #
-# HTTP: three servers answer `Hello, "/"` on loopback, each on a free port:
-#   goro   examples/hello_server, all Ps
+# HTTP: four servers answer `Hello, "/"` on loopback, each on a free port:
+#   goro   examples/hello_server, all Ps, twice: GORO_NETPOLL=epoll and GORO_NETPOLL=io_uring
+#          (the same binary; it says at exit which netpoller served, and a run that fell
+#          back from io_uring to epoll counts as failed)
 #   Go     bench/go/http (net/http, fmt.Fprintf(w, "Hello, %q", r.URL.Path)), all Ps
 #   nginx  a generated config in a temp dir: one worker per CPU, `return 200 'Hello, "/"'`,
 #          access_log off, keep-alive without a request cap, pid file and temp paths in the
 #          temp dir, run in the foreground (daemon off) as the current user
 # and each is loaded by `wrk -t1 -c100` and `wrk -t1 -c1000` for BENCH_DURATION seconds
-# (default 5). Echo: bench/echo_server and its Go twin bench/go/echo, loaded by
-# bench/echo_client (-c 100, 64-byte messages).
+# (default 5). Echo: bench/echo_server (with each netpoller) and its Go twin bench/go/echo,
+# loaded by bench/echo_client (-c 100, 64-byte messages).
 #
 # BENCH_ROUNDS rounds (default 3); within a round the servers take turns, in an order that
 # rotates from round to round, so that none always runs on a warmer or quieter machine.
-# The table shows medians and the ratios goro/Go and goro/nginx (above 1: goro served
-# more). Servers are started here, found by the port they print (nginx: a port checked
+# The table shows medians, the ratio io_uring/epoll (of the medians, and the median of
+# the rounds' own ratios: within a round the two goro runs are close in time), and goro/Go
+# and goro/nginx for the default netpoller (GORO__NETPOLL_DEFAULT in src/internal.h);
+# above 1: the first served more. A second table gives each server's CPU time (user +
+# system, from /proc/PID/stat) per request or round trip, a steadier figure than
+# throughput when the machine is shared (not for nginx: its workers are other processes). It starts and ends with the machine (CPU model, CPUs,
+# kernel) and its load average: the machine may be shared. Servers are started here, found by the port they print (nginx: a port checked
 # free in /proc/net/tcp), and stopped by their PID. Raw output: BUILD_DIR/bench/http.txt.
 # Everything is on one machine: the load generator shares the CPUs with the server, so
 # the figures compare servers with each other, not with other machines.
@@ -187,15 +194,20 @@ http {
 EOF
 }
 
+# netpoll_of <server name>: the GORO_NETPOLL it runs with.
+netpoll_of() {
+    case $1 in goro-uring*) echo io_uring ;; *) echo epoll ;; esac
+}
+
 # start_server <name>: starts it in the background, sets server_pid and server_port.
 start_server() {
     local name=$1 out=$tmp/$1.out
     : >"$out"
     server_port=
     case $name in
-    goro)
-        "$build/examples/hello_server" --addr 127.0.0.1:0 --procs 0 --max-conns 100000 \
-            >"$out" 2>"$tmp/$name.err" &
+    goro | goro-uring)
+        GORO_NETPOLL=$(netpoll_of "$name") "$build/examples/hello_server" --addr 127.0.0.1:0 \
+            --procs 0 --max-conns 100000 >"$out" 2>"$tmp/$name.err" &
         server_pid=$!
         server_port=$(wait_port "$out")
         ;;
@@ -211,8 +223,9 @@ start_server() {
         server_pid=$!
         wait_listening "$server_port" || server_port=
         ;;
-    goro-echo)
-        "$outdir/echo_server" --addr 127.0.0.1:0 >"$out" 2>"$tmp/$name.err" &
+    goro-echo | goro-uring-echo)
+        GORO_NETPOLL=$(netpoll_of "$name") "$outdir/echo_server" --addr 127.0.0.1:0 \
+            >"$out" 2>"$tmp/$name.err" &
         server_pid=$!
         server_port=$(wait_port "$out")
         ;;
@@ -226,6 +239,16 @@ start_server() {
         echo "bench_http.sh: $name did not start:" >&2
         cat "$tmp/$name.err" "$tmp/nginx/logs/error.log" 2>/dev/null | tail -n 5 >&2
         stop_server
+        return 1
+    fi
+}
+
+# A goro server asked for io_uring must not have fallen back to epoll (the runtime warns).
+check_netpoll() {
+    local name=$1
+    case $name in goro-uring*) ;; *) return 0 ;; esac
+    if grep -q 'io_uring unavailable' "$tmp/$name.err" 2>/dev/null; then
+        echo "  $name: $(grep 'io_uring unavailable' "$tmp/$name.err" | head -n 1)" >&2
         return 1
     fi
 }
@@ -246,9 +269,30 @@ samples=$tmp/samples
 failed=0
 echo "# $(date '+%Y-%m-%d %H:%M:%S %z') nproc $ncpu" >"$raw"
 
+# The server's CPU time so far (user + system, all threads), in clock ticks; empty for
+# nginx, whose work is done by its worker processes.
+hz=$(getconf CLK_TCK)
+server_cpu() {
+    case $1 in nginx) return ;; esac
+    awk '{ print $14 + $15 }' "/proc/$server_pid/stat" 2>/dev/null
+}
+
+# record_cpu <test> <name> <ticks before> <operations per second>: appends the server's
+# CPU microseconds per operation over the last run as test "cpu-<test>".
+record_cpu() {
+    local t1
+    t1=$(server_cpu "$2")
+    [ -n "$3" ] && [ -n "$t1" ] && [ -n "$4" ] || return 0
+    awk -v t=$((t1 - $3)) -v hz="$hz" -v rate="$4" -v d="$duration" -v test="$1" \
+        -v name="$2" -v r="$round" \
+        'BEGIN { if (rate > 0) printf "cpu-%s %s %.2f %d\n", test, name, t / hz * 1e6 / (rate * d), r }' \
+        >>"$samples"
+}
+
 # One wrk run against the running server: appends "<test> <server> <req/s>" to samples.
 run_wrk() {
-    local test=$1 name=$2 conns=$3 out rps errors
+    local test=$1 name=$2 conns=$3 out rps errors t0
+    t0=$(server_cpu "$name")
     out=$(wrk -t1 -c"$conns" -d"${duration}s" "http://127.0.0.1:$server_port/" 2>&1)
     printf '## %s %s\n%s\n' "$name" "$test" "$out" >>"$raw"
     rps=$(echo "$out" | awk '$1 == "Requests/sec:" { print $2 }')
@@ -261,11 +305,13 @@ run_wrk() {
         failed=1
         return
     fi
-    echo "$test $name $rps" >>"$samples"
+    echo "$test $name $rps $round" >>"$samples"
+    record_cpu "$test" "$name" "$t0" "$rps"
 }
 
 run_echo() {
-    local name=$1 out rc rate
+    local name=$1 out rc rate t0
+    t0=$(server_cpu "$name")
     out=$("$outdir/echo_client" -c 100 -d "$duration" -s 64 "127.0.0.1:$server_port" 2>&1)
     rc=$?
     printf '## %s echo\n%s\n' "$name" "$out" >>"$raw"
@@ -276,19 +322,23 @@ run_echo() {
         failed=1
         return
     fi
-    echo "echo-c100 $name $rate" >>"$samples"
+    echo "echo-c100 $name $rate $round" >>"$samples"
+    record_cpu echo-c100 "$name" "$t0" "$rate"
 }
 
 cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n 1)
+machine="${cpu:-unknown CPU}, $(grep -c '^processor' /proc/cpuinfo) CPUs (nproc $ncpu), $(uname -sr)"
 echo "goro network benchmarks, $(date '+%Y-%m-%d %H:%M:%S %z')"
-echo "machine: ${cpu:-unknown CPU}, nproc $ncpu, $(uname -sr)"
+echo "machine: $machine; load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# machine: $machine" >>"$raw"
 echo "go: $(go version | cut -d' ' -f3-)   $("$nginx_bin" -v 2>&1 | cut -d' ' -f3)   $(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
 echo "rounds: $rounds (BENCH_ROUNDS) of ${duration}s runs (BENCH_DURATION), medians shown"
 echo
 
-http_servers=(goro go nginx)
-echo_servers=(goro-echo go-echo)
+http_servers=(goro goro-uring go nginx)
+echo_servers=(goro-echo goro-uring-echo go-echo)
 for ((r = 0; r < rounds; r++)); do
+    round=$((r + 1))
     printf 'round %d/%d:' $((r + 1)) "$rounds"
     for ((i = 0; i < ${#http_servers[@]}; i++)); do
         name=${http_servers[$(((i + r) % ${#http_servers[@]}))]}
@@ -302,6 +352,11 @@ for ((r = 0; r < rounds; r++)); do
         run_wrk http-c100 "$name" 100
         run_wrk http-c1000 "$name" 1000
         stop_server
+        if ! check_netpoll "$name"; then
+            echo "http-c100 $name FAIL" >>"$samples"
+            echo "http-c1000 $name FAIL" >>"$samples"
+            failed=1
+        fi
     done
     for ((i = 0; i < ${#echo_servers[@]}; i++)); do
         name=${echo_servers[$(((i + r) % ${#echo_servers[@]}))]}
@@ -313,6 +368,10 @@ for ((r = 0; r < rounds; r++)); do
         fi
         run_echo "${name%-echo}"
         stop_server
+        if ! check_netpoll "$name"; then
+            echo "echo-c100 ${name%-echo} FAIL" >>"$samples"
+            failed=1
+        fi
     done
     echo
 done
@@ -320,26 +379,60 @@ echo
 
 # ---------------------------------------------------------------- report
 
-awk "$median_awk"'
+default=$(sed -n 's/^#define GORO__NETPOLL_DEFAULT GORO_NETPOLL_\([A-Z_]*\).*/\1/p' \
+    "$root/src/internal.h")
+case $default in IO_URING) default=goro-uring ;; *) default=goro ;; esac
+echo "machine: $machine; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+awk -v def="$default" "$median_awk"'
 function show(v, failed) { return v != "" ? sprintf("%.0f", v) : (failed ? "FAIL" : "-") }
 function ratio(a, b) { return a != "" && b != "" && b > 0 ? sprintf("%.2f", a / b) : "-" }
 $3 == "FAIL" { fail[$1, $2] = 1; next }
-{ vals[$1, $2] = vals[$1, $2] " " $3 }
+{ vals[$1, $2] = vals[$1, $2] " " $3; round[$1, $2, $4] = $3; if ($4 > nrounds) nrounds = $4 }
 END {
-    fmt = "%-24s %12s %12s %12s %9s %11s\n"
-    printf fmt, "test (per second)", "goro", "Go", "nginx", "goro/Go", "goro/nginx"
+    fmt = "%-24s %11s %13s %10s %10s %13s %8s %10s\n"
+    printf fmt, "test (per second)", "goro epoll", "goro io_uring", "Go", "nginx",
+        "uring/epoll", "goro/Go", "goro/nginx"
     n = split("http-c100 http-c1000 echo-c100", tests, " ")
     split("requests, wrk -c100|requests, wrk -c1000|echo round trips, -c100", what, "|")
     for (i = 1; i <= n; i++) {
         t = tests[i]
-        for (s = 1; s <= 3; s++) {
-            name = s == 1 ? "goro" : s == 2 ? "go" : "nginx"
+        for (s = 1; s <= 4; s++) {
+            name = s == 1 ? "goro" : s == 2 ? "goro-uring" : s == 3 ? "go" : "nginx"
             m[name] = vals[t, name] == "" ? "" : median(vals[t, name])
         }
-        printf fmt, what[i], show(m["goro"], fail[t, "goro"]), show(m["go"], fail[t, "go"]),
-            t == "echo-c100" ? "" : show(m["nginx"], fail[t, "nginx"]),
-            ratio(m["goro"], m["go"]), t == "echo-c100" ? "" : ratio(m["goro"], m["nginx"])
+        pr = ""
+        for (r = 1; r <= nrounds; r++)
+            if ((t, "goro", r) in round && (t, "goro-uring", r) in round && round[t, "goro", r] > 0)
+                pr = pr " " round[t, "goro-uring", r] / round[t, "goro", r]
+        ue = ratio(m["goro-uring"], m["goro"])
+        if (pr != "") ue = ue sprintf(" (%.2f)", median(pr))
+        printf fmt, what[i], show(m["goro"], fail[t, "goro"]),
+            show(m["goro-uring"], fail[t, "goro-uring"]), show(m["go"], fail[t, "go"]),
+            t == "echo-c100" ? "" : show(m["nginx"], fail[t, "nginx"]), ue,
+            ratio(m[def], m["go"]), t == "echo-c100" ? "" : ratio(m[def], m["nginx"])
     }
+    printf "uring/epoll: ratio of the medians (median of the rounds\047 own ratios); goro/Go and goro/nginx: the default netpoller (%s)\n", def == "goro" ? "epoll" : "io_uring"
+    print ""
+    fmt = "%-24s %11s %13s %10s %13s\n"
+    printf fmt, "server CPU us per op", "goro epoll", "goro io_uring", "Go", "uring/epoll"
+    for (i = 1; i <= n; i++) {
+        t = "cpu-" tests[i]
+        for (s = 1; s <= 3; s++) {
+            name = s == 1 ? "goro" : s == 2 ? "goro-uring" : "go"
+            m[name] = vals[t, name] == "" ? "" : median(vals[t, name])
+        }
+        pr = ""
+        for (r = 1; r <= nrounds; r++)
+            if ((t, "goro", r) in round && (t, "goro-uring", r) in round && round[t, "goro", r] > 0)
+                pr = pr " " round[t, "goro-uring", r] / round[t, "goro", r]
+        ue = ratio(m["goro-uring"], m["goro"])
+        if (pr != "") ue = ue sprintf(" (%.2f)", median(pr))
+        cs = "%.2f"
+        printf fmt, what[i], m["goro"] == "" ? "-" : sprintf(cs, m["goro"]),
+            m["goro-uring"] == "" ? "-" : sprintf(cs, m["goro-uring"]),
+            m["go"] == "" ? "-" : sprintf(cs, m["go"]), ue
+    }
+    print "(user + system time of the server process over a run, per request or round trip; lower is better)"
 }' "$samples"
 
 echo

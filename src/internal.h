@@ -139,6 +139,12 @@ void goro__m_fini_thread(goro__m *m);
 
 /* ---- netpoll.c: the netpoller */
 #define GORO__NETPOLL_BATCH 128
+/* The backend when GORO_NETPOLL is unset (netpoll.c): epoll, which served as many
+ * requests as io_uring for less CPU each (scripts/bench_http.sh, README.md,
+ * docs/ARCHITECTURE.md 7c). A build may define it to GORO_NETPOLL_IO_URING. */
+#ifndef GORO__NETPOLL_DEFAULT
+#define GORO__NETPOLL_DEFAULT GORO_NETPOLL_EPOLL
+#endif
 /* Polls for ready fds until deadline (0: do not wait; GORO_FOREVER), storing at most max
  * goroutines made ready in gs (their status still WAITING, still counted in
  * sched.npollwait: the caller queues them, then uncounts them, netpoll.c N4); returns how
@@ -152,6 +158,10 @@ void goro__netpoll_break(void);
 int goro__netpoll_inject(goro__p *p, goro__g **first);
 /* Frees the poller at shutdown. */
 void goro__netpoll_fini(void);
+/* The backend in use (GORO_NETPOLL_*; NONE before the first fd was registered), and in
+ * *fallback why io_uring was not used when epoll runs in its place (0 or a negative
+ * code). Any thread. */
+int goro__netpoll_backend(int *fallback);
 
 /* ---- sysmon.c: the monitor thread */
 void goro__sysmon_start(void);

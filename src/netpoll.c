@@ -5,9 +5,18 @@
  * Every fd used through goro_read/goro_write/... gets a goro__pollfd in a table indexed
  * by the fd number (pages of 1024, allocated on first use and kept until goro_run ends).
  * On first use the fd is made non-blocking and added once to the poll set, edge-
- * triggered for both directions (netpoll_epoll.c), with its number and incarnation
- * (seq) as the event's data. An I/O call first tries the system call; on EAGAIN it waits
- * here (goro__pollfd_wait) and tries again.
+ * triggered for both directions, with its number and incarnation (seq) as the event's
+ * data. An I/O call first tries the system call; on EAGAIN it waits here
+ * (goro__pollfd_wait) and tries again.
+ *
+ * Backends. The poll set is epoll (netpoll_epoll.c, the default) or io_uring
+ * (netpoll_uring.c), chosen from GORO_NETPOLL when the poller starts (the first fd a
+ * goro_run registers) and fixed until goro__netpoll_fini; the pollset_* functions below
+ * dispatch with one branch. io_uring that cannot be set up falls back to epoll, with a
+ * warning if it was asked for by name. Two differences reach this file: a poll request
+ * holds its file, so an fd closed with close(2) is removed too (goro__netpoll_fresh);
+ * and io_uring may end an fd's poll by itself (GORO__POLL_REARM), which fire re-adds
+ * only for the current incarnation (N3).
  *
  * Readiness. An event sets the fd's ready bits and wakes every goroutine waiting for
  * those directions. A waiter that finds a ready bit set consumes it and retries at once
@@ -55,12 +64,15 @@
  * Who polls: an M looking for work polls without waiting before it steals; an M with
  * nothing at all to do blocks in the poll with the next timer as its timeout (at most
  * one at a time, sched.polling); the monitor polls if nobody has for 10 ms (sched.c,
- * sysmon.c). goro__netpoll_break (an eventfd) wakes the blocked one.
+ * sysmon.c). goro__netpoll_break (the backend's: an eventfd, or a no-op in the ring) wakes
+ * the blocked one.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -110,6 +122,64 @@ struct goro__pollfd {
 static goro__pollfd *pages[MAX_PAGES]; /* [atomic] entries published with release */
 static pthread_mutex_t init_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint32_t inited; /* [atomic] the poll set exists */
+static int backend;     /* [init-only: set before inited's release] GORO_NETPOLL_* */
+static int fallback;    /* [init-only] why io_uring was not used, when epoll runs instead */
+
+/* The backend dispatch (netpoll.h). One predictable branch per call; the backend is
+ * fixed from poller_init to goro__netpoll_fini. */
+static inline bool uring(void) {
+    return backend == GORO_NETPOLL_IO_URING;
+}
+static int pollset_add(int fd, uint64_t data) {
+    return uring() ? goro__uring_add(fd, data) : goro__epoll_add(fd, data);
+}
+/* closed: fd was closed with close(2), which took it out of an epoll set but does not
+ * stop an io_uring poll (it holds the file). */
+static void pollset_del(int fd, uint64_t data, bool closed) {
+    if (uring())
+        goro__uring_del(data);
+    else if (!closed)
+        goro__epoll_del(fd);
+}
+static int pollset_wait(int64_t deadline, goro__pollev *out, int max) {
+    return uring() ? goro__uring_wait(deadline, out, max) : goro__epoll_wait(deadline, out, max);
+}
+
+/* Which backend GORO_NETPOLL asks for: epoll, io_uring, or (unset, or a value that is
+ * neither, with a warning) the default, GORO__NETPOLL_DEFAULT. *explicit: it was named. */
+static int wanted_backend(bool *explicit) {
+    const char *s = getenv("GORO_NETPOLL");
+    *explicit = false;
+    if (!s || !*s)
+        return GORO__NETPOLL_DEFAULT;
+    if (strcmp(s, "epoll") == 0 || strcmp(s, "io_uring") == 0) {
+        *explicit = true;
+        return s[0] == 'e' ? GORO_NETPOLL_EPOLL : GORO_NETPOLL_IO_URING;
+    }
+    fprintf(stderr, "goro: ignoring GORO_NETPOLL=%s (want epoll or io_uring)\n", s);
+    return GORO__NETPOLL_DEFAULT;
+}
+
+/* Sets the poll set up with the wanted backend. io_uring may be unavailable (ENOSYS under
+ * qemu-user, Valgrind or an old kernel; EPERM from seccomp or kernel.io_uring_disabled):
+ * then epoll, silently unless io_uring was asked for by name. Caller holds init_lock. */
+static int pollset_init(void) {
+    bool explicit;
+    fallback = 0;
+    if (wanted_backend(&explicit) == GORO_NETPOLL_IO_URING) {
+        int e = goro__uring_init();
+        if (!e) {
+            backend = GORO_NETPOLL_IO_URING;
+            return 0;
+        }
+        fallback = e;
+        if (explicit)
+            fprintf(stderr, "goro: GORO_NETPOLL=io_uring: io_uring unavailable (%s); using epoll\n",
+                    goro_strerror(e));
+    }
+    backend = GORO_NETPOLL_EPOLL;
+    return goro__epoll_init();
+}
 
 static int poller_init(void) {
     if (goro__load_acquire(&inited))
@@ -117,7 +187,7 @@ static int poller_init(void) {
     pthread_mutex_lock(&init_lock);
     int err = 0;
     if (!inited) {
-        err = goro__pollset_init();
+        err = pollset_init();
         if (!err)
             goro__store_release(&inited, 1);
     }
@@ -125,11 +195,24 @@ static int poller_init(void) {
     return err;
 }
 
+int goro__netpoll_backend(int *why) {
+    /* Acquire: pairs with the release of inited, after backend was set. */
+    if (!goro__load_acquire(&inited)) {
+        *why = 0;
+        return GORO_NETPOLL_NONE;
+    }
+    *why = backend == GORO_NETPOLL_EPOLL ? fallback : 0;
+    return backend;
+}
+
 void goro__netpoll_fini(void) {
     pthread_mutex_lock(&init_lock);
-    if (inited)
-        goro__pollset_fini();
+    if (inited && uring())
+        goro__uring_fini();
+    else if (inited)
+        goro__epoll_fini();
     inited = 0;
+    backend = GORO_NETPOLL_NONE;
     for (int i = 0; i < MAX_PAGES; i++) {
         free(pages[i]);
         pages[i] = NULL;
@@ -191,7 +274,7 @@ static int ensure_registered(goro__pollfd *pd, int fd, bool *pollable) {
         pd->ready = 0;
         pd->stream = is_stream(fd);
         goro__store_relaxed(&pd->hup, false);
-        e = goro__pollset_add(fd, (uint64_t)(uint32_t)fd | (uint64_t)pd->seq << 32);
+        e = pollset_add(fd, (uint64_t)(uint32_t)fd | (uint64_t)pd->seq << 32);
         if (e == -EPERM) {
             /* Regular files and directories are always "ready": callers block instead.
              * Put the flags back: the file may be shared with other processes. */
@@ -356,6 +439,8 @@ static int fire(goro__pollev ev, goro__g **gs, int n, int max) {
         goro__spin_unlock(&pd->lock); /* an event of a closed incarnation (N3) */
         return n;
     }
+    if ((ev.mode & GORO__POLL_REARM) && pollset_add(fd, ev.data) != 0)
+        ev.mode |= GORO_READABLE | GORO_WRITABLE; /* no more events: waiters retry */
     if (ev.mode & GORO__POLL_HUP)
         goro__store_relaxed(&pd->hup, true); /* (N6) */
     if (ev.mode & GORO_READABLE)
@@ -400,7 +485,7 @@ int goro__netpoll(int64_t deadline, goro__g **gs, int max) {
     if (!goro__load_acquire(&inited))
         return 0;
     goro__pollev evs[GORO__NETPOLL_BATCH / 4];
-    int nev = goro__pollset_wait(deadline, evs, GORO__NETPOLL_BATCH / 4);
+    int nev = pollset_wait(deadline, evs, GORO__NETPOLL_BATCH / 4);
     goro__store_relaxed(&goro__S.lastpoll, goro__nanotime());
     int n = 0;
     for (int i = 0; i < nev; i++)
@@ -409,8 +494,12 @@ int goro__netpoll(int64_t deadline, goro__g **gs, int max) {
 }
 
 void goro__netpoll_break(void) {
-    if (goro__load_acquire(&inited))
-        goro__pollset_break();
+    if (!goro__load_acquire(&inited))
+        return;
+    if (uring())
+        goro__uring_break();
+    else
+        goro__epoll_break();
 }
 
 uint32_t goro__pollfd_rev(goro__pollfd *pd) {
@@ -427,12 +516,14 @@ void goro__pollfd_set_drained(goro__pollfd *pd, uint32_t rev) {
 }
 
 /* Forgets fd's registration: wakes its waiters with GORO_ECANCELED, bumps its
- * incarnation and, if del, takes it out of the poll set (N3). */
+ * incarnation and takes it out of the poll set (N3); del false: fd was closed already,
+ * with close(2). */
 static void forget(goro__pollfd *pd, int fd, bool del) {
     if (goro__load_acquire(&pd->state) == PD_UNKNOWN)
         return;
     goro__spin_lock(&pd->lock);
     uint32_t st = pd->state;
+    uint64_t data = (uint64_t)(uint32_t)fd | (uint64_t)pd->seq << 32; /* as registered */
     waiter *list = pd->waiters;
     pd->waiters = NULL;
     pd->rwaiter = NULL;
@@ -442,8 +533,8 @@ static void forget(goro__pollfd *pd, int fd, bool del) {
     goro__store_relaxed(&pd->rdrained, 0);
     goro__store_relaxed(&pd->state, PD_UNKNOWN);
     goro__spin_unlock(&pd->lock);
-    if (del && st == PD_POLLED)
-        goro__pollset_del(fd);
+    if (st == PD_POLLED)
+        pollset_del(fd, data, !del);
     while (list) {
         waiter *w = list;
         list = w->next;

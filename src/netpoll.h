@@ -1,6 +1,6 @@
 /*
- * netpoll.h - the netpoller's backend interface (netpoll_epoll.c) and the per-fd state
- * shared by netpoll.c and net.c.
+ * netpoll.h - the netpoller's backend interface (netpoll_epoll.c, netpoll_uring.c) and the
+ * per-fd state shared by netpoll.c and net.c.
  */
 #ifndef GORO_NETPOLL_H
 #define GORO_NETPOLL_H
@@ -9,22 +9,35 @@
 #include <stdint.h>
 
 /* One readiness event: the data the fd was added with, and GORO_READABLE/WRITABLE, plus
- * GORO__POLL_HUP for end of file, hang-up or error (a state, not data: N6). */
+ * GORO__POLL_HUP for end of file, hang-up or error (a state, not data: N6), and
+ * GORO__POLL_REARM when the backend stopped watching the fd by itself (io_uring: a
+ * terminated multishot poll), to be added again if still registered. */
 #define GORO__POLL_HUP 8
+#define GORO__POLL_REARM 16
 typedef struct goro__pollev {
     uint64_t data;
     uint32_t mode;
 } goro__pollev;
 
-/* Backend. init/fini: the poll set; add: watch fd in both directions, edge-triggered;
- * del: stop watching; wait: events until deadline (0: none, GORO_FOREVER), at most max;
- * break: make a wait in another thread return. All return 0 or -errno. */
-int goro__pollset_init(void);
-void goro__pollset_fini(void);
-int goro__pollset_add(int fd, uint64_t data);
-void goro__pollset_del(int fd);
-int goro__pollset_wait(int64_t deadline, goro__pollev *out, int max);
-void goro__pollset_break(void);
+/* Backends (netpoll_epoll.c, netpoll_uring.c), chosen once per goro_run by netpoll.c,
+ * which calls them through its pollset_* dispatch. init/fini: the poll set; add: watch fd
+ * in both directions, edge-triggered, -EPERM for an fd the kernel cannot poll; del: stop
+ * watching the registration made with data (closed: the fd was already closed with
+ * close(2)); wait: events until deadline (0: none, GORO_FOREVER), at most max; break:
+ * make a wait in another thread return. All return 0 or -errno. */
+int goro__epoll_init(void);
+void goro__epoll_fini(void);
+int goro__epoll_add(int fd, uint64_t data);
+void goro__epoll_del(int fd);
+int goro__epoll_wait(int64_t deadline, goro__pollev *out, int max);
+void goro__epoll_break(void);
+
+int goro__uring_init(void);
+void goro__uring_fini(void);
+int goro__uring_add(int fd, uint64_t data);
+void goro__uring_del(uint64_t data);
+int goro__uring_wait(int64_t deadline, goro__pollev *out, int max);
+void goro__uring_break(void);
 
 /* Per-fd state (netpoll.c). */
 typedef struct goro__pollfd goro__pollfd;

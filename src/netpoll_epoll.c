@@ -2,8 +2,8 @@
  * netpoll_epoll.c - the netpoller's Linux backend: one epoll set, edge-triggered, each fd
  * added once for both directions; an eventfd in the set breaks a blocked epoll_wait.
  *
- * The rest of the runtime sees only the goro__pollset_* functions (netpoll.h), so another
- * backend (io_uring, kqueue) would be another file with the same five functions.
+ * The rest of the runtime sees only netpoll.c's pollset_* dispatch (netpoll.h), which
+ * calls these or netpoll_uring.c's, chosen at run time (GORO_NETPOLL).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -23,7 +23,7 @@ static int epfd = -1, evfd = -1;
 static uint32_t break_pending;  /* [atomic] the eventfd holds a count nobody read yet */
 static bool have_pwait2 = true; /* [atomic-ish] cleared once if the kernel lacks it */
 
-int goro__pollset_init(void) {
+int goro__epoll_init(void) {
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
         return -errno;
@@ -37,13 +37,13 @@ int goro__pollset_init(void) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = BREAK_DATA};
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, evfd, &ev) != 0) {
         int e = -errno;
-        goro__pollset_fini();
+        goro__epoll_fini();
         return e;
     }
     return 0;
 }
 
-void goro__pollset_fini(void) {
+void goro__epoll_fini(void) {
     if (evfd >= 0)
         close(evfd);
     if (epfd >= 0)
@@ -52,17 +52,17 @@ void goro__pollset_fini(void) {
     break_pending = 0;
 }
 
-int goro__pollset_add(int fd, uint64_t data) {
+int goro__epoll_add(int fd, uint64_t data) {
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.u64 = data};
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
 }
 
-void goro__pollset_del(int fd) {
+void goro__epoll_del(int fd) {
     struct epoll_event ev = {0}; /* kernels before 2.6.9 want a non-NULL event */
     epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev);
 }
 
-void goro__pollset_break(void) {
+void goro__epoll_break(void) {
     if (epfd < 0)
         return;
     uint32_t zero = 0;
@@ -101,7 +101,7 @@ static int wait_events(struct epoll_event *evs, int max, int64_t deadline) {
     return epoll_wait(epfd, evs, max, ms > INT32_MAX ? INT32_MAX : (int)ms);
 }
 
-int goro__pollset_wait(int64_t deadline, goro__pollev *out, int max) {
+int goro__epoll_wait(int64_t deadline, goro__pollev *out, int max) {
     struct epoll_event evs[GORO__NETPOLL_BATCH];
     if (max > GORO__NETPOLL_BATCH)
         max = GORO__NETPOLL_BATCH;

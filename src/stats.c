@@ -50,6 +50,9 @@ void goro_stats_get(goro_stats *out) {
     out->handoffs = goro__load_relaxed(&goro__S.nhandoffs);
     out->preemptions = goro__load_relaxed(&goro__S.npreempt);
     out->netpoll_waiting = goro__load_relaxed(&goro__S.npollwait);
+    int why;
+    out->netpoll_backend = goro__netpoll_backend(&why);
+    out->netpoll_fallback = why;
     goro__stack_stats(&out->stacks, &out->stack_bytes);
     goro__compact_stats(out);
 }

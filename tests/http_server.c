@@ -27,6 +27,7 @@
 typedef struct server {
     pid_t pid;
     int port;
+    int out; /* the server's stdout, read again once it exited (check_netpoll) */
 } server;
 
 static int64_t now_ns(void) {
@@ -91,12 +92,46 @@ static server start_server(const char *const *extra) {
         len += (size_t)n;
     }
     line[len] = '\0';
-    close(out[0]); /* it prints nothing else on stdout */
     const char *colon = strrchr(line, ':');
     CHECKF(strncmp(line, "listening on 127.0.0.1:", 23) == 0 && colon != NULL, "got: %s", line);
-    server s = {pid, atoi(colon + 1)};
+    server s = {pid, atoi(colon + 1), out[0]};
     CHECK(s.port > 0 && s.port < 65536);
     return s;
+}
+
+/* After the server exited: its last stdout line says which netpoller it ran on, "netpoll:
+ * io_uring", "netpoll: epoll" or "netpoll: epoll (io_uring unavailable: WHY)", and that
+ * must be the backend GORO_TEST_NETPOLL names (as nu_check_netpoll in netutil.h). */
+static void check_netpoll(server *s) {
+    char buf[512];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 && (n = read(s->out, buf + len, sizeof buf - 1 - len)) != 0) {
+        CHECK(n > 0 || errno == EINTR);
+        if (n > 0)
+            len += (size_t)n;
+    }
+    buf[len] = '\0';
+    close(s->out);
+    s->out = -1;
+    const char *want = getenv("GORO_TEST_NETPOLL");
+    if (want == NULL || *want == '\0')
+        return;
+    char line[64];
+    snprintf(line, sizeof line, "netpoll: %s", want);
+    if (tu_has_line(buf, line)) {
+        printf("hello_server: %s\n", line);
+        return;
+    }
+    const char *strict = getenv("GORO_TEST_NETPOLL_STRICT");
+    CHECKF(strcmp(want, "io_uring") == 0 &&
+               tu_has_line_with(buf, "netpoll: epoll (io_uring unavailable: ", ")"),
+           "GORO_TEST_NETPOLL=%s, but hello_server said: %s", want, buf);
+    CHECKF(strict == NULL || strcmp(strict, "1") != 0,
+           "io_uring is required in this build but hello_server fell back: %s(on a machine "
+           "that disables io_uring, configure with -DGORO_TEST_REQUIRE_IO_URING=OFF)",
+           buf);
+    printf("hello_server: %s", buf);
 }
 
 /* Stops the server with SIGTERM and checks that it exits 0 in time. */
@@ -112,6 +147,7 @@ static void stop_server(server *s) {
     }
     CHECK(r == s->pid);
     CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "hello_server wait status 0x%x", st);
+    check_netpoll(s);
 }
 
 static int dial(int port) {
@@ -480,6 +516,7 @@ static void test_sigterm(void) {
     }
     CHECK(w == srv.pid);
     CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "hello_server wait status 0x%x", st);
+    check_netpoll(&srv);
     free(r);
 }
 

@@ -317,6 +317,7 @@ static void test_main(void *arg) {
     fd_reuse();
     close_races();
     CHECK_EQ(goro_close(lfd), 0);
+    nu_check_netpoll("net_close_parked");
 }
 
 int main(void) {

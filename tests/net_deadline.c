@@ -377,6 +377,7 @@ static void test_main(void *arg) {
     staggered();
     races();
     CHECK_EQ(goro_close(lfd), 0);
+    nu_check_netpoll("net_deadline");
 }
 
 int main(void) {

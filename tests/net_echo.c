@@ -436,6 +436,7 @@ static void test_main(void *arg) {
         echo_round("[::1]", (int)tu_scaled(4, 2), tu_scaled(50, 10), 1);
     else
         printf("SKIP IPv6 part: this host has no IPv6 loopback (%s)\n", why);
+    nu_check_netpoll("net_echo");
 }
 
 int main(void) {

@@ -246,6 +246,7 @@ static void test_main(void *arg) {
     CHECK_EQ(goro_close(lfd), 0);
     goro_wg_wait(&acceptor_done);
     CHECK_EQ(atomic_load(&accept_error), 0);
+    nu_check_netpoll("net_emfile");
 }
 
 int main(void) {

@@ -235,6 +235,7 @@ static void test_main(void *arg) {
     refused_and_in_use();
     malformed_addresses();
     names();
+    nu_check_netpoll("net_fd_misc");
 }
 
 int main(void) {

@@ -133,6 +133,7 @@ static void test_main(void *arg) {
     CHECK_EQ(goro_close(lfd), 0);
     goro_chan_release(tokens);
     goro_chan_release(release);
+    nu_check_netpoll("net_many_conns");
 }
 
 int main(void) {

@@ -144,6 +144,7 @@ static void test_main(void *arg) {
            (double)total / (1 << 20), (double)elapsed / 1e6);
     CHECK_EQ(goro_close(lfd), 0);
     goro_chan_release(start);
+    nu_check_netpoll("net_partial_write");
 }
 
 int main(void) {

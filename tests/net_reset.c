@@ -166,6 +166,7 @@ static void reset_main(void *arg) {
 
     free(big);
     CHECK_EQ(goro_close(lfd), 0);
+    nu_check_netpoll("net_reset");
 }
 
 static void child(void *arg) {

@@ -11,6 +11,7 @@
  *  - nu_read_full / nu_write_all on top of goro_read / goro_write.
  *  - nu_wait_netpoll: wait until n goroutines are parked on the netpoller, so a test acts
  *    on a goroutine that is really parked and not merely about to park.
+ *  - nu_check_netpoll: the run used the netpoller backend the test was registered for.
  */
 #ifndef GORO_NETUTIL_H
 #define GORO_NETUTIL_H
@@ -187,6 +188,40 @@ static inline void nu_wait_netpoll_at(const char *file, int line, int64_t n, int
                     (long long)st.netpoll_waiting, timeout_s * nu_slow(), (long long)n);
         goro_sleep(100 * TU_US);
     }
+}
+
+/* For the tests registered for both netpoller backends (goro_add_test NETPOLL_BOTH): the
+ * run used the backend GORO_TEST_NETPOLL names (epoll or io_uring; GORO_NETPOLL asked the
+ * runtime for it). io_uring may fall back to epoll only where GORO_TEST_NETPOLL_STRICT is
+ * not 1 (emulated builds, Valgrind, a build configured with GORO_TEST_REQUIRE_IO_URING=OFF
+ * for a machine that disables io_uring): then it prints why. Call from a goroutine, after
+ * the test's I/O. */
+static inline void nu_check_netpoll(const char *test) {
+    goro_stats st;
+    goro_stats_get(&st);
+    CHECKF(st.netpoll_backend != GORO_NETPOLL_NONE, "%s: nothing used the netpoller", test);
+    const char *want = getenv("GORO_TEST_NETPOLL");
+    if (want == NULL || *want == '\0')
+        return;
+    int w = strcmp(want, "io_uring") == 0 ? GORO_NETPOLL_IO_URING : GORO_NETPOLL_EPOLL;
+    CHECKF(strcmp(want, "io_uring") == 0 || strcmp(want, "epoll") == 0,
+           "GORO_TEST_NETPOLL=%s: want epoll or io_uring", want);
+    if (st.netpoll_backend == w) {
+        CHECK_EQ(st.netpoll_fallback, 0);
+        printf("%s: netpoll backend %s\n", test, want);
+        return;
+    }
+    CHECKF(w == GORO_NETPOLL_IO_URING && st.netpoll_backend == GORO_NETPOLL_EPOLL &&
+               st.netpoll_fallback < 0,
+           "%s: GORO_TEST_NETPOLL=%s but the netpoller ran backend %d (fallback %d)", test, want,
+           (int)st.netpoll_backend, (int)st.netpoll_fallback);
+    const char *strict = getenv("GORO_TEST_NETPOLL_STRICT");
+    CHECKF(strict == NULL || strcmp(strict, "1") != 0,
+           "%s: io_uring is required in this build but unavailable (%s), epoll ran instead; "
+           "on a machine that disables io_uring, configure with -DGORO_TEST_REQUIRE_IO_URING=OFF",
+           test, goro_strerror(st.netpoll_fallback));
+    printf("%s: io_uring unavailable here (%s): this run used epoll\n", test,
+           goro_strerror(st.netpoll_fallback));
 }
 
 /* Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit. */

@@ -343,6 +343,7 @@ static void test_main(void *arg) {
     with_ticker(HOG_RUNTIME);
     with_ticker(HOG_BLOCKING);
     stop_the_world_during(HOG_RUNTIME);
+    nu_check_netpoll("sched_hog");
 }
 
 int main(void) {

@@ -272,6 +272,7 @@ static void test_main(void *arg) {
 
     atomic_store(&stop_counter, 1);
     goro_wg_wait(&counter_wg);
+    nu_check_netpoll("sys_blocking_pipe");
 }
 
 int main(void) {

@@ -4,7 +4,7 @@
  * A thread that polled or spun would burn the whole idle phase; the bound allows a few
  * ms of wake-ups (the monitor backs off to 10 ms while a blocking call lasts).
  */
-#include "testutil.h"
+#include "netutil.h"
 
 #include <sys/resource.h>
 
@@ -71,6 +71,7 @@ static void test_main(void *arg) {
     check_phase("a goroutine in a blocking call", c0);
     goro_close(pipefd[0]);
     goro_close(pipefd[1]);
+    nu_check_netpoll("sys_idle");
 }
 
 int main(void) {
