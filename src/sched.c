@@ -105,6 +105,10 @@
  * those in blocking calls itself. A goroutine that never switches delays the stop until
  * the monitor takes its P.
  *
+ * Deterministic mode (GORO_DEBUG=deterministic=SEED, replay.c): one P on one thread;
+ * pick_next, findrunnable, goro_yield and goro__rand hand over to replay.c, one branch
+ * each, which draws every choice from a seeded stream and keeps virtual time.
+ *
  * See-also: docs/ARCHITECTURE.md for the tour, proc.c for start-up and shutdown.
  */
 #include <sched.h>
