@@ -374,6 +374,8 @@ goro__g *goro__replay_pick(goro__p *p);
 /* findrunnable's: the same, and when nothing is runnable, the netpoller, then virtual
  * time jumps to the next timer; a deadlock is fatal. NULL when the runtime exits. On g0. */
 goro__g *goro__replay_findrunnable(goro__m *m);
+/* Runnable goroutines waiting in the mode's pool, not in any run queue (goro_stats). */
+size_t goro__replay_queued(void);
 /* goro_yield's and goro_spawn's decision point: the caller goes on or another runs. */
 void goro__replay_yield(void);
 

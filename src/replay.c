@@ -77,11 +77,12 @@ bool goro__replay_on;      /* [init-only] */
 int64_t goro__replay_time; /* [atomic] the virtual clock; written by M0 only (V1) */
 
 static struct {
-    uint64_t state;   /* [M0] splitmix64 state */
-    goro__g **pool;   /* [M0] runnable goroutines */
-    size_t n, cap;    /* [M0] */
-    uint64_t yields;  /* [M0] yields so far, for REPLAY_POLL_EVERY */
-    goro__g **polled; /* [M0] REPLAY_POLL_MAX entries, a poll's goroutines */
+    uint64_t state;   /* [owner-P] splitmix64 state */
+    goro__g **pool;   /* [owner-P] runnable goroutines */
+    size_t n;         /* [atomic] written by M0 only; goro_stats_get reads it */
+    size_t cap;       /* [owner-P] */
+    uint64_t yields;  /* [owner-P] yields so far, for REPLAY_POLL_EVERY */
+    goro__g **polled; /* [owner-P] REPLAY_POLL_MAX entries, a poll's goroutines */
 } R;
 
 void goro__replay_init(int64_t seed) {
@@ -130,7 +131,12 @@ static void pool_add(goro__g *g) {
         R.pool = np;
         R.cap = nc;
     }
-    R.pool[R.n++] = g;
+    R.pool[R.n] = g;
+    goro__store_relaxed(&R.n, R.n + 1); /* relaxed: a count for goro_stats_get */
+}
+
+size_t goro__replay_queued(void) {
+    return goro__load_relaxed(&R.n);
 }
 
 /* Moves every runnable goroutine of p (and of the global queue) into the pool, in a
@@ -191,7 +197,8 @@ goro__g *goro__replay_pick(goro__p *p) {
         return NULL;
     size_t i = below(R.n);
     goro__g *g = R.pool[i];
-    R.pool[i] = R.pool[--R.n];
+    R.pool[i] = R.pool[R.n - 1];
+    goro__store_relaxed(&R.n, R.n - 1);
     return g;
 }
 

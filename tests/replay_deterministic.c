@@ -9,7 +9,9 @@
  * The parent runs it 100 times with one seed (each run in a fresh child, which starts
  * the runtime from nothing) and checks that every output is byte-identical to the first,
  * then runs 10 other seeds and checks that they do not all give one output. Each child
- * also checks that its hour of sleep took virtual time, not real time.
+ * also checks that its hour of sleep took virtual time, not real time, and that
+ * goro_maxprocs and GORO_MAXPROCS cannot take it off its one P. Before that, a child that
+ * deadlocks after an hour of virtual sleep must die with the usual fatal message.
  */
 #include "testutil.h"
 
@@ -188,6 +190,45 @@ static int child(void) {
     return 0;
 }
 
+/* ------------------------------------------------------------------ a deadlock */
+
+static goro_chan *never;
+
+static void stuck(void *arg) {
+    (void)arg;
+    goro_sleep(HOUR); /* virtual time jumps over it; then nothing can ever run */
+    goro_chan_recv(never, NULL);
+}
+
+static void deadlock_main(void *arg) {
+    (void)arg;
+    CHECK(goro_chan_make(&never, sizeof(int), 0) == 0);
+    CHECK(goro_spawn(stuck, NULL) == 0);
+    goro_wg_add(&wg, 1);
+    goro_wg_wait(&wg);
+}
+
+/* In a child: a deadlock is fatal as without the mode; schedtrace is refused. */
+static void deadlock_child(void *arg) {
+    (void)arg;
+    setenv("GORO_DEBUG", "deterministic=7,schedtrace=10", 1);
+    goro_run(NULL, deadlock_main, NULL);
+}
+
+static void check_deadlock(void) {
+    tu_child c;
+    char how[128];
+    tu_run_child(deadlock_child, NULL, 60, &c);
+    CHECKF(WIFSIGNALED(c.status) && WTERMSIG(c.status) == SIGABRT, "the child %s:\n%s",
+           tu_child_how(&c, how, sizeof how), c.err);
+    CHECKF(tu_has_line(c.err, "goro: fatal: all goroutines are asleep - deadlock!"), "stderr:\n%s",
+           c.err);
+    CHECKF(tu_has_line(c.err, "goro: GORO_DEBUG: schedtrace is off in deterministic mode "
+                              "(ignored)"),
+           "stderr:\n%s", c.err);
+    free(c.err);
+}
+
 /* ------------------------------------------------------------------ the parent */
 
 /* Runs the child with seed; returns its stdout (malloc'ed, *len bytes). */
@@ -204,7 +245,8 @@ static char *run_seed(long long seed, size_t *len) {
         char env[64];
         snprintf(env, sizeof env, "deterministic=%lld", seed);
         setenv("GORO_DEBUG", env, 1);
-        exit(child()); /* exit, not _exit: LeakSanitizer checks the child too */
+        setenv("GORO_MAXPROCS", "4", 1); /* ignored: the mode runs one P */
+        exit(child());                   /* exit, not _exit: LeakSanitizer checks the child too */
     }
     close(p[1]);
     size_t cap = 1 << 16, n = 0;
@@ -235,7 +277,7 @@ static char *run_seed(long long seed, size_t *len) {
 int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "child") == 0)
         return child(); /* by hand: GORO_DEBUG=deterministic=N test_replay_deterministic child */
-    unsetenv("GORO_MAXPROCS");
+    check_deadlock();
     const long long seed = 20261207;
     size_t len0;
     char *first = run_seed(seed, &len0);
