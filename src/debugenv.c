@@ -5,7 +5,9 @@
  * The variable is a comma-separated list of key=value pairs, e.g.
  * GORO_DEBUG=schedtrace=100,scheddetail=1. Each known key has a row in `keys` below:
  * its name, the range of its integer value, and where the value goes in goro__debug.
- * A new setting (deterministic=SEED, say) is a field in goro__debug_vars and a row here.
+ * A new setting is a field in goro__debug_vars and a row here. deterministic=SEED
+ * (replay.c) turns schedtrace off: the monitor thread that writes its lines does not run
+ * in that mode.
  *
  * Settings are debugging aids, so a mistake in them must not stop the program: an
  * unknown key, a missing '=' or a value out of range prints one warning line on stderr
@@ -58,6 +60,8 @@ void goro__debug_parse(void) {
         {"schedtrace", 0, 3600 * 1000, &goro__debug.schedtrace_ms},
         /* With schedtrace: a line per P, per M and per goroutine as well. */
         {"scheddetail", 0, 1, &goro__debug.scheddetail},
+        /* Deterministic mode's seed (replay.c); 0: off. */
+        {"deterministic", 0, INT64_MAX, &goro__debug.deterministic},
     };
     const char *s = getenv("GORO_DEBUG");
     if (!s)
@@ -86,5 +90,10 @@ void goro__debug_parse(void) {
         s += n;
         if (*s == ',')
             s++;
+    }
+    if (goro__debug.deterministic && goro__debug.schedtrace_ms) {
+        /* Its lines come from the monitor thread, which deterministic mode does not run. */
+        goro__out(2, "goro: GORO_DEBUG: schedtrace is off in deterministic mode (ignored)\n");
+        goro__debug.schedtrace_ms = 0;
     }
 }

@@ -367,11 +367,34 @@ static inline void goro__wait_dequeued(goro__g *g) {
         goro__compact_wait(g);
 }
 
+/* ---- replay.c: GORO_DEBUG=deterministic=SEED */
+/* Deterministic mode is on (replay.c, V1). [init-only] Tested with GORO__UNLIKELY at
+ * every hook: one predictable branch when off. */
+extern bool goro__replay_on;
+/* The virtual clock, which goro__nanotime reads while goro__replay_on. [atomic] */
+extern int64_t goro__replay_time;
+/* At goro_run: seed 0 turns the mode off. fini frees what the mode allocated. */
+void goro__replay_init(int64_t seed);
+void goro__replay_fini(void);
+/* The next number of the seeded stream (goro__rand in this mode). */
+uint64_t goro__replay_rand(void);
+/* pick_next's choice: a goroutine drawn from every runnable one of p, due timers run
+ * first; NULL if none. Owner P (M0) only. */
+goro__g *goro__replay_pick(goro__p *p);
+/* findrunnable's: the same, and when nothing is runnable, the netpoller, then virtual
+ * time jumps to the next timer; a deadlock is fatal. NULL when the runtime exits. On g0. */
+goro__g *goro__replay_findrunnable(goro__m *m);
+/* Runnable goroutines waiting in the mode's pool, not in any run queue (goro_stats). */
+size_t goro__replay_queued(void);
+/* goro_yield's and goro_spawn's decision point: the caller goes on or another runs. */
+void goro__replay_yield(void);
+
 /* ---- debugenv.c: GORO_DEBUG */
 typedef struct goro__debug_vars {
     int64_t schedtrace_ms; /* a scheduler line every this many ms (schedtrace.c); 0: off */
     int64_t scheddetail;   /* 1: schedtrace adds a line per P, M and goroutine */
     int64_t start;         /* goro__nanotime() at goro_run, for schedtrace's clock */
+    int64_t deterministic; /* seed of deterministic mode (replay.c); 0: off */
 } goro__debug_vars;
 extern goro__debug_vars goro__debug; /* [init-only] */
 /* Reads $GORO_DEBUG into goro__debug; warns on stderr about what it ignores. */

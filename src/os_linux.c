@@ -29,12 +29,16 @@
 #define GORO__ALTSTACK_SIZE (64 * 1024)
 
 int64_t goro__nanotime(void) {
+    if (GORO__UNLIKELY(goro__replay_on)) /* deterministic mode's virtual clock (replay.c) */
+        return goro__load_relaxed(&goro__replay_time);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 int64_t goro__nanotime_coarse(void) {
+    if (GORO__UNLIKELY(goro__replay_on))
+        return goro__load_relaxed(&goro__replay_time);
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;

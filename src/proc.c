@@ -150,12 +150,16 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     goro__page_size = (size_t)sysconf(_SC_PAGESIZE);
     goro__S.ncpu = goro__ncpu();
     goro__debug_parse();
+    /* Deterministic mode (replay.c, V1): one P, hence one thread running goroutines. */
+    goro__replay_init(goro__debug.deterministic);
     long v = 0;
     int procs = c.maxprocs;
     if (!procs)
         procs = env_int("GORO_MAXPROCS", 1, GORO__MAXPROCS_LIMIT, &v) ? (int)v : goro__S.ncpu;
     if (procs > GORO__MAXPROCS_LIMIT)
         procs = GORO__MAXPROCS_LIMIT;
+    if (goro__replay_on)
+        procs = 1;
     size_t stack = c.stack_size;
     if (!stack)
         stack = env_int("GORO_STACK_SIZE", GORO__MIN_STACK, (long)GORO__MAX_STACK, &v)
@@ -204,7 +208,8 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
         goro__m_fini_thread(m);
         goto out_free;
     }
-    goro__sysmon_start();
+    if (!goro__replay_on) /* deterministic mode: no preemption, no handoff (replay.c, V1) */
+        goro__sysmon_start();
     goro__schedule();
     /* Everything main did happens before goro_run returns (race.h; released in g_end). */
     goro__race_acquire(&goro__S.exiting);
@@ -226,6 +231,7 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     err = 0;
 out_free:
     free_all(m);
+    goro__replay_fini();
     pthread_mutex_destroy(&goro__S.lock);
     pthread_mutex_destroy(&goro__S.gfree_lock);
     pthread_mutex_destroy(&goro__S.runq_lock);
@@ -258,6 +264,8 @@ static int spawn(const goro_attr *attr, void (*fn)(void *), void *arg, void *pc)
         m = goro__repossess(m);
     int err = goro__newproc(m->p, size, name, fn, arg, pc, false);
     goro__releasem(m);
+    if (GORO__UNLIKELY(goro__replay_on) && err == 0)
+        goro__replay_yield(); /* a decision point (replay.c) */
     return err;
 }
 
@@ -426,6 +434,8 @@ int goro_maxprocs(int n) {
     int old = goro__load_relaxed(&goro__S.gomaxprocs);
     if (n < 1 || n == old)
         return old;
+    if (GORO__UNLIKELY(goro__replay_on))
+        return old; /* deterministic mode stays on one P (replay.c, V1) */
     if (n > GORO__MAXPROCS_LIMIT)
         n = GORO__MAXPROCS_LIMIT;
     goro__stop_the_world();

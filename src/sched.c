@@ -105,6 +105,10 @@
  * those in blocking calls itself. A goroutine that never switches delays the stop until
  * the monitor takes its P.
  *
+ * Deterministic mode (GORO_DEBUG=deterministic=SEED, replay.c): one P on one thread;
+ * pick_next, findrunnable, goro_yield and goro__rand hand over to replay.c, one branch
+ * each, which draws every choice from a seeded stream and keeps virtual time.
+ *
  * See-also: docs/ARCHITECTURE.md for the tour, proc.c for start-up and shutdown.
  */
 #include <sched.h>
@@ -165,6 +169,8 @@ goro__g *goro__getg(void) {
 }
 
 uint64_t goro__rand(goro__m *m) {
+    if (GORO__UNLIKELY(goro__replay_on)) /* one seeded stream (replay.c, V2) */
+        return goro__replay_rand();
     m->rand += 0xa0761d6478bd642fULL;
     __uint128_t r = (__uint128_t)m->rand * (m->rand ^ 0xe7037ed1a0b428dbULL);
     return (uint64_t)(r >> 64) ^ (uint64_t)r;
@@ -752,6 +758,8 @@ static inline goro__g *pick_next(goro__m *m) {
     if (GORO__UNLIKELY(goro__load_relaxed(&goro__S.gcwaiting) ||
                        goro__load_relaxed(&goro__S.exiting)))
         return NULL;
+    if (GORO__UNLIKELY(goro__replay_on))
+        return goro__replay_pick(m->p); /* deterministic mode (replay.c) */
     check_timers(m->p);
     return pick_local(m->p);
 }
@@ -1070,6 +1078,10 @@ void goro_yield(void) {
     goro__m *m = getm_entry();
     if (!m || !m->curg)
         return;
+    if (GORO__UNLIKELY(goro__replay_on)) {
+        goro__replay_yield(); /* deterministic mode (replay.c) */
+        return;
+    }
     goro__acquirem_m(m);
     /* The fast path apart, so that it keeps no registers of its own across the switch. */
     if (GORO__LIKELY(m->p != NULL) && yield_alone(m, m->curg))
@@ -1253,6 +1265,8 @@ static bool block_in_poller(goro__m *m, int64_t until) {
 /* Finds a goroutine to run, parking the M while there is none. Returns NULL when the
  * runtime is shutting down. Runs on g0. */
 static goro__g *findrunnable(goro__m *m) {
+    if (GORO__UNLIKELY(goro__replay_on))
+        return goro__replay_findrunnable(m); /* deterministic mode (replay.c) */
     goro__g *g;
 top:
     if (goro__load_acquire(&goro__S.exiting))

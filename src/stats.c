@@ -33,6 +33,8 @@ void goro_stats_get(goro_stats *out) {
         }
     }
     out->runnable += goro__load_relaxed(&goro__S.runq_size);
+    if (GORO__UNLIKELY(goro__replay_on))
+        out->runnable += (int64_t)goro__replay_queued(); /* deterministic mode (replay.c) */
     pthread_mutex_lock(&goro__S.lock);
     for (goro__m *m = goro__S.allm; m; m = m->alllink)
         out->switches += goro__load_relaxed(&m->nswitches);
