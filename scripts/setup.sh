@@ -10,8 +10,9 @@ set -euo pipefail
 # node-llhttp: the HTTP parser's C sources, compiled into examples/hello_server.
 run_pkgs=(build-essential cmake node-llhttp)
 # gcc-aarch64-linux-gnu + libc6-dev-arm64-cross + qemu-user: the aarch64 cross build and
-# its tests; clang: libFuzzer targets.
-test_pkgs=("${run_pkgs[@]}" valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang)
+# its tests; clang: libFuzzer targets; python3: tests/trace_check.py reads trace files.
+test_pkgs=("${run_pkgs[@]}" valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang
+    python3)
 bench_pkgs=("${run_pkgs[@]}" golang-go)
 # scripts/bench_http.sh: wrk drives hello_server, Go's net/http and nginx.
 bench_http_pkgs=("${run_pkgs[@]}" golang-go wrk nginx-light)

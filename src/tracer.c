@@ -1,0 +1,521 @@
+/*
+ * tracer.c - the execution tracer: recording events (goro_trace_start/stop, the hooks of
+ * tracer.h, user annotations) into per-P buffers.
+ *
+ * Terms. An event is a fixed 32-byte record (struct goro__trace_ev: timestamp, goroutine,
+ * one argument, type, P, M) followed by an optional payload (a spawn pc, a name, a log
+ * message) padded to 8 bytes. Events go into chunks of GORO__TRACE_CHUNK bytes; a stream
+ * is the ordered list of chunks one writer filled: one stream per P id, and one global
+ * stream. tracer_json.c merges the streams by timestamp into the JSON file.
+ *
+ * Invariants.
+ *  (R1) A P's stream is written only by the M that holds the P, inside a runtime entry
+ *       (m->locks > 0), so without any lock or atomic: the P changes hands only through
+ *       acquirep/releasep, the preemption handler's and the blocking call's release
+ *       stores, which order one owner's writes before the next owner's.
+ *  (R2) An M without a P (the monitor, an M whose P was taken in a blocking call, an M
+ *       blocked in the netpoller) writes the global stream, under trace_lock, and checks
+ *       goro__tracing again under it: the stopper clears the flag and detaches the stream
+ *       under the same lock.
+ *  (R3) Timestamps strictly increase within a stream (each is at least the previous + 1
+ *       tick), so a stream is sorted and the merge needs no sort. Across streams the
+ *       clock is the same (an invariant TSC on x86-64, the virtual counter on aarch64,
+ *       else CLOCK_MONOTONIC), so an event that happens before another across threads
+ *       has a timestamp no later, up to the reordering of an unserialized counter read
+ *       (tens of cycles; a wake-up takes thousands).
+ *  (R4) Memory is bounded: at most GORO_TRACE_BUFFER_MB (default 256) MiB of chunks.
+ *       A writer that needs one more chunk past that drops the event and counts it;
+ *       nothing on the hot path ever waits. The file says how many were dropped.
+ *  (R5) Start and stop stop the world (when called from a goroutine): at start every
+ *       live goroutine is written as an "existing" event, so the trace knows the state
+ *       of each; at stop no P writes while the streams are taken.
+ *
+ * Cost. A hook while not tracing: one load and one predicted branch (tracer.h). While
+ * tracing: a counter read (~10 ns on this machine's TSC; CLOCK_MONOTONIC through the vDSO
+ * ~30 ns) and a 32-byte store into the P's chunk; a chunk (2000 events) costs a malloc.
+ *
+ * Rejected. A writer thread streaming JSON while recording: the JSON of a goroutine's
+ * slices needs the events of every P in time order (a goroutine moves between Ps), so it
+ * would have to wait for the slowest P's chunk anyway; converting at stop is simpler and
+ * keeps the recording side to stores only. The price is memory (R4) for long traces.
+ * Go's binary format with a separate viewer: the requirement is a file that Perfetto and
+ * chrome://tracing open directly.
+ *
+ * See-also: tracer.h (hooks), tracer_json.c (output), docs/TRACING.md.
+ */
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "internal.h"
+#include "tracer.h"
+#include "tracer_json.h"
+
+uint32_t goro__tracing;
+
+enum { TRACE_IDLE = 0, TRACE_STARTING, TRACE_ON, TRACE_STOPPING };
+
+/* A stream's writer state. [owner-P] for the P streams, [lock: trace_lock] for the global
+ * one. Padded: each P writes its own. */
+typedef struct stream {
+    goro__trace_chunk *head, *tail; /* chunks filled so far, tail being filled */
+    uint64_t last;                  /* the last timestamp written (ticks) (R3) */
+    uint64_t dropped;               /* events lost for want of memory (R4) */
+} __attribute__((aligned(64))) stream;
+
+static struct {
+    uint32_t state;          /* [atomic] TRACE_* */
+    pthread_mutex_t lock;    /* "trace_lock": the global stream and start/stop's data */
+    int fd;                  /* [lock: state] the file, open while tracing */
+    bool from_env;           /* [lock: state] GORO_TRACE started it */
+    int64_t max_chunks;      /* [init-only per trace] (R4) */
+    int64_t nchunks;         /* [atomic] chunks allocated */
+    goro__trace_clock clock; /* [init-only per trace] */
+} tr = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+static stream pstreams[GORO__MAXPROCS_LIMIT]; /* [owner-P] by P id (R1) */
+static stream gstream;                        /* [lock: trace_lock] (R2) */
+
+/* ------------------------------------------------------------------ the clock */
+
+#if defined(__x86_64__)
+static inline uint64_t ticks(void) {
+    return __builtin_ia32_rdtsc();
+}
+#elif defined(__aarch64__)
+static inline uint64_t ticks(void) {
+    uint64_t v;
+    __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+}
+#else
+static inline uint64_t ticks(void) {
+    return 0;
+}
+#endif
+
+static bool use_counter; /* [init-only per trace] ticks() is the clock; else nanotime */
+
+static inline uint64_t now_ticks(void) {
+    return GORO__LIKELY(use_counter) ? ticks() : (uint64_t)goro__nanotime();
+}
+
+/* Whether the CPU's counter is a clock every CPU agrees on, at a fixed rate. */
+static bool counter_usable(void) {
+    const char *env = getenv("GORO_TRACE_CLOCK");
+    if (env && strcmp(env, "monotonic") == 0)
+        return false;
+#if defined(__x86_64__)
+    /* An invariant TSC (constant rate, runs in deep idle) that the kernel also trusts
+     * as its clocksource (it checks that the CPUs' TSCs are in sync). */
+    bool invariant = false, trusted = false;
+    char line[4096];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "flags", 5) == 0) {
+                invariant = strstr(line, " constant_tsc") && strstr(line, " nonstop_tsc");
+                break;
+            }
+        fclose(f);
+    }
+    f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    if (f) {
+        trusted = fgets(line, sizeof line, f) && strncmp(line, "tsc", 3) == 0;
+        fclose(f);
+    }
+    return invariant && trusted;
+#elif defined(__aarch64__)
+    return true; /* the architected virtual counter: system-wide, fixed frequency */
+#else
+    return false;
+#endif
+}
+
+/* ------------------------------------------------------------------ streams */
+
+/* Appends an event with an optional payload to s; false when out of memory (R4). */
+static bool stream_put(stream *s, int16_t p, const goro__trace_ev *e, const void *payload,
+                       size_t len) {
+    size_t need = sizeof *e + ((len + 7) & ~(size_t)7);
+    goro__trace_chunk *c = s->tail;
+    if (GORO__UNLIKELY(!c || c->used + need > GORO__TRACE_CHUNK_DATA)) {
+        if (goro__add_relaxed(&tr.nchunks, 1) > tr.max_chunks ||
+            !(c = malloc(sizeof *c + GORO__TRACE_CHUNK_DATA))) {
+            goro__add_relaxed(&tr.nchunks, -1);
+            s->dropped++;
+            return false;
+        }
+        c->next = NULL;
+        c->used = 0;
+        c->p = p;
+        if (s->tail)
+            s->tail->next = c;
+        else
+            s->head = c;
+        s->tail = c;
+    }
+    goro__trace_ev *d = (goro__trace_ev *)(c->data + c->used);
+    *d = *e;
+    d->len = (uint16_t)len;
+    if (len)
+        memcpy(d + 1, payload, len);
+    c->used += (uint32_t)need;
+    return true;
+}
+
+/* Stamps e with the clock (R3) and appends it to the stream of m's P if m holds one
+ * (and is not in a blocking call: that P may be someone else's by now), else to the
+ * global stream. m may be NULL (the monitor). */
+static void emit(goro__m *m, goro__p *p, goro__trace_ev *e, const void *payload, size_t len) {
+    e->m = m ? (uint16_t)m->id : GORO__TRACE_NONE16;
+    if (p) {
+        stream *s = &pstreams[p->id];
+        uint64_t t = now_ticks();
+        if (t <= s->last)
+            t = s->last + 1;
+        s->last = t;
+        e->ts = t;
+        e->p = (int16_t)p->id;
+        stream_put(s, e->p, e, payload, len);
+        return;
+    }
+    pthread_mutex_lock(&tr.lock);
+    if (goro__load_relaxed(&goro__tracing)) { /* (R2) */
+        uint64_t t = now_ticks();
+        if (t <= gstream.last)
+            t = gstream.last + 1;
+        gstream.last = t;
+        e->ts = t;
+        stream_put(&gstream, -1, e, payload, len);
+    }
+    pthread_mutex_unlock(&tr.lock);
+}
+
+/* The P m owns, for its stream (R1), or NULL. */
+static goro__p *owned_p(goro__m *m) {
+    if (!m || !m->p || (m->curg && m->curg->blocking_depth))
+        return NULL;
+    return m->p;
+}
+
+static void emit_g(goro__m *m, int type, uint64_t g, uint64_t arg, int reason) {
+    goro__p *p = owned_p(m);
+    goro__trace_ev e = {.g = g,
+                        .arg = arg,
+                        .type = (uint8_t)type,
+                        .reason = (uint8_t)reason,
+                        .p = p ? (int16_t)p->id : -1};
+    emit(m, p, &e, NULL, 0);
+}
+
+/* ------------------------------------------------------------------ hooks (tracer.h) */
+
+void goro__trace_go_create_slow(goro__p *p, goro__g *g) {
+    goro__m *m = goro__getm();
+    char payload[8 + GORO__TRACE_NAME_MAX];
+    uint64_t pc = (uint64_t)(uintptr_t)g->spawn_pc;
+    memcpy(payload, &pc, 8);
+    size_t len = 8;
+    if (g->name) {
+        size_t n = strnlen(g->name, GORO__TRACE_NAME_MAX - 1);
+        memcpy(payload + 8, g->name, n);
+        len += n;
+    }
+    goro__trace_ev e = {
+        .g = g->id, .arg = m && m->curg ? m->curg->id : 0, .type = GORO__EV_GO_CREATE};
+    emit(m, p, &e, payload, len);
+}
+
+void goro__trace_go_ev_slow(goro__m *m, int type, goro__g *g, uint64_t arg, int reason) {
+    emit_g(m, type, g->id, arg, reason);
+}
+
+void goro__trace_go_switch_slow(goro__m *m, goro__g *from, goro__g *to) {
+    emit_g(m, GORO__EV_GO_STOP, from->id, 0, GORO__TRACE_STOP_YIELD);
+    emit_g(m, GORO__EV_GO_START, to->id, 0, 0);
+}
+
+void goro__trace_go_unpark_slow(goro__m *m, goro__g *g, bool parked) {
+    if (!parked) /* nobody saw it waiting: it wakes itself */
+        emit_g(m, GORO__EV_GO_UNBLOCK, g->id, 0, 0);
+    emit_g(m, GORO__EV_GO_START, g->id, 0, 0);
+}
+
+void goro__trace_proc_slow(goro__m *m, goro__p *p, int type) {
+    goro__trace_ev e = {.arg = m ? (uint64_t)m->id : 0, .type = (uint8_t)type, .p = (int16_t)p->id};
+    if (type == GORO__EV_PROC_STEAL) {
+        emit(NULL, NULL, &e, NULL, 0); /* the taker has no P of its own (R2) */
+        return;
+    }
+    /* m holds p (start: just acquired; stop: not yet released). */
+    emit(m, p, &e, NULL, 0);
+}
+
+void goro__trace_syscall_enter_slow(goro__m *m, goro__g *g) {
+    goro__trace_ev e = {.g = g->id, .type = GORO__EV_SYSCALL_ENTER, .p = (int16_t)m->p->id};
+    emit(m, m->p, &e, NULL, 0); /* still ours: the release store that offers it follows */
+}
+
+void goro__trace_syscall_exit_slow(goro__m *m, goro__g *g) {
+    goro__trace_ev e = {
+        .g = g->id, .type = GORO__EV_SYSCALL_EXIT, .p = m->p ? (int16_t)m->p->id : -1};
+    emit(m, m->p, &e, NULL, 0); /* blocking_depth is 0 again: m->p is ours if set */
+}
+
+void goro__trace_netpoll_wake_slow(goro__g *g) {
+    goro__m *m = goro__getm();
+    emit_g(m, GORO__EV_NETPOLL_WAKE, g->id, 0, 0);
+}
+
+void goro__trace_timer_fire_slow(void) {
+    goro__m *m = goro__getm();
+    emit_g(m, GORO__EV_TIMER_FIRE, 0, 0, 0);
+}
+
+/* ------------------------------------------------------------------ user annotations */
+
+/* Records an event of the running goroutine, inside a runtime entry so the P stays (R1). */
+static void user_event(int type, const char *a, const char *b) {
+    goro__m *m = goro__getm();
+    if (!m || !m->curg)
+        return;
+    char payload[2 * GORO__TRACE_NAME_MAX];
+    size_t len = 0;
+    if (a) {
+        len = strnlen(a, GORO__TRACE_NAME_MAX - 1);
+        memcpy(payload, a, len);
+    }
+    if (b) {
+        payload[len++] = '\0';
+        size_t n = strnlen(b, GORO__TRACE_NAME_MAX - 1);
+        memcpy(payload + len, b, n);
+        len += n;
+    }
+    goro__acquirem_m(m);
+    goro__p *p = owned_p(m);
+    goro__trace_ev e = {.g = m->curg->id, .type = (uint8_t)type, .p = p ? (int16_t)p->id : -1};
+    emit(m, p, &e, payload, len);
+    goro__releasem(m);
+}
+
+void goro_trace_region_begin(const char *name) {
+    if (GORO__TRACING())
+        user_event(GORO__EV_REGION_BEGIN, name ? name : "", NULL);
+}
+
+void goro_trace_region_end(void) {
+    if (GORO__TRACING())
+        user_event(GORO__EV_REGION_END, NULL, NULL);
+}
+
+void goro_trace_log(const char *category, const char *msg) {
+    if (GORO__TRACING())
+        user_event(GORO__EV_LOG, category ? category : "", msg ? msg : "");
+}
+
+int goro_trace_enabled(void) {
+    return goro__load_relaxed(&goro__tracing) != 0;
+}
+
+/* ------------------------------------------------------------------ start and stop */
+
+/* Writes an "existing" event for every live goroutine (R5). The world is stopped. */
+static void snapshot_g(goro__g *g, void *arg) {
+    (void)arg;
+    uint32_t st = goro__load_acquire(&g->status);
+    if (st == GORO__G_FREE)
+        return;
+    char name[GORO__TRACE_NAME_MAX];
+    size_t len = 0;
+    const char *n = goro__load_relaxed(&g->name);
+    if (n) {
+        len = strnlen(n, GORO__TRACE_NAME_MAX - 1);
+        memcpy(name, n, len);
+    }
+    goro__trace_ev e = {.g = goro__load_relaxed(&g->id),
+                        .arg = goro__load_relaxed(&g->wait_reason),
+                        .type = GORO__EV_GO_EXISTING,
+                        .reason = (uint8_t)st,
+                        .p = -1};
+    /* The running goroutines: say where, so the P's track shows them. */
+    for (goro__m *o = goro__S.allm; o; o = o->alllink)
+        if (o->curg == g && o->p && st == GORO__G_RUNNING)
+            e.p = (int16_t)o->p->id;
+    emit(NULL, NULL, &e, name, len);
+}
+
+static void reset_streams(void) {
+    memset(pstreams, 0, sizeof pstreams);
+    memset(&gstream, 0, sizeof gstream);
+    goro__store_relaxed(&tr.nchunks, 0);
+}
+
+/* Opens path and arms the recording. The caller made sure no P runs but its own. */
+static int begin(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    tr.fd = fd;
+    long mb = 256;
+    const char *env = getenv("GORO_TRACE_BUFFER_MB");
+    if (env && atol(env) > 0)
+        mb = atol(env);
+    tr.max_chunks = (int64_t)mb * 1024 * 1024 / GORO__TRACE_CHUNK;
+    if (tr.max_chunks < 2)
+        tr.max_chunks = 2;
+    reset_streams();
+    use_counter = counter_usable();
+    tr.clock.counter = use_counter;
+    tr.clock.ticks0 = now_ticks();
+    tr.clock.ns0 = goro__nanotime();
+    /* The P streams start empty; their owners resume after the world starts again. The
+     * global stream's writers check the flag under the lock (R2). */
+    pthread_mutex_lock(&tr.lock);
+    goro__store_relaxed(&goro__tracing, 1);
+    pthread_mutex_unlock(&tr.lock);
+    if (goro__S.allp) {
+        pthread_mutex_lock(&goro__S.lock);
+        for (goro__m *o = goro__S.allm; o; o = o->alllink)
+            if (o->p) {
+                goro__trace_ev e = {
+                    .arg = (uint64_t)o->id, .type = GORO__EV_PROC_START, .p = (int16_t)o->p->id};
+                emit(NULL, NULL, &e, NULL, 0);
+            }
+        pthread_mutex_lock(&goro__S.gfree_lock);
+        goro__for_each_g(snapshot_g, NULL);
+        pthread_mutex_unlock(&goro__S.gfree_lock);
+        pthread_mutex_unlock(&goro__S.lock);
+    }
+    return 0;
+}
+
+/* Stops the recording and takes every stream. No P writes (R5). */
+static void end(goro__trace_stream *out, int *nout, uint64_t *dropped, uint64_t *stop_ticks) {
+    pthread_mutex_lock(&tr.lock);
+    goro__store_relaxed(&goro__tracing, 0);
+    *stop_ticks = now_ticks();
+    int n = 0;
+    *dropped = gstream.dropped;
+    out[n++] = (goro__trace_stream){.head = gstream.head, .p = -1};
+    for (int i = 0; i < GORO__MAXPROCS_LIMIT; i++) {
+        *dropped += pstreams[i].dropped;
+        if (pstreams[i].head)
+            out[n++] = (goro__trace_stream){.head = pstreams[i].head, .p = i};
+    }
+    *nout = n;
+    memset(pstreams, 0, sizeof pstreams);
+    memset(&gstream, 0, sizeof gstream);
+    pthread_mutex_unlock(&tr.lock);
+}
+
+/* Converts what end() took and writes the file. Returns 0 or -errno. */
+static int write_out(goro__trace_stream *streams, int n, uint64_t dropped, uint64_t stop) {
+    tr.clock.ticks1 = stop;
+    tr.clock.ns1 = goro__nanotime();
+    int err = goro__trace_write_json(tr.fd, streams, n, &tr.clock, dropped);
+    if (close(tr.fd) && !err)
+        err = -errno;
+    tr.fd = -1;
+    for (int i = 0; i < n; i++)
+        for (goro__trace_chunk *c = streams[i].head, *next; c; c = next) {
+            next = c->next;
+            free(c);
+        }
+    goro__store_relaxed(&tr.nchunks, 0);
+    return err;
+}
+
+static goro__trace_stream streams_buf[GORO__MAXPROCS_LIMIT + 1]; /* [lock: state] */
+
+int goro_trace_start(const char *path) {
+    if (!path)
+        return GORO_EINVAL;
+    uint32_t idle = TRACE_IDLE;
+    /* Acq-rel CAS: the one caller that wins owns tr's per-trace fields until it sets
+     * TRACE_ON (release), and pairs with the release store that ended the last trace. */
+    if (!goro__cas_acqrel(&tr.state, &idle, TRACE_STARTING))
+        return GORO_EBUSY;
+    goro__m *m = goro__getm();
+    bool in_g = m && m->curg;
+    if (!in_g && goro__S.allp) {
+        /* A runtime runs, but we cannot stop its world from outside. */
+        goro__store_release(&tr.state, TRACE_IDLE);
+        return GORO_EPERM;
+    }
+    if (in_g)
+        goro__stop_the_world();
+    int err = begin(path);
+    if (in_g)
+        goro__start_the_world(goro__load_relaxed(&goro__S.gomaxprocs));
+    tr.from_env = false;
+    goro__store_release(&tr.state, err ? TRACE_IDLE : TRACE_ON);
+    return err;
+}
+
+int goro_trace_stop(void) {
+    uint32_t on = TRACE_ON;
+    if (!goro__cas_acqrel(&tr.state, &on, TRACE_STOPPING))
+        return GORO_EINVAL; /* not tracing */
+    goro__m *m = goro__getm();
+    bool in_g = m && m->curg;
+    if (!in_g && goro__S.allp) {
+        goro__store_release(&tr.state, TRACE_ON);
+        return GORO_EPERM;
+    }
+    if (in_g)
+        goro__stop_the_world();
+    int n;
+    uint64_t dropped, stop;
+    end(streams_buf, &n, &dropped, &stop);
+    if (in_g)
+        goro__start_the_world(goro__load_relaxed(&goro__S.gomaxprocs));
+    /* The conversion takes a while: let the P serve others meanwhile. */
+    if (in_g)
+        goro_blocking_begin();
+    int err = write_out(streams_buf, n, dropped, stop);
+    if (in_g)
+        goro_blocking_end();
+    goro__store_release(&tr.state, TRACE_IDLE);
+    return err;
+}
+
+void goro__trace_run_begin(void) {
+    const char *path = getenv("GORO_TRACE");
+    if (!path || !*path)
+        return;
+    uint32_t idle = TRACE_IDLE;
+    if (!goro__cas_acqrel(&tr.state, &idle, TRACE_STARTING))
+        return; /* a trace started before goro_run goes on */
+    /* goro_run's thread is the only one: nothing else runs yet. */
+    int err = begin(path);
+    if (err) {
+        fprintf(stderr, "goro: GORO_TRACE=%s: %s\n", path, goro_strerror(err));
+        goro__store_release(&tr.state, TRACE_IDLE);
+        return;
+    }
+    tr.from_env = true;
+    goro__store_release(&tr.state, TRACE_ON);
+}
+
+void goro__trace_run_end(void) {
+    /* Every thread of the runtime has been joined: a trace started inside goro_run (by
+     * GORO_TRACE or a goroutine) ends with it, as its goroutines do. */
+    uint32_t on = TRACE_ON;
+    if (!goro__cas_acqrel(&tr.state, &on, TRACE_STOPPING))
+        return;
+    int n;
+    uint64_t dropped, stop;
+    end(streams_buf, &n, &dropped, &stop);
+    int err = write_out(streams_buf, n, dropped, stop);
+    if (err)
+        fprintf(stderr, "goro: writing the trace: %s\n", goro_strerror(err));
+    goro__store_release(&tr.state, TRACE_IDLE);
+}
