@@ -10,7 +10,9 @@
  *    ROUNDS rounds, each hop inside a region, nested in a region for the goroutine's whole
  *    life; every goroutine sleeps 1 ms once and logs once; one goroutine holds a mutex
  *    across a sleep while another, told by a channel that it is held, blocks on it; one
- *    goroutine makes a blocking call (GORO_BLOCKING around usleep); a log message holds
+ *    goroutine makes a blocking call (GORO_BLOCKING around usleep); one computes for
+ *    15 ms without a switch (the monitor may take its P); main resizes the Ps to 1 and
+ *    back (two stops of the world) while all this runs; a log message holds
  *    every character JSON must escape and an invalid UTF-8 byte.
  *    The checker verifies that the file is valid JSON; the writer found no event out of
  *    order and dropped none; exactly the goroutines spawned were created (and ended);
@@ -91,6 +93,15 @@ static void waiter(void *arg) {
     goro_wg_done(&r->wg);
 }
 
+/* Computes for 15 ms without a switch: the monitor takes its P if others wait. */
+static void hog(void *arg) {
+    ring *r = arg;
+    int64_t until = goro_now() + 15 * TU_MS;
+    while (goro_now() < until)
+        ;
+    goro_wg_done(&r->wg);
+}
+
 static void blocker(void *arg) {
     ring *r = arg;
     GORO_BLOCKING(usleep(2000));
@@ -105,7 +116,7 @@ static int program(void) {
         CHECK_EQ(goro_chan_make(&r.ch[i], sizeof(long), 0), 0);
     CHECK_EQ(goro_chan_make(&r.held, sizeof(int), 0), 0);
     int spawned = 0;
-    goro_wg_add(&r.wg, NGOR + 3);
+    goro_wg_add(&r.wg, NGOR + 4);
     for (int i = 0; i < NGOR; i++) {
         args[i] = (worker_arg){.r = &r, .i = i};
         goro_attr attr = {.name = "ring worker"};
@@ -115,10 +126,19 @@ static int program(void) {
     CHECK_EQ(goro_spawn(holder, &r), 0);
     CHECK_EQ(goro_spawn(waiter, &r), 0);
     CHECK_EQ(goro_spawn(blocker, &r), 0);
-    spawned += 3;
+    CHECK_EQ(goro_spawn(hog, &r), 0);
+    spawned += 4;
     long tok = 0;
     CHECK_EQ(goro_chan_send(r.ch[0], &tok), 0);
+    /* A resize stops the world; running on a P that goes away moves main to P0. */
+    int procs = goro_maxprocs(0);
+    goro_maxprocs(1);
+    goro_maxprocs(procs);
     goro_wg_wait(&r.wg);
+    /* wg_done comes just before each goroutine's end: wait for the ends themselves
+     * (goro_numgoroutine drops after the end is recorded) so the trace has them all. */
+    while (goro_numgoroutine() > 1)
+        goro_yield();
     for (int i = 0; i < NGOR; i++)
         goro_chan_release(r.ch[i]);
     goro_chan_release(r.held);
