@@ -218,7 +218,10 @@ static void emit_g(goro__m *m, int type, uint64_t g, uint64_t arg, int reason) {
 
 /* ------------------------------------------------------------------ hooks (tracer.h) */
 
-void goro__trace_go_create_slow(goro__p *p, goro__g *g) {
+void goro__trace_go_create_slow(goro__tw pw, goro__tw gw, goro__tw unused) {
+    (void)unused;
+    goro__p *p = (goro__p *)pw;
+    goro__g *g = (goro__g *)gw;
     goro__m *m = goro__getm();
     char payload[8 + GORO__TRACE_NAME_MAX];
     uint64_t pc = (uint64_t)(uintptr_t)g->spawn_pc;
@@ -234,22 +237,33 @@ void goro__trace_go_create_slow(goro__p *p, goro__g *g) {
     emit(m, p, &e, payload, len);
 }
 
-void goro__trace_go_ev_slow(goro__m *m, int type, goro__g *g, uint64_t arg, int reason) {
-    emit_g(m, type, g->id, arg, reason);
+void goro__trace_go_ev_slow(goro__tw mw, goro__tw gw, goro__tw type_reason) {
+    goro__m *m = (goro__m *)mw;
+    goro__g *g = (goro__g *)gw;
+    int type = (int)(type_reason & 0xff);
+    uint64_t arg = 0;
+    if (type == GORO__EV_GO_UNBLOCK && m->curg)
+        arg = m->curg->id; /* the waker, if a goroutine runs (tracer_json.c checks) */
+    emit_g(m, type, g->id, arg, (int)(type_reason >> 8));
 }
 
-void goro__trace_go_switch_slow(goro__m *m, goro__g *from, goro__g *to) {
-    emit_g(m, GORO__EV_GO_STOP, from->id, 0, GORO__TRACE_STOP_YIELD);
-    emit_g(m, GORO__EV_GO_START, to->id, 0, 0);
+void goro__trace_go_switch_slow(goro__tw mw, goro__tw from, goro__tw to) {
+    goro__m *m = (goro__m *)mw;
+    emit_g(m, GORO__EV_GO_STOP, ((goro__g *)from)->id, 0, GORO__TRACE_STOP_YIELD);
+    emit_g(m, GORO__EV_GO_START, ((goro__g *)to)->id, 0, 0);
 }
 
-void goro__trace_go_unpark_slow(goro__m *m, goro__g *g, bool parked) {
+void goro__trace_go_unpark_slow(goro__tw mw, goro__tw gw, goro__tw parked) {
+    goro__m *m = (goro__m *)mw;
+    goro__g *g = (goro__g *)gw;
     if (!parked) /* nobody saw it waiting: it wakes itself */
         emit_g(m, GORO__EV_GO_UNBLOCK, g->id, 0, 0);
     emit_g(m, GORO__EV_GO_START, g->id, 0, 0);
 }
 
-void goro__trace_proc_slow(goro__m *m, goro__p *p, int type) {
+void goro__trace_proc_slow(goro__tw mw, goro__tw pw, goro__tw type) {
+    goro__m *m = (goro__m *)mw;
+    goro__p *p = (goro__p *)pw;
     goro__trace_ev e = {.arg = m ? (uint64_t)m->id : 0, .type = (uint8_t)type, .p = (int16_t)p->id};
     if (type == GORO__EV_PROC_STEAL) {
         emit(NULL, NULL, &e, NULL, 0); /* the taker has no P of its own (R2) */
@@ -259,25 +273,34 @@ void goro__trace_proc_slow(goro__m *m, goro__p *p, int type) {
     emit(m, p, &e, NULL, 0);
 }
 
-void goro__trace_syscall_enter_slow(goro__m *m, goro__g *g) {
-    goro__trace_ev e = {.g = g->id, .type = GORO__EV_SYSCALL_ENTER, .p = (int16_t)m->p->id};
+void goro__trace_syscall_enter_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
+    (void)unused;
+    goro__m *m = (goro__m *)mw;
+    goro__trace_ev e = {
+        .g = ((goro__g *)gw)->id, .type = GORO__EV_SYSCALL_ENTER, .p = (int16_t)m->p->id};
     emit(m, m->p, &e, NULL, 0); /* still ours: the release store that offers it follows */
 }
 
-void goro__trace_syscall_exit_slow(goro__m *m, goro__g *g) {
-    goro__trace_ev e = {
-        .g = g->id, .type = GORO__EV_SYSCALL_EXIT, .p = m->p ? (int16_t)m->p->id : -1};
+void goro__trace_syscall_exit_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
+    (void)unused;
+    goro__m *m = (goro__m *)mw;
+    goro__trace_ev e = {.g = ((goro__g *)gw)->id,
+                        .type = GORO__EV_SYSCALL_EXIT,
+                        .p = m->p ? (int16_t)m->p->id : -1};
     emit(m, m->p, &e, NULL, 0); /* blocking_depth is 0 again: m->p is ours if set */
 }
 
-void goro__trace_netpoll_wake_slow(goro__g *g) {
-    goro__m *m = goro__getm();
-    emit_g(m, GORO__EV_NETPOLL_WAKE, g->id, 0, 0);
+void goro__trace_netpoll_wake_slow(goro__tw gw, goro__tw unused1, goro__tw unused2) {
+    (void)unused1;
+    (void)unused2;
+    emit_g(goro__getm(), GORO__EV_NETPOLL_WAKE, ((goro__g *)gw)->id, 0, 0);
 }
 
-void goro__trace_timer_fire_slow(void) {
-    goro__m *m = goro__getm();
-    emit_g(m, GORO__EV_TIMER_FIRE, 0, 0, 0);
+void goro__trace_timer_fire_slow(goro__tw unused0, goro__tw unused1, goro__tw unused2) {
+    (void)unused0;
+    (void)unused1;
+    (void)unused2;
+    emit_g(goro__getm(), GORO__EV_TIMER_FIRE, 0, 0, 0);
 }
 
 /* ------------------------------------------------------------------ user annotations */

@@ -32,8 +32,9 @@
 
 /* Nonzero while a trace records. [atomic] Written by goro_trace_start/stop with the world
  * stopped (relaxed is enough for the hooks: the stop and start of the world order it for
- * every P; an M without a P re-reads it under the global buffer's lock). */
-extern uint32_t goro__tracing;
+ * every P; an M without a P re-reads it under the global buffer's lock). Hidden: the
+ * hooks in other files load it directly, not through the GOT (-fPIC), a second load. */
+extern uint32_t goro__tracing __attribute__((visibility("hidden")));
 
 #define GORO__TRACING() GORO__UNLIKELY(goro__load_relaxed(&goro__tracing))
 
@@ -64,112 +65,135 @@ enum {
 /* Why a goroutine stopped running while runnable. */
 enum { GORO__TRACE_STOP_YIELD = 0, GORO__TRACE_STOP_PREEMPT = 1 };
 
-/* The out-of-line halves (tracer.c). Cold: only run while tracing. */
-void goro__trace_go_create_slow(goro__p *p, goro__g *g);
-void goro__trace_go_ev_slow(goro__m *m, int type, goro__g *g, uint64_t arg, int reason);
-void goro__trace_go_switch_slow(goro__m *m, goro__g *from, goro__g *to);
-void goro__trace_go_unpark_slow(goro__m *m, goro__g *g, bool parked);
-void goro__trace_proc_slow(goro__m *m, goro__p *p, int type);
-void goro__trace_syscall_enter_slow(goro__m *m, goro__g *g);
-void goro__trace_syscall_exit_slow(goro__m *m, goro__g *g);
-void goro__trace_netpoll_wake_slow(goro__g *g);
-void goro__trace_timer_fire_slow(void);
+/* The out-of-line halves (tracer.c), each taking three words. Cold: only run while
+ * tracing. */
+typedef uintptr_t goro__tw;
+void goro__trace_go_create_slow(goro__tw p, goro__tw g, goro__tw unused);
+/* m, g, type | reason << 8; the event's arg is the waker for GORO__EV_GO_UNBLOCK. */
+void goro__trace_go_ev_slow(goro__tw m, goro__tw g, goro__tw type_reason);
+void goro__trace_go_switch_slow(goro__tw m, goro__tw from, goro__tw to);
+void goro__trace_go_unpark_slow(goro__tw m, goro__tw g, goro__tw parked);
+void goro__trace_proc_slow(goro__tw m, goro__tw p, goro__tw type);
+void goro__trace_syscall_enter_slow(goro__tw m, goro__tw g, goro__tw unused);
+void goro__trace_syscall_exit_slow(goro__tw m, goro__tw g, goro__tw unused);
+void goro__trace_netpoll_wake_slow(goro__tw g, goro__tw unused1, goro__tw unused2);
+void goro__trace_timer_fire_slow(goro__tw unused0, goro__tw unused1, goro__tw unused2);
 /* goro_run's start and end: GORO_TRACE=path, and stopping a trace goro_run outlives. */
 void goro__trace_run_begin(void);
 void goro__trace_run_end(void);
 
+/* GORO__TRACE_CALL(fn, a, b, c) calls fn(a, b, c) through goro__trace_tramp
+ * (arch/<cpu>/trace_tramp.S), which saves and restores every register a C call may
+ * clobber: to the compiler the call is an asm statement that changes memory only, so the
+ * code around a hook keeps its values in the registers it had chosen and pushes no
+ * callee-saved register for the hook's sake. A plain call in the same place cost
+ * bench_pingpong 2-3 instructions of register saves per hook on the hot path (cachegrind),
+ * beyond the hook's load, test and branch. The function and its arguments go on the
+ * stack, from any registers, so that none has to be in a fixed register either (fixed
+ * argument registers cost goro__park two moves at entry). x86-64: the red zone below rsp
+ * belongs to the surrounding code, so the pushes start 128 bytes lower.
+ * ThreadSanitizer builds and other CPUs use a plain call. */
+#if defined(__x86_64__) && !GORO_TSAN
+#define GORO__TRACE_CALL(fn, a, b, c)                                                              \
+    __asm__ volatile("subq $128, %%rsp\n\tpushq %3\n\tpushq %2\n\tpushq %1\n\tpushq %0\n\t"        \
+                     "callq goro__trace_tramp\n\taddq $160, %%rsp"                                 \
+                     :                                                                             \
+                     : "r"(fn), "re"((goro__tw)(a)), "re"((goro__tw)(b)), "re"((goro__tw)(c))      \
+                     : "memory", "cc")
+#elif defined(__aarch64__) && !GORO_TSAN
+#define GORO__TRACE_CALL(fn, a, b, c)                                                              \
+    __asm__ volatile("stp %0, %1, [sp, #-32]!\n\tstp %2, %3, [sp, #16]\n\t"                        \
+                     "bl goro__trace_tramp\n\tadd sp, sp, #32"                                     \
+                     :                                                                             \
+                     : "r"(fn), "r"((goro__tw)(a)), "r"((goro__tw)(b)), "r"((goro__tw)(c))         \
+                     : "x30", "memory", "cc")
+#else
+#define GORO__TRACE_CALL(fn, a, b, c) (fn)((goro__tw)(a), (goro__tw)(b), (goro__tw)(c))
+#endif
+
 /* ---- the hooks, one line each at their call sites */
+
+#define GORO__TRACE_HOOK(fn, a, b, c)                                                              \
+    do {                                                                                           \
+        if (GORO__TRACING())                                                                       \
+            GORO__TRACE_CALL(fn, a, b, c);                                                         \
+    } while (0)
 
 /* newproc: g was just created on p by the running goroutine (if any). */
 static inline void goro__trace_go_create(goro__p *p, goro__g *g) {
-    if (GORO__TRACING())
-        goro__trace_go_create_slow(p, g);
+    GORO__TRACE_HOOK(goro__trace_go_create_slow, p, g, 0);
 }
 
 /* run(), hand_stack: g starts running on m's P. */
 static inline void goro__trace_go_start(goro__m *m, goro__g *g) {
-    if (GORO__TRACING())
-        goro__trace_go_ev_slow(m, GORO__EV_GO_START, g, 0, 0);
+    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_START);
 }
 
-/* A yield or a preemption: g stops running but stays runnable. */
+/* A yield or a preemption (why: GORO__TRACE_STOP_*): g stops running, stays runnable. */
 static inline void goro__trace_go_stop(goro__m *m, goro__g *g, int why) {
-    if (GORO__TRACING())
-        goro__trace_go_ev_slow(m, GORO__EV_GO_STOP, g, 0, why);
+    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_STOP | (goro__tw)why << 8);
 }
 
 /* The one-P yield's inlined switch: from yields, to starts. */
 static inline void goro__trace_go_switch(goro__m *m, goro__g *from, goro__g *to) {
-    if (GORO__TRACING())
-        goro__trace_go_switch_slow(m, from, to);
+    GORO__TRACE_HOOK(goro__trace_go_switch_slow, m, from, to);
 }
 
 /* goro__park, before anything publishes g as waiting. */
 static inline void goro__trace_go_block(goro__m *m, goro__g *g, int reason) {
-    if (GORO__TRACING())
-        goro__trace_go_ev_slow(m, GORO__EV_GO_BLOCK, g, 0, reason);
+    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_BLOCK | (goro__tw)reason << 8);
 }
 
 /* goro__park when g runs on without a switch: not parked after all (unlockf said no), or
  * readied already by the time it picked. */
 static inline void goro__trace_go_unpark(goro__m *m, goro__g *g, bool parked) {
-    if (GORO__TRACING())
-        goro__trace_go_unpark_slow(m, g, parked);
+    GORO__TRACE_HOOK(goro__trace_go_unpark_slow, m, g, parked);
 }
 
 /* goro__ready: m's running goroutine (or the runtime on g0) makes the waiting g runnable. */
 static inline void goro__trace_go_unblock(goro__m *m, goro__g *g) {
-    if (GORO__TRACING())
-        goro__trace_go_ev_slow(m, GORO__EV_GO_UNBLOCK, g, m->curg ? m->curg->id : 0, 0);
+    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_UNBLOCK);
 }
 
 /* g_end: g returned from its function or called goro_exit. */
 static inline void goro__trace_go_end(goro__m *m, goro__g *g) {
-    if (GORO__TRACING())
-        goro__trace_go_ev_slow(m, GORO__EV_GO_END, g, 0, 0);
+    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_END);
 }
 
 /* acquirep (and the preempted P taken back): m now holds p. */
 static inline void goro__trace_proc_start(goro__m *m, goro__p *p) {
-    if (GORO__TRACING())
-        goro__trace_proc_slow(m, p, GORO__EV_PROC_START);
+    GORO__TRACE_HOOK(goro__trace_proc_slow, m, p, GORO__EV_PROC_START);
 }
 
 /* releasep: m gives p up. Called while m still holds it. */
 static inline void goro__trace_proc_stop(goro__m *m, goro__p *p) {
-    if (GORO__TRACING())
-        goro__trace_proc_slow(m, p, GORO__EV_PROC_STOP);
+    GORO__TRACE_HOOK(goro__trace_proc_slow, m, p, GORO__EV_PROC_STOP);
 }
 
 /* handoffp: p was taken from an M in a blocking call or from a hog. */
 static inline void goro__trace_proc_steal(goro__p *p) {
-    if (GORO__TRACING())
-        goro__trace_proc_slow(NULL, p, GORO__EV_PROC_STEAL);
+    GORO__TRACE_HOOK(goro__trace_proc_slow, 0, p, GORO__EV_PROC_STEAL);
 }
 
 /* goro_blocking_begin, while m still owns its P (before the store that lets others take
  * it). */
 static inline void goro__trace_syscall_enter(goro__m *m, goro__g *g) {
-    if (GORO__TRACING())
-        goro__trace_syscall_enter_slow(m, g);
+    GORO__TRACE_HOOK(goro__trace_syscall_enter_slow, m, g, 0);
 }
 
 /* goro_blocking_end, once g runs on a P again (m->p, owned). */
 static inline void goro__trace_syscall_exit(goro__m *m, goro__g *g) {
-    if (GORO__TRACING())
-        goro__trace_syscall_exit_slow(m, g);
+    GORO__TRACE_HOOK(goro__trace_syscall_exit_slow, m, g, 0);
 }
 
 /* The netpoller found g's fd ready (any thread, with or without a P). */
 static inline void goro__trace_netpoll_wake(goro__g *g) {
-    if (GORO__TRACING())
-        goro__trace_netpoll_wake_slow(g);
+    GORO__TRACE_HOOK(goro__trace_netpoll_wake_slow, g, 0, 0);
 }
 
 /* A timer's callback is about to run, on an M that holds a P. */
 static inline void goro__trace_timer_fire(void) {
-    if (GORO__TRACING())
-        goro__trace_timer_fire_slow();
+    GORO__TRACE_HOOK(goro__trace_timer_fire_slow, 0, 0, 0);
 }
 
 #endif
