@@ -20,9 +20,18 @@
  *                  track: a region spans blocks and runs, which would not nest).
  *   4 "Runtime"    tid 0: events with neither P nor goroutine.
  *
- * Invariant (J1): the writer checks the order of every goroutine's events (tracer.h's
- * grammar) and counts what breaks it in "otherData": "anomalies", with the first few
- * described. A correct runtime writes 0; the tests check it.
+ * Invariants.
+ *  (J1) The writer checks the order of every goroutine's events (tracer.h's grammar) and
+ *       counts what breaks it in "otherData": "anomalies", with the first few described.
+ *       A correct runtime writes 0; the tests check it.
+ *  (J2) A start may carry a timestamp a little earlier than the wake-up or stop that
+ *       made its goroutine runnable, when that was written to another stream: a start
+ *       after a goroutine-to-goroutine switch reuses the stamp of the stop before it
+ *       (tracer.c) and the picked goroutine may have come from the global queue; and
+ *       two CPUs' counter reads may disagree by a few cycles. Such a start waits, and is
+ *       applied right after the event that makes its goroutine runnable, at that event's
+ *       time ("reordered_starts" counts them); one still waiting at the end is an
+ *       anomaly.
  *
  * Strings from the program (goroutine names, regions, log messages) are escaped for JSON;
  * bytes that are not valid UTF-8 become U+FFFD.
@@ -192,7 +201,9 @@ typedef struct gst {
     const char *name;   /* in a chunk's payload, not terminated */
     uint16_t namelen;
     double since, psince;
-    uint64_t flow; /* a wake arrow waiting for its next start, 0 if none */
+    uint64_t flow;          /* a wake arrow waiting for its next start, 0 if none */
+    bool has_pending;       /* a start that came early (J2) */
+    goro__trace_ev pending; /* that start */
     int nregions;
     const char *rname[MAX_REGIONS];
     uint16_t rlen[MAX_REGIONS];
@@ -211,7 +222,7 @@ typedef struct conv {
     uint64_t nflows;
     /* Counts for otherData. */
     uint64_t events, created, existing, ended, unblocks, region_begins, region_ends, logs,
-        anomalies, unmatched_region_ends;
+        anomalies, unmatched_region_ends, reordered;
     char samples[MAX_SAMPLES][160];
 } conv;
 
@@ -436,6 +447,18 @@ static void expect(conv *c, gst *g, int want, double t, const char *what) {
                 state_str(g->state));
 }
 
+static void process(conv *c, const goro__trace_ev *e, double t);
+
+/* g has just become runnable: a start that came early runs now (J2). */
+static void pending_start(conv *c, gst *g, double t) {
+    if (!g->has_pending || g->state != S_RUNNABLE)
+        return;
+    g->has_pending = false;
+    goro__trace_ev e = g->pending;
+    c->events--; /* counted when it came */
+    process(c, &e, t);
+}
+
 static void process(conv *c, const goro__trace_ev *e, double t) {
     out *o = c->o;
     const char *payload = (const char *)(e + 1);
@@ -483,6 +506,12 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
     case GORO__EV_GO_START:
         if (!(g = g_get(c, e->g, t, "start")))
             return;
+        if (g->state != S_RUNNABLE && g->state != S_NONE && !g->has_pending) {
+            g->pending = *e; /* early (J2) */
+            g->has_pending = true;
+            c->reordered++;
+            return;
+        }
         expect(c, g, S_RUNNABLE, t, "start");
         gslice_close(c, g, t, false);
         g->state = S_RUNNING;
@@ -506,6 +535,7 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         gslice_close(c, g, t, false);
         pslice_close(c, g, t);
         g->state = S_RUNNABLE;
+        pending_start(c, g, t);
         break;
     case GORO__EV_GO_BLOCK:
         if (!(g = g_get(c, e->g, t, "block")))
@@ -534,6 +564,7 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
             ev_open(o, 'i', PID_GOROUTINES, g->id, t);
             OUT_LIT(o, ",\"s\":\"t\",\"name\":\"netpoll wake\"}");
         }
+        pending_start(c, g, t);
         break;
     }
     case GORO__EV_GO_END:
@@ -765,6 +796,9 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
         gst *g = &c->tab[i];
         if (!g->id)
             continue;
+        if (g->has_pending)
+            anomaly(c, end_ns, "start of goroutine %llu while %s, never runnable after",
+                    (unsigned long long)g->id, state_str(g->state));
         gslice_close(c, g, end_ns, true);
         pslice_close(c, g, end_ns);
         while (g->nregions > 0)
@@ -787,14 +821,16 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
             "\"events\":%llu,\"dropped\":%llu,\"anomalies\":%llu,\"goroutines_created\":%llu,"
             "\"goroutines_existing\":%llu,\"goroutines_ended\":%llu,\"unblocks\":%llu,"
             "\"flows\":%llu,\"region_begins\":%llu,\"region_ends\":%llu,"
-            "\"unmatched_region_ends\":%llu,\"logs\":%llu,\"anomaly_samples\":[",
+            "\"unmatched_region_ends\":%llu,\"logs\":%llu,\"reordered_starts\":%llu,"
+            "\"anomaly_samples\":[",
             clock->counter ? "cpu counter" : "CLOCK_MONOTONIC", end_ns,
             (unsigned long long)c->events, (unsigned long long)dropped,
             (unsigned long long)c->anomalies, (unsigned long long)c->created,
             (unsigned long long)c->existing, (unsigned long long)c->ended,
             (unsigned long long)c->unblocks, (unsigned long long)c->nflows,
             (unsigned long long)c->region_begins, (unsigned long long)c->region_ends,
-            (unsigned long long)c->unmatched_region_ends, (unsigned long long)c->logs);
+            (unsigned long long)c->unmatched_region_ends, (unsigned long long)c->logs,
+            (unsigned long long)c->reordered);
     for (uint64_t i = 0; i < c->anomalies && i < MAX_SAMPLES; i++) {
         if (i)
             OUT_LIT(o, ",");
