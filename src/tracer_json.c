@@ -169,10 +169,26 @@ static void out_cstr(out *o, const char *s) {
     out_jstr(o, s, strlen(s));
 }
 
+/* Writes ns as microseconds with three decimals (the file's unit), without printf's
+ * floating-point code, which took half of the writing time. */
+static void out_us(out *o, double ns) {
+    unsigned long long v = ns > 0 ? (unsigned long long)(ns + 0.5) : 0;
+    char tmp[32];
+    int k = (int)sizeof tmp;
+    for (int i = 0; i < 3; i++, v /= 10)
+        tmp[--k] = (char)('0' + v % 10);
+    tmp[--k] = '.';
+    do
+        tmp[--k] = (char)('0' + v % 10);
+    while (v /= 10);
+    out_mem(o, tmp + k, sizeof tmp - (size_t)k);
+}
+
 /* Starts an event object: {"ph":..,"pid":..,"tid":..,"ts":.. and leaves it open. */
 static void ev_open(out *o, char ph, int pid, uint64_t tid, double ts_ns) {
-    out_fmt(o, "%s{\"ph\":\"%c\",\"pid\":%d,\"tid\":%llu,\"ts\":%.3f", o->first ? "\n" : ",\n", ph,
-            pid, (unsigned long long)tid, ts_ns / 1000.0);
+    out_fmt(o, "%s{\"ph\":\"%c\",\"pid\":%d,\"tid\":%llu,\"ts\":", o->first ? "\n" : ",\n", ph, pid,
+            (unsigned long long)tid);
+    out_us(o, ts_ns);
     o->first = false;
 }
 
@@ -320,7 +336,9 @@ static void gslice_close(conv *c, gst *g, double t, bool unfinished) {
         return;
     out *o = c->o;
     ev_open(o, 'X', PID_GOROUTINES, g->id, g->since);
-    out_fmt(o, ",\"dur\":%.3f,\"name\":", (t - g->since) / 1000.0);
+    OUT_LIT(o, ",\"dur\":");
+    out_us(o, t - g->since);
+    OUT_LIT(o, ",\"name\":");
     if (g->state == S_BLOCKED) {
         char name[96];
         snprintf(name, sizeof name, "blocked: %s", goro__wait_reason_str(g->reason));
@@ -340,7 +358,9 @@ static void pslice_close(conv *c, gst *g, double t) {
         return;
     out *o = c->o;
     ev_open(o, 'X', PID_PROCS, 2 * (uint64_t)g->p, g->psince);
-    out_fmt(o, ",\"dur\":%.3f,\"name\":", (t - g->psince) / 1000.0);
+    OUT_LIT(o, ",\"dur\":");
+    out_us(o, t - g->psince);
+    OUT_LIT(o, ",\"name\":");
     char name[64 + GORO__TRACE_NAME_MAX];
     int k = snprintf(name, sizeof name, "G%llu%s", (unsigned long long)g->id,
                      g->p_syscall ? " syscall" : "");
@@ -383,8 +403,9 @@ static void mslice_close(conv *c, int p, double t) {
         return;
     out *o = c->o;
     ev_open(o, 'X', PID_PROCS, 2 * (uint64_t)p + 1, c->pmsince[p]);
-    out_fmt(o, ",\"dur\":%.3f,\"name\":\"M%d\",\"args\":{\"m\":%d}}", (t - c->pmsince[p]) / 1000.0,
-            c->pm[p], c->pm[p]);
+    OUT_LIT(o, ",\"dur\":");
+    out_us(o, t - c->pmsince[p]);
+    out_fmt(o, ",\"name\":\"M%d\",\"args\":{\"m\":%d}}", c->pm[p], c->pm[p]);
     c->pm[p] = -1;
 }
 
@@ -406,7 +427,9 @@ static void region_close(conv *c, gst *g, double t, bool unfinished) {
         return; /* too deep to have kept */
     out *o = c->o;
     ev_open(o, 'X', PID_REGIONS, g->id, g->rsince[i]);
-    out_fmt(o, ",\"dur\":%.3f,\"name\":", (t - g->rsince[i]) / 1000.0);
+    OUT_LIT(o, ",\"dur\":");
+    out_us(o, t - g->rsince[i]);
+    OUT_LIT(o, ",\"name\":");
     out_jstr(o, g->rname[i], g->rlen[i]);
     out_fmt(o, ",\"args\":{\"g\":%llu%s}}", (unsigned long long)g->id,
             unfinished ? ",\"unfinished\":true" : "");
