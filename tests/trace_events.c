@@ -12,7 +12,8 @@
  *    across a sleep while another, told by a channel that it is held, blocks on it; one
  *    goroutine makes a blocking call (GORO_BLOCKING around usleep); one computes for
  *    15 ms without a switch (the monitor may take its P); main resizes the Ps to 1 and
- *    back (two stops of the world) while all this runs; a log message holds
+ *    back (two stops of the world) while all this runs; one goroutine waits on the
+ *    netpoller for a pipe another writes after 2 ms; a log message holds
  *    every character JSON must escape and an invalid UTF-8 byte.
  *    The checker verifies that the file is valid JSON; the writer found no event out of
  *    order and dropped none; exactly the goroutines spawned were created (and ended);
@@ -21,9 +22,12 @@
  *    runnable / syscall / end, blocked -> runnable, syscall -> running) without gaps or
  *    overlaps; each P's slices are in time order without overlap; every flow arrow has
  *    both ends; the wait reasons the program causes appear ("chan receive", "sleep",
- *    "mutex") and a blocking call does; the escaped message reads back exactly.
+ *    "mutex", "IO wait (read)") and a blocking call does; the escaped message reads back
+ *    exactly.
  *  - GORO_TRACE=path traces a whole second goro_run of the same program, checked the
  *    same way (the goroutines it spawns, plus main, are created).
+ *  - GORO_TRACE_BUFFER_MB=1 (two 1 MiB slabs) and 200,000 yields: the file reports
+ *    dropped events and is still valid JSON whose P tracks are in order.
  * Registered with GORO_MAXPROCS=1 and with every CPU.
  */
 #include "testutil.h"
@@ -102,6 +106,23 @@ static void hog(void *arg) {
     goro_wg_done(&r->wg);
 }
 
+/* Parks on the netpoller until the writer's byte arrives. */
+static int pipefd[2];
+
+static void pipe_reader(void *arg) {
+    ring *r = arg;
+    char c;
+    CHECK_EQ(goro_read(pipefd[0], &c, 1, GORO_FOREVER), 1);
+    goro_wg_done(&r->wg);
+}
+
+static void pipe_writer(void *arg) {
+    ring *r = arg;
+    goro_sleep(2 * TU_MS);
+    CHECK_EQ(goro_write(pipefd[1], "x", 1, GORO_FOREVER), 1);
+    goro_wg_done(&r->wg);
+}
+
 static void blocker(void *arg) {
     ring *r = arg;
     GORO_BLOCKING(usleep(2000));
@@ -116,7 +137,8 @@ static int program(void) {
         CHECK_EQ(goro_chan_make(&r.ch[i], sizeof(long), 0), 0);
     CHECK_EQ(goro_chan_make(&r.held, sizeof(int), 0), 0);
     int spawned = 0;
-    goro_wg_add(&r.wg, NGOR + 4);
+    CHECK(pipe(pipefd) == 0);
+    goro_wg_add(&r.wg, NGOR + 6);
     for (int i = 0; i < NGOR; i++) {
         args[i] = (worker_arg){.r = &r, .i = i};
         goro_attr attr = {.name = "ring worker"};
@@ -127,7 +149,9 @@ static int program(void) {
     CHECK_EQ(goro_spawn(waiter, &r), 0);
     CHECK_EQ(goro_spawn(blocker, &r), 0);
     CHECK_EQ(goro_spawn(hog, &r), 0);
-    spawned += 4;
+    CHECK_EQ(goro_spawn(pipe_reader, &r), 0);
+    CHECK_EQ(goro_spawn(pipe_writer, &r), 0);
+    spawned += 6;
     long tok = 0;
     CHECK_EQ(goro_chan_send(r.ch[0], &tok), 0);
     /* A resize stops the world; running on a P that goes away moves main to P0. */
@@ -142,11 +166,13 @@ static int program(void) {
     for (int i = 0; i < NGOR; i++)
         goro_chan_release(r.ch[i]);
     goro_chan_release(r.held);
+    goro_close(pipefd[0]);
+    goro_close(pipefd[1]);
     return spawned;
 }
 
 static char dir[64];
-static char path_api[128], path_env[128];
+static char path_api[128], path_env[128], path_drop[128];
 static int spawned_api;
 
 static void check_file(const char *path, int created, int existing) {
@@ -192,6 +218,23 @@ static void main_api(void *arg) {
     CHECK_EQ(goro_trace_stop(), GORO_EINVAL);
 }
 
+static void yielder(void *arg) {
+    goro_waitgroup *wg = arg;
+    for (int i = 0; i < 100000; i++)
+        goro_yield();
+    goro_wg_done(wg);
+}
+
+/* 400,000 events or more, into a buffer limited to 2 MiB (65,000 events). */
+static void main_drop(void *arg) {
+    (void)arg;
+    goro_waitgroup wg = GORO_WAITGROUP_INIT;
+    goro_wg_add(&wg, 2);
+    CHECK_EQ(goro_spawn(yielder, &wg), 0);
+    CHECK_EQ(goro_spawn(yielder, &wg), 0);
+    goro_wg_wait(&wg);
+}
+
 static void main_env(void *arg) {
     (void)arg;
     CHECK_EQ(goro_trace_enabled(), 1);
@@ -205,6 +248,7 @@ int main(void) {
     CHECK(mkdtemp(dir) != NULL);
     snprintf(path_api, sizeof path_api, "%s/api.json", dir);
     snprintf(path_env, sizeof path_env, "%s/env.json", dir);
+    snprintf(path_drop, sizeof path_drop, "%s/drop.json", dir);
     write_expected();
 
     CHECK_EQ(goro_run(NULL, main_api, NULL), 0);
@@ -216,12 +260,24 @@ int main(void) {
     CHECK(unsetenv("GORO_TRACE") == 0);
     check_file(path_env, spawned_api + 1, 0); /* main is created inside this trace */
 
+    /* Past the memory limit events are dropped, counted, and the file is still sound. */
+    CHECK(setenv("GORO_TRACE", path_drop, 1) == 0);
+    CHECK(setenv("GORO_TRACE_BUFFER_MB", "1", 1) == 0);
+    CHECK_EQ(goro_run(NULL, main_drop, NULL), 0);
+    CHECK(unsetenv("GORO_TRACE") == 0);
+    CHECK(unsetenv("GORO_TRACE_BUFFER_MB") == 0);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "python3 '%s' '%s' --dropped", GORO_TRACE_CHECKER, path_drop);
+    int st = system(cmd);
+    CHECKF(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "the checker rejected %s", path_drop);
+
     /* Passed: remove the files (kept on failure, for a look). */
     char p[160];
     snprintf(p, sizeof p, "%s/escaped.bin", dir);
     unlink(p);
     unlink(path_api);
     unlink(path_env);
+    unlink(path_drop);
     rmdir(dir);
     return tu_pass("trace_events");
 }
