@@ -83,12 +83,12 @@ void goro__trace_run_begin(void);
 void goro__trace_run_end(void);
 
 /* GORO__TRACE_CALL(fn, a, b, c) calls fn(a, b, c) through goro__trace_tramp
- * (arch/<cpu>/trace_tramp.S), which saves and restores every register a C call may
- * clobber: to the compiler the call is an asm statement that changes memory only, so the
- * code around a hook keeps its values in the registers it had chosen and pushes no
- * callee-saved register for the hook's sake. A plain call in the same place cost
- * bench_pingpong 2-3 instructions of register saves per hook on the hot path (cachegrind),
- * beyond the hook's load, test and branch. The function and its arguments go on the
+ * (arch/<cpu>/trace_tramp.S), which saves and restores every general-purpose register a
+ * C call may clobber: to the compiler the call is an asm statement that changes memory
+ * and the vector registers only, so the code around a hook keeps its values in the
+ * registers it had chosen and pushes no callee-saved register for the hook's sake. A plain call in
+ * the same place cost bench_pingpong 2-3 instructions of register saves per hook on the hot path
+ * (cachegrind), beyond the hook's load, test and branch. The function and its arguments go on the
  * stack, from any registers, so that none has to be in a fixed register either (fixed
  * argument registers cost goro__park two moves at entry). x86-64: the red zone below rsp
  * belongs to the surrounding code, so the pushes start 128 bytes lower.
@@ -99,14 +99,19 @@ void goro__trace_run_end(void);
                      "callq goro__trace_tramp\n\taddq $160, %%rsp"                                 \
                      :                                                                             \
                      : "r"(fn), "re"((goro__tw)(a)), "re"((goro__tw)(b)), "re"((goro__tw)(c))      \
-                     : "memory", "cc")
+                     : "memory", "cc", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6",     \
+                       "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",        \
+                       "xmm15")
 #elif defined(__aarch64__) && !GORO_TSAN
 #define GORO__TRACE_CALL(fn, a, b, c)                                                              \
     __asm__ volatile("stp %0, %1, [sp, #-32]!\n\tstp %2, %3, [sp, #16]\n\t"                        \
                      "bl goro__trace_tramp\n\tadd sp, sp, #32"                                     \
                      :                                                                             \
                      : "r"(fn), "r"((goro__tw)(a)), "r"((goro__tw)(b)), "r"((goro__tw)(c))         \
-                     : "x30", "memory", "cc")
+                     : "x30", "memory", "cc", "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7",      \
+                       "v8", "v9", "v10", "v11", "v12", "v13", "v14", "v15", "v16", "v17", "v18",  \
+                       "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27", "v28",       \
+                       "v29", "v30", "v31")
 #else
 #define GORO__TRACE_CALL(fn, a, b, c) (fn)((goro__tw)(a), (goro__tw)(b), (goro__tw)(c))
 #endif

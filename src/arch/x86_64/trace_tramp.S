@@ -9,8 +9,11 @@
  * (pushed by the hook's inline asm from whatever registers the compiler had them in, so
  * that no value has to move into a fixed register on the hot path; the hook moved rsp
  * below the red zone of the code around it first, and pops them after). Saves every
- * register a C function may clobber (rax, rcx, rdx, rsi, rdi, r8-r11, xmm0-15), aligns
- * the stack for the call and restores them all.
+ * general-purpose register a C function may clobber (rax, rcx, rdx, rsi, rdi, r8-r11),
+ * aligns the stack for the call and restores them all. The vector registers are not
+ * saved: the hook's asm names them as clobbered instead, which costs nothing where (as
+ * almost everywhere in the runtime) none holds a value across the hook; saving them here
+ * cost ~10 ns an event.
  */
     .text
     .globl goro__trace_tramp
@@ -37,43 +40,10 @@ goro__trace_tramp:
     pushq %r10
     pushq %r11
     andq $-16, %rsp
-    subq $256, %rsp
-    movaps %xmm0, 0(%rsp)
-    movaps %xmm1, 16(%rsp)
-    movaps %xmm2, 32(%rsp)
-    movaps %xmm3, 48(%rsp)
-    movaps %xmm4, 64(%rsp)
-    movaps %xmm5, 80(%rsp)
-    movaps %xmm6, 96(%rsp)
-    movaps %xmm7, 112(%rsp)
-    movaps %xmm8, 128(%rsp)
-    movaps %xmm9, 144(%rsp)
-    movaps %xmm10, 160(%rsp)
-    movaps %xmm11, 176(%rsp)
-    movaps %xmm12, 192(%rsp)
-    movaps %xmm13, 208(%rsp)
-    movaps %xmm14, 224(%rsp)
-    movaps %xmm15, 240(%rsp)
     movq 24(%rbp), %rdi
     movq 32(%rbp), %rsi
     movq 40(%rbp), %rdx
     callq *16(%rbp)
-    movaps 0(%rsp), %xmm0
-    movaps 16(%rsp), %xmm1
-    movaps 32(%rsp), %xmm2
-    movaps 48(%rsp), %xmm3
-    movaps 64(%rsp), %xmm4
-    movaps 80(%rsp), %xmm5
-    movaps 96(%rsp), %xmm6
-    movaps 112(%rsp), %xmm7
-    movaps 128(%rsp), %xmm8
-    movaps 144(%rsp), %xmm9
-    movaps 160(%rsp), %xmm10
-    movaps 176(%rsp), %xmm11
-    movaps 192(%rsp), %xmm12
-    movaps 208(%rsp), %xmm13
-    movaps 224(%rsp), %xmm14
-    movaps 240(%rsp), %xmm15
     leaq -72(%rbp), %rsp
     popq %r11
     popq %r10
