@@ -13,7 +13,8 @@
  *    goroutine makes a blocking call (GORO_BLOCKING around usleep); one computes for
  *    15 ms without a switch (the monitor may take its P); main resizes the Ps to 1 and
  *    back (two stops of the world) while all this runs; one goroutine waits on the
- *    netpoller for a pipe another writes after 2 ms; a log message holds
+ *    netpoller for a pipe another writes once goro_stats shows it waiting there; a log
+ *    message holds
  *    every character JSON must escape and an invalid UTF-8 byte.
  *    The checker verifies that the file is valid JSON; the writer found no event out of
  *    order and dropped none; exactly the goroutines spawned were created (and ended);
@@ -118,7 +119,14 @@ static void pipe_reader(void *arg) {
 
 static void pipe_writer(void *arg) {
     ring *r = arg;
-    goro_sleep(2 * TU_MS);
+    /* Write only once the reader waits on the netpoller (nobody else does here). */
+    for (;;) {
+        goro_stats st;
+        goro_stats_get(&st);
+        if (st.netpoll_waiting > 0)
+            break;
+        goro_sleep(100 * TU_US);
+    }
     CHECK_EQ(goro_write(pipefd[1], "x", 1, GORO_FOREVER), 1);
     goro_wg_done(&r->wg);
 }
