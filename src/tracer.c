@@ -112,6 +112,8 @@ static inline uint64_t ticks(void) {
 #endif
 
 static bool use_counter; /* [init-only per trace] ticks() is the clock; else nanotime */
+/* [lock: trace_lock] begin() writes the snapshot before tracing is on (R5). */
+static bool snapshotting;
 
 static inline uint64_t now_ticks(void) {
     return GORO__LIKELY(use_counter) ? ticks() : (uint64_t)goro__nanotime();
@@ -259,7 +261,7 @@ static inline __attribute__((always_inline)) void emit_ts(goro__m *m, goro__p *p
         return;
     }
     pthread_mutex_lock(&tr.lock);
-    if (goro__load_relaxed(&goro__tracing)) { /* (R2) */
+    if (goro__load_relaxed(&goro__tracing) || snapshotting) { /* (R2) */
         uint64_t t = now_ticks();
         if (t <= gstream.last)
             t = gstream.last + 1;
@@ -485,10 +487,12 @@ static int begin(const char *path) {
     tr.clock.counter = use_counter;
     tr.clock.ticks0 = now_ticks();
     tr.clock.ns0 = goro__nanotime();
-    /* The P streams start empty; their owners resume after the world starts again. The
-     * global stream's writers check the flag under the lock (R2). */
+    /* The snapshot first, then the flag: an M without a P that writes the global stream
+     * meanwhile is dropped (tracing is off), so no event of a goroutine comes before its
+     * "existing" one. The P streams start empty; their owners resume after the world
+     * starts again. Lock order: sched.lock, gfree_lock, trace_lock. */
     pthread_mutex_lock(&tr.lock);
-    goro__store_relaxed(&goro__tracing, 1);
+    snapshotting = true;
     pthread_mutex_unlock(&tr.lock);
     if (goro__S.allp) {
         pthread_mutex_lock(&goro__S.lock);
@@ -503,6 +507,10 @@ static int begin(const char *path) {
         pthread_mutex_unlock(&goro__S.gfree_lock);
         pthread_mutex_unlock(&goro__S.lock);
     }
+    pthread_mutex_lock(&tr.lock);
+    snapshotting = false;
+    goro__store_relaxed(&goro__tracing, 1);
+    pthread_mutex_unlock(&tr.lock);
     return 0;
 }
 
