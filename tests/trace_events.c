@@ -6,10 +6,11 @@
  *    a start into a directory that does not exist returns -ENOENT; goro_trace_stop with
  *    nothing recording is GORO_EINVAL; region and log calls while not tracing do nothing.
  *  - The traced program (started with goro_trace_start from main, with the world
- *    running): NGOR goroutines in a ring pass a token through unbuffered channels for
- *    ROUNDS rounds, each hop inside a region, nested in a region for the goroutine's whole
- *    life; every goroutine sleeps 1 ms once and logs once; one goroutine holds a mutex
- *    across a sleep while another, told by a channel that it is held, blocks on it; one
+ *    running and two goroutines blocked on a channel, which the trace must find
+ *    "existing" and blocked, and see woken and end): NGOR goroutines in a ring pass a token through
+ * unbuffered channels for ROUNDS rounds, each hop inside a region, nested in a region for the
+ * goroutine's whole life; every goroutine sleeps 1 ms once and logs once; one goroutine holds a
+ * mutex across a sleep while another, told by a channel that it is held, blocks on it; one
  *    goroutine makes a blocking call (GORO_BLOCKING around usleep); one computes for
  *    15 ms without a switch (the monitor may take its P); main resizes the Ps to 1 and
  *    back (two stops of the world) while all this runs; one goroutine waits on the
@@ -183,12 +184,12 @@ static char dir[64];
 static char path_api[128], path_env[128], path_drop[128];
 static int spawned_api;
 
-static void check_file(const char *path, int created, int existing) {
+static void check_file(const char *path, int created, int existing, int ended) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "python3 '%s' '%s' --created %d --existing %d --ended %d --regions %d --logs %d "
              "--escaped-log escape",
-             GORO_TRACE_CHECKER, path, created, existing, created, NGOR * (ROUNDS + 1), NGOR + 1);
+             GORO_TRACE_CHECKER, path, created, existing, ended, NGOR * (ROUNDS + 1), NGOR + 1);
     int st = system(cmd);
     CHECKF(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
            "the checker rejected %s (status %d): %s", path, st, cmd);
@@ -204,6 +205,12 @@ static void write_expected(void) {
     fclose(f);
 }
 
+/* Waits on the gate before the trace starts, so the trace finds it blocked. */
+static void gated(void *arg) {
+    goro_chan *gate = arg;
+    CHECK_EQ(goro_chan_recv(gate, NULL), 0);
+}
+
 static void main_api(void *arg) {
     (void)arg;
     /* Errors first. */
@@ -217,10 +224,26 @@ static void main_api(void *arg) {
     goro_trace_region_end();
     goro_trace_log("not", "recorded");
 
+    goro_chan *gate;
+    CHECK_EQ(goro_chan_make(&gate, sizeof(int), 0), 0);
+    CHECK_EQ(goro_spawn(gated, gate), 0);
+    CHECK_EQ(goro_spawn(gated, gate), 0);
+    /* Usually both wait by the time the trace starts; runnable ones are fine too. */
+    for (int i = 0; i < 1000; i++) {
+        goro_stats st;
+        goro_stats_get(&st);
+        if (st.parked >= 2)
+            break;
+        goro_yield();
+    }
     CHECK_EQ(goro_trace_start(path_api), 0);
     CHECK_EQ(goro_trace_enabled(), 1);
     CHECK_EQ(goro_trace_start(path_api), GORO_EBUSY);
+    int one = 1;
+    CHECK_EQ(goro_chan_send(gate, &one), 0);
+    CHECK_EQ(goro_chan_send(gate, &one), 0);
     spawned_api = program();
+    goro_chan_release(gate);
     CHECK_EQ(goro_trace_stop(), 0);
     CHECK_EQ(goro_trace_enabled(), 0);
     CHECK_EQ(goro_trace_stop(), GORO_EINVAL);
@@ -260,13 +283,14 @@ int main(void) {
     write_expected();
 
     CHECK_EQ(goro_run(NULL, main_api, NULL), 0);
-    /* Main existed when the trace started; the others were created under it. */
-    check_file(path_api, spawned_api, 1);
+    /* Main and the two gated goroutines existed when the trace started (and the gated
+     * ones end in it); the others were created under it. */
+    check_file(path_api, spawned_api, 3, spawned_api + 2);
 
     CHECK(setenv("GORO_TRACE", path_env, 1) == 0);
     CHECK_EQ(goro_run(NULL, main_env, NULL), 0);
     CHECK(unsetenv("GORO_TRACE") == 0);
-    check_file(path_env, spawned_api + 1, 0); /* main is created inside this trace */
+    check_file(path_env, spawned_api + 1, 0, spawned_api + 1); /* main is created in it */
 
     /* Past the memory limit events are dropped, counted, and the file is still sound. */
     CHECK(setenv("GORO_TRACE", path_drop, 1) == 0);
