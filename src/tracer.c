@@ -594,11 +594,11 @@ int goro_trace_stop(void) {
     int n;
     uint64_t dropped, stop;
     end(streams_buf, &n, &dropped, &stop);
-    if (in_g)
+    if (in_g) {
         goro__start_the_world(goro__load_relaxed(&goro__S.gomaxprocs));
-    /* The conversion takes a while: let the P serve others meanwhile. */
-    if (in_g)
+        /* The conversion takes a while: let the P serve others meanwhile. */
         goro_blocking_begin();
+    }
     int err = write_out(streams_buf, n, dropped, stop);
     if (in_g)
         goro_blocking_end();

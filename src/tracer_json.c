@@ -286,7 +286,7 @@ static gst *g_insert(conv *c, uint64_t id) {
 }
 
 /* Removes g, shifting back the entries of its probe run. */
-static void g_remove(conv *c, gst *g) {
+static void g_remove(conv *c, const gst *g) {
     size_t i = (size_t)(g - c->tab);
     c->tab[i].id = 0;
     c->count--;
