@@ -33,8 +33,8 @@
  *       time ("reordered_starts" counts them); one still waiting at the end is an
  *       anomaly.
  *
- * Strings from the program (goroutine names, regions, log messages) are escaped for JSON;
- * bytes that are not valid UTF-8 become U+FFFD.
+ * Strings from the program (goroutine names, regions, log messages) are escaped for JSON
+ * by json_out.c; bytes that are not valid UTF-8 become U+FFFD.
  */
 #define _GNU_SOURCE 1
 #include <dlfcn.h>
@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "json_out.h"
 #include "tracer.h"
 #include "tracer_json.h"
 
@@ -54,155 +55,25 @@ enum { S_NONE = 0, S_RUNNABLE, S_RUNNING, S_BLOCKED, S_SYSCALL };
 #define MAX_REGIONS 32
 #define MAX_SAMPLES 8
 
-/* ------------------------------------------------------------------ output */
-
-typedef struct out {
-    int fd;
-    int err; /* first write error, -errno */
-    size_t n;
-    bool first; /* no event written yet (no comma) */
-    char buf[1 << 16];
-} out;
-
-static void out_flush(out *o) {
-    size_t off = 0;
-    while (off < o->n && !o->err) {
-        ssize_t w = write(o->fd, o->buf + off, o->n - off);
-        if (w < 0 && errno != EINTR)
-            o->err = -errno;
-        else if (w > 0)
-            off += (size_t)w;
-    }
-    o->n = 0;
-}
-
-static void out_mem(out *o, const char *s, size_t len) {
-    if (o->n + len > sizeof o->buf)
-        out_flush(o);
-    if (len > sizeof o->buf) {
-        o->n = 0;
-        while (len) { /* larger than the buffer: through it in pieces */
-            size_t k = len < sizeof o->buf ? len : sizeof o->buf;
-            memcpy(o->buf, s, k);
-            o->n = k;
-            out_flush(o);
-            s += k;
-            len -= k;
-        }
-        return;
-    }
-    memcpy(o->buf + o->n, s, len);
-    o->n += len;
-}
-
-/* Writes a string literal. */
-#define OUT_LIT(o, lit) out_mem((o), (lit), sizeof(lit) - 1)
-
-static void out_fmt(out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_fmt(out *o, const char *fmt, ...) {
-    char tmp[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k < 0)
-        return;
-    out_mem(o, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
-}
-
-/* The length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    size_t k;
-    unsigned min;
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xe0) == 0xc0)
-        k = 2, min = 0x80;
-    else if ((c & 0xf0) == 0xe0)
-        k = 3, min = 0x800;
-    else if ((c & 0xf8) == 0xf0)
-        k = 4, min = 0x10000;
-    else
-        return 0;
-    if (k > n)
-        return 0;
-    unsigned cp = c & (0x7f >> k);
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return k;
-}
-
-/* Writes s (len bytes, no terminator needed) as a JSON string, quotes included. */
-static void out_jstr(out *o, const char *s, size_t len) {
-    OUT_LIT(o, "\"");
-    const unsigned char *u = (const unsigned char *)s;
-    for (size_t i = 0; i < len;) {
-        unsigned char c = u[i];
-        if (c == '"' || c == '\\') {
-            char esc[2] = {'\\', (char)c};
-            out_mem(o, esc, 2);
-            i++;
-        } else if (c < 0x20 || c == 0x7f) {
-            out_fmt(o, "\\u%04x", c);
-            i++;
-        } else {
-            size_t k = utf8_len(u + i, len - i);
-            if (k == 0) {
-                OUT_LIT(o, "\\ufffd");
-                i++;
-            } else {
-                out_mem(o, s + i, k);
-                i += k;
-            }
-        }
-    }
-    OUT_LIT(o, "\"");
-}
-
-static void out_cstr(out *o, const char *s) {
-    out_jstr(o, s, strlen(s));
-}
-
-/* Writes ns as microseconds with three decimals (the file's unit), without printf's
- * floating-point code, which took half of the writing time. */
-static void out_us(out *o, double ns) {
-    unsigned long long v = ns > 0 ? (unsigned long long)(ns + 0.5) : 0;
-    char tmp[32];
-    int k = (int)sizeof tmp;
-    for (int i = 0; i < 3; i++, v /= 10)
-        tmp[--k] = (char)('0' + v % 10);
-    tmp[--k] = '.';
-    do
-        tmp[--k] = (char)('0' + v % 10);
-    while (v /= 10);
-    out_mem(o, tmp + k, sizeof tmp - (size_t)k);
-}
-
 /* Starts an event object: {"ph":..,"pid":..,"tid":..,"ts":.. and leaves it open. */
-static void ev_open(out *o, char ph, int pid, uint64_t tid, double ts_ns) {
-    out_fmt(o, "%s{\"ph\":\"%c\",\"pid\":%d,\"tid\":%llu,\"ts\":", o->first ? "\n" : ",\n", ph, pid,
-            (unsigned long long)tid);
-    out_us(o, ts_ns);
+static void ev_open(goro__jout *o, char ph, int pid, uint64_t tid, double ts_ns) {
+    goro__jout_fmt(o, "%s{\"ph\":\"%c\",\"pid\":%d,\"tid\":%llu,\"ts\":", o->first ? "\n" : ",\n",
+                   ph, pid, (unsigned long long)tid);
+    goro__jout_us(o, ts_ns);
     o->first = false;
 }
 
-static void meta_name(out *o, const char *what, int pid, uint64_t tid, const char *name,
+static void meta_name(goro__jout *o, const char *what, int pid, uint64_t tid, const char *name,
                       size_t len) {
     ev_open(o, 'M', pid, tid, 0);
-    out_fmt(o, ",\"name\":\"%s\",\"args\":{\"name\":", what);
-    out_jstr(o, name, len);
-    OUT_LIT(o, "}}");
+    goro__jout_fmt(o, ",\"name\":\"%s\",\"args\":{\"name\":", what);
+    goro__jout_str(o, name, len);
+    GORO__JOUT_LIT(o, "}}");
 }
 
-static void meta_sort(out *o, const char *what, int pid, uint64_t tid, long long idx) {
+static void meta_sort(goro__jout *o, const char *what, int pid, uint64_t tid, long long idx) {
     ev_open(o, 'M', pid, tid, 0);
-    out_fmt(o, ",\"name\":\"%s\",\"args\":{\"sort_index\":%lld}}", what, idx);
+    goro__jout_fmt(o, ",\"name\":\"%s\",\"args\":{\"sort_index\":%lld}}", what, idx);
 }
 
 /* ------------------------------------------------------------------ state */
@@ -227,7 +98,7 @@ typedef struct gst {
 } gst;
 
 typedef struct conv {
-    out *o;
+    goro__jout *o;
     gst *tab; /* open addressing on id, linear probing */
     size_t cap, count;
     uint64_t pg[GORO__MAXPROCS_LIMIT]; /* goroutine on each P's track, 0 if none */
@@ -334,21 +205,21 @@ static const char *state_str(int s) {
 static void gslice_close(conv *c, gst *g, double t, bool unfinished) {
     if (g->state == S_NONE)
         return;
-    out *o = c->o;
+    goro__jout *o = c->o;
     ev_open(o, 'X', PID_GOROUTINES, g->id, g->since);
-    OUT_LIT(o, ",\"dur\":");
-    out_us(o, t - g->since);
-    OUT_LIT(o, ",\"name\":");
+    GORO__JOUT_LIT(o, ",\"dur\":");
+    goro__jout_us(o, t - g->since);
+    GORO__JOUT_LIT(o, ",\"name\":");
     if (g->state == S_BLOCKED) {
         char name[96];
         snprintf(name, sizeof name, "blocked: %s", goro__wait_reason_str(g->reason));
-        out_cstr(o, name);
-        OUT_LIT(o, ",\"args\":{\"reason\":");
-        out_cstr(o, goro__wait_reason_str(g->reason));
-        out_fmt(o, "%s}}", unfinished ? ",\"unfinished\":true" : "");
+        goro__jout_cstr(o, name);
+        GORO__JOUT_LIT(o, ",\"args\":{\"reason\":");
+        goro__jout_cstr(o, goro__wait_reason_str(g->reason));
+        goro__jout_fmt(o, "%s}}", unfinished ? ",\"unfinished\":true" : "");
     } else {
-        out_cstr(o, state_str(g->state));
-        out_fmt(o, "%s}", unfinished ? ",\"args\":{\"unfinished\":true}" : "");
+        goro__jout_cstr(o, state_str(g->state));
+        goro__jout_fmt(o, "%s}", unfinished ? ",\"args\":{\"unfinished\":true}" : "");
     }
     g->since = t;
 }
@@ -356,11 +227,11 @@ static void gslice_close(conv *c, gst *g, double t, bool unfinished) {
 static void pslice_close(conv *c, gst *g, double t) {
     if (g->p < 0)
         return;
-    out *o = c->o;
+    goro__jout *o = c->o;
     ev_open(o, 'X', PID_PROCS, 2 * (uint64_t)g->p, g->psince);
-    OUT_LIT(o, ",\"dur\":");
-    out_us(o, t - g->psince);
-    OUT_LIT(o, ",\"name\":");
+    GORO__JOUT_LIT(o, ",\"dur\":");
+    goro__jout_us(o, t - g->psince);
+    GORO__JOUT_LIT(o, ",\"name\":");
     char name[64 + GORO__TRACE_NAME_MAX];
     int k = snprintf(name, sizeof name, "G%llu%s", (unsigned long long)g->id,
                      g->p_syscall ? " syscall" : "");
@@ -369,8 +240,8 @@ static void pslice_close(conv *c, gst *g, double t) {
         memcpy(name + k, g->name, g->namelen);
         k += g->namelen;
     }
-    out_jstr(o, name, k > 0 ? (size_t)k : 0);
-    out_fmt(o, ",\"args\":{\"g\":%llu}}", (unsigned long long)g->id);
+    goro__jout_str(o, name, k > 0 ? (size_t)k : 0);
+    goro__jout_fmt(o, ",\"args\":{\"g\":%llu}}", (unsigned long long)g->id);
     if (c->pg[g->p] == g->id)
         c->pg[g->p] = 0;
     g->p = -1;
@@ -401,11 +272,11 @@ static void pslice_open(conv *c, gst *g, int p, double t, bool syscall) {
 static void mslice_close(conv *c, int p, double t) {
     if (c->pm[p] < 0)
         return;
-    out *o = c->o;
+    goro__jout *o = c->o;
     ev_open(o, 'X', PID_PROCS, 2 * (uint64_t)p + 1, c->pmsince[p]);
-    OUT_LIT(o, ",\"dur\":");
-    out_us(o, t - c->pmsince[p]);
-    out_fmt(o, ",\"name\":\"M%d\",\"args\":{\"m\":%d}}", c->pm[p], c->pm[p]);
+    GORO__JOUT_LIT(o, ",\"dur\":");
+    goro__jout_us(o, t - c->pmsince[p]);
+    goro__jout_fmt(o, ",\"name\":\"M%d\",\"args\":{\"m\":%d}}", c->pm[p], c->pm[p]);
     c->pm[p] = -1;
 }
 
@@ -425,14 +296,14 @@ static void region_close(conv *c, gst *g, double t, bool unfinished) {
     int i = --g->nregions;
     if (i >= MAX_REGIONS)
         return; /* too deep to have kept */
-    out *o = c->o;
+    goro__jout *o = c->o;
     ev_open(o, 'X', PID_REGIONS, g->id, g->rsince[i]);
-    OUT_LIT(o, ",\"dur\":");
-    out_us(o, t - g->rsince[i]);
-    OUT_LIT(o, ",\"name\":");
-    out_jstr(o, g->rname[i], g->rlen[i]);
-    out_fmt(o, ",\"args\":{\"g\":%llu%s}}", (unsigned long long)g->id,
-            unfinished ? ",\"unfinished\":true" : "");
+    GORO__JOUT_LIT(o, ",\"dur\":");
+    goro__jout_us(o, t - g->rsince[i]);
+    GORO__JOUT_LIT(o, ",\"name\":");
+    goro__jout_str(o, g->rname[i], g->rlen[i]);
+    goro__jout_fmt(o, ",\"args\":{\"g\":%llu%s}}", (unsigned long long)g->id,
+                   unfinished ? ",\"unfinished\":true" : "");
 }
 
 static void site_str(uint64_t pc, char *buf, size_t size) {
@@ -483,7 +354,7 @@ static void pending_start(conv *c, gst *g, double t) {
 }
 
 static void process(conv *c, const goro__trace_ev *e, double t) {
-    out *o = c->o;
+    goro__jout *o = c->o;
     const char *payload = (const char *)(e + 1);
     gst *g = NULL;
     c->events++;
@@ -503,10 +374,10 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         char site[256];
         site_str(pc, site, sizeof site);
         ev_open(o, 'i', PID_GOROUTINES, g->id, t);
-        out_fmt(o, ",\"s\":\"t\",\"name\":\"create\",\"args\":{\"parent\":%llu,\"site\":",
-                (unsigned long long)e->arg);
-        out_cstr(o, site);
-        OUT_LIT(o, "}}");
+        goro__jout_fmt(o, ",\"s\":\"t\",\"name\":\"create\",\"args\":{\"parent\":%llu,\"site\":",
+                       (unsigned long long)e->arg);
+        goro__jout_cstr(o, site);
+        GORO__JOUT_LIT(o, "}}");
         c->created++;
         break;
     }
@@ -543,8 +414,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
             c->mcur[e->m] = g->id;
         if (g->flow) {
             ev_open(o, 'f', PID_GOROUTINES, g->id, t);
-            out_fmt(o, ",\"bp\":\"e\",\"name\":\"wake\",\"cat\":\"wake\",\"id\":%llu}",
-                    (unsigned long long)g->flow);
+            goro__jout_fmt(o, ",\"bp\":\"e\",\"name\":\"wake\",\"cat\":\"wake\",\"id\":%llu}",
+                           (unsigned long long)g->flow);
             g->flow = 0;
         }
         break;
@@ -581,11 +452,11 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         if (w && w->state == S_RUNNING) {
             g->flow = ++c->nflows;
             ev_open(o, 's', PID_GOROUTINES, w->id, t);
-            out_fmt(o, ",\"name\":\"wake\",\"cat\":\"wake\",\"id\":%llu}",
-                    (unsigned long long)g->flow);
+            goro__jout_fmt(o, ",\"name\":\"wake\",\"cat\":\"wake\",\"id\":%llu}",
+                           (unsigned long long)g->flow);
         } else if (e->type == GORO__EV_NETPOLL_WAKE) {
             ev_open(o, 'i', PID_GOROUTINES, g->id, t);
-            OUT_LIT(o, ",\"s\":\"t\",\"name\":\"netpoll wake\"}");
+            GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"netpoll wake\"}");
         }
         pending_start(c, g, t);
         break;
@@ -599,7 +470,7 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         while (g->nregions > 0)
             region_close(c, g, t, true);
         ev_open(o, 'i', PID_GOROUTINES, g->id, t);
-        OUT_LIT(o, ",\"s\":\"t\",\"name\":\"end\"}");
+        GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"end\"}");
         if (e->m != GORO__TRACE_NONE16 && c->mcur[e->m] == g->id)
             c->mcur[e->m] = 0;
         g_remove(c, g);
@@ -629,7 +500,7 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         mslice_close(c, e->p, t);
         if (e->type == GORO__EV_PROC_STEAL) {
             ev_open(o, 'i', PID_PROCS, 2 * (uint64_t)e->p, t);
-            OUT_LIT(o, ",\"s\":\"t\",\"name\":\"taken\"}");
+            GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"taken\"}");
         }
         break;
     case GORO__EV_SYSCALL_ENTER:
@@ -660,7 +531,7 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
             ev_open(o, 'i', PID_PROCS, 2 * (uint64_t)e->p, t);
         else
             ev_open(o, 'i', PID_RUNTIME, 0, t);
-        OUT_LIT(o, ",\"s\":\"t\",\"name\":\"timer\"}");
+        GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"timer\"}");
         break;
     case GORO__EV_REGION_BEGIN:
         if (!(g = g_get(c, e->g, t, "region begin")))
@@ -698,11 +569,11 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
             ev_open(o, 'i', PID_GOROUTINES, e->g, t);
         else
             ev_open(o, 'i', PID_RUNTIME, 0, t);
-        OUT_LIT(o, ",\"s\":\"t\",\"cat\":\"log\",\"name\":");
-        out_jstr(o, payload, catlen);
-        OUT_LIT(o, ",\"args\":{\"message\":");
-        out_jstr(o, msg, msglen);
-        OUT_LIT(o, "}}");
+        GORO__JOUT_LIT(o, ",\"s\":\"t\",\"cat\":\"log\",\"name\":");
+        goro__jout_str(o, payload, catlen);
+        GORO__JOUT_LIT(o, ",\"args\":{\"message\":");
+        goro__jout_str(o, msg, msglen);
+        GORO__JOUT_LIT(o, "}}");
         c->logs++;
         break;
     }
@@ -758,7 +629,7 @@ static bool cur_next(cursor *k) {
 
 int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
                            const goro__trace_clock *clock, uint64_t dropped) {
-    out *o = malloc(sizeof *o);
+    goro__jout *o = malloc(sizeof *o);
     conv *c = calloc(1, sizeof *c);
     cursor *heap = calloc((size_t)n + 1, sizeof *heap);
     uint64_t *mcur = calloc(GORO__TRACE_NONE16 + 1, sizeof *mcur);
@@ -782,7 +653,7 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
         scale = (double)(clock->ns1 - clock->ns0) / (double)(clock->ticks1 - clock->ticks0);
     double end_ns = (double)(clock->ticks1 - clock->ticks0) * scale;
 
-    OUT_LIT(o, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
+    GORO__JOUT_LIT(o, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
     meta_name(o, "process_name", PID_PROCS, 0, "Procs", 5);
     meta_sort(o, "process_sort_index", PID_PROCS, 0, 1);
     meta_name(o, "process_name", PID_GOROUTINES, 0, "Goroutines", 10);
@@ -839,28 +710,28 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
         meta_name(o, "thread_name", PID_PROCS, 2 * (uint64_t)p + 1, name, (size_t)k);
         meta_sort(o, "thread_sort_index", PID_PROCS, 2 * (uint64_t)p + 1, 2 * p + 1);
     }
-    out_fmt(o,
-            "\n],\n\"otherData\":{\"producer\":\"goro\",\"clock\":\"%s\",\"duration_ns\":%.0f,"
-            "\"events\":%llu,\"dropped\":%llu,\"anomalies\":%llu,\"goroutines_created\":%llu,"
-            "\"goroutines_existing\":%llu,\"goroutines_ended\":%llu,\"unblocks\":%llu,"
-            "\"flows\":%llu,\"region_begins\":%llu,\"region_ends\":%llu,"
-            "\"unmatched_region_ends\":%llu,\"logs\":%llu,\"reordered_starts\":%llu,"
-            "\"anomaly_samples\":[",
-            clock->counter ? "cpu counter" : "CLOCK_MONOTONIC", end_ns,
-            (unsigned long long)c->events, (unsigned long long)dropped,
-            (unsigned long long)c->anomalies, (unsigned long long)c->created,
-            (unsigned long long)c->existing, (unsigned long long)c->ended,
-            (unsigned long long)c->unblocks, (unsigned long long)c->nflows,
-            (unsigned long long)c->region_begins, (unsigned long long)c->region_ends,
-            (unsigned long long)c->unmatched_region_ends, (unsigned long long)c->logs,
-            (unsigned long long)c->reordered);
+    goro__jout_fmt(
+        o,
+        "\n],\n\"otherData\":{\"producer\":\"goro\",\"clock\":\"%s\",\"duration_ns\":%.0f,"
+        "\"events\":%llu,\"dropped\":%llu,\"anomalies\":%llu,\"goroutines_created\":%llu,"
+        "\"goroutines_existing\":%llu,\"goroutines_ended\":%llu,\"unblocks\":%llu,"
+        "\"flows\":%llu,\"region_begins\":%llu,\"region_ends\":%llu,"
+        "\"unmatched_region_ends\":%llu,\"logs\":%llu,\"reordered_starts\":%llu,"
+        "\"anomaly_samples\":[",
+        clock->counter ? "cpu counter" : "CLOCK_MONOTONIC", end_ns, (unsigned long long)c->events,
+        (unsigned long long)dropped, (unsigned long long)c->anomalies,
+        (unsigned long long)c->created, (unsigned long long)c->existing,
+        (unsigned long long)c->ended, (unsigned long long)c->unblocks,
+        (unsigned long long)c->nflows, (unsigned long long)c->region_begins,
+        (unsigned long long)c->region_ends, (unsigned long long)c->unmatched_region_ends,
+        (unsigned long long)c->logs, (unsigned long long)c->reordered);
     for (uint64_t i = 0; i < c->anomalies && i < MAX_SAMPLES; i++) {
         if (i)
-            OUT_LIT(o, ",");
-        out_cstr(o, c->samples[i]);
+            GORO__JOUT_LIT(o, ",");
+        goro__jout_cstr(o, c->samples[i]);
     }
-    OUT_LIT(o, "]}}\n");
-    out_flush(o);
+    GORO__JOUT_LIT(o, "]}}\n");
+    goro__jout_flush(o);
     err = o->err;
 out_free:
     if (c)
