@@ -403,8 +403,10 @@ GORO_API void goro_dump(int fd);
  * locks; while no trace records, each recording point costs one predicted branch.
  *
  * The environment variable GORO_TRACE=path traces a whole goro_run into path.
- * GORO_TRACE_BUFFER_MB (default 256) bounds the memory a trace holds until it is written;
- * events beyond it are dropped and the file counts them ("otherData": "dropped"). */
+ * Full buffers are appended to an unlinked temporary file (in $TMPDIR, else /tmp) by a
+ * thread of the tracer's own and reused; GORO_TRACE_BUFFER_MB (default 64) bounds the
+ * memory of buffers being filled or written, beyond which events are dropped and the
+ * file counts them ("otherData": "dropped"). */
 
 /* Starts recording into the file at path (created or truncated; written at
  * goro_trace_stop). Call it from a goroutine (it stops the world for an instant to note
@@ -412,7 +414,7 @@ GORO_API void goro_dump(int fd);
  * A trace still recording when goro_run returns is stopped and written then.
  * Returns 0, GORO_EINVAL (path NULL), GORO_EBUSY (a trace is already recording or being
  * written), GORO_EPERM (called from outside a goroutine while a runtime runs), or -errno
- * if the file cannot be opened. */
+ * if the file (or the temporary spool file) cannot be created. */
 GORO_API int goro_trace_start(const char *path);
 
 /* Stops recording and writes the file; the calling goroutine may park meanwhile (the

@@ -23,27 +23,34 @@
  *       else CLOCK_MONOTONIC), so an event that happens before another across threads
  *       has a timestamp no later, up to the reordering of an unserialized counter read
  *       (tens of cycles; a wake-up takes thousands).
- *  (R4) Memory is bounded: at most GORO_TRACE_BUFFER_MB (default 256) MiB of chunks.
- *       A writer that needs one more chunk past that drops the event and counts it;
- *       nothing on the hot path ever waits. The file says how many were dropped.
- *       Chunks come from 2 MiB slabs (one per stream at a time) that the kernel backs
- *       with a huge page where it can: a page fault per 4 KiB page cost ~15 ns per event
- *       in a KVM guest (perf), a third of an event's cost.
+ *  (R4) Memory is bounded: at most GORO_TRACE_BUFFER_MB (default 64) MiB of chunks,
+ *       being filled or waiting for the writer (R6). A stream that needs a chunk when
+ *       none is free and the limit is reached drops the event and counts it; nothing on
+ *       the hot path ever waits. The file says how many were dropped. Chunks come from
+ *       2 MiB slabs (one per stream at a time) that the kernel backs with a huge page
+ *       where it can: a page fault per 4 KiB page cost ~15 ns per event in a KVM guest
+ *       (perf), a third of an event's cost.
  *  (R5) Start and stop stop the world (when called from a goroutine): at start every
  *       live goroutine is written as an "existing" event, so the trace knows the state
  *       of each; at stop no P writes while the streams are taken.
+ *  (R6) A full chunk goes, under spool.lock, to a queue that one writer thread appends
+ *       to an unlinked temporary file (in $TMPDIR, else /tmp) in queue order, and the
+ *       stream takes a written chunk from the free list in exchange: a trace's length is
+ *       bounded by the disk, not by memory. A stream's chunks are queued in its order
+ *       (one owner at a time, R1), so the file holds each stream in order; at stop the
+ *       file is mapped and each stream's chunks threaded back together.
  *
  * Cost. A hook while not tracing: one load and one predicted branch (tracer.h). While
  * tracing: a counter read (~12 ns on this machine's TSC in a KVM guest; CLOCK_MONOTONIC
- * through the vDSO ~30 ns) and a 32-byte store into the P's chunk; every 32 chunks
- * (65,000 events) an mmap of a slab.
+ * through the vDSO ~30 ns) and a 32-byte store into the P's chunk; every 2,000 events a
+ * lock and maybe a wake-up of the writer.
  *
  * Rejected. A writer thread streaming JSON while recording: the JSON of a goroutine's
  * slices needs the events of every P in time order (a goroutine moves between Ps), so it
- * would have to wait for the slowest P's chunk anyway; converting at stop is simpler and
- * keeps the recording side to stores only. The price is memory (R4) for long traces.
- * Go's binary format with a separate viewer: the requirement is a file that Perfetto and
- * chrome://tracing open directly.
+ * would have to wait for the slowest P's chunk anyway; the spool writes the 32-byte
+ * records as they are, and the JSON is written at stop. Go's binary format with a
+ * separate viewer: the requirement is a file that Perfetto and chrome://tracing open
+ * directly.
  *
  * See-also: tracer.h (hooks), tracer_json.c (output), docs/TRACING.md.
  */
@@ -51,6 +58,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,10 +79,10 @@ enum { TRACE_IDLE = 0, TRACE_STARTING, TRACE_ON, TRACE_STOPPING };
 /* A stream's writer state. [owner-P] for the P streams, [lock: trace_lock] for the global
  * one. Padded: each P writes its own. */
 typedef struct stream {
-    goro__trace_chunk *head, *tail; /* chunks filled so far, tail being filled */
-    char *slab, *slab_end;          /* the rest of the stream's current slab */
-    uint64_t last;                  /* the last timestamp written (ticks) (R3) */
-    uint64_t dropped;               /* events lost for want of memory (R4) */
+    goro__trace_chunk *tail; /* the chunk being filled, NULL if none */
+    char *slab, *slab_end;   /* the rest of the stream's current slab */
+    uint64_t last;           /* the last timestamp written (ticks) (R3) */
+    uint64_t dropped;        /* events lost for want of memory (R4) */
 } __attribute__((aligned(64))) stream;
 
 static struct {
@@ -92,6 +101,21 @@ static stream gstream;                        /* [lock: trace_lock] (R2) */
 
 #define GORO__TRACE_SLAB_CHUNKS 32
 #define GORO__TRACE_SLAB ((size_t)GORO__TRACE_SLAB_CHUNKS * GORO__TRACE_CHUNK)
+
+/* The spool (R6): full chunks wait in a queue for the writer thread, which appends them
+ * to an unlinked temporary file and puts them on the free list for reuse. */
+static struct {
+    pthread_mutex_t lock;             /* "spool.lock", after trace_lock if both */
+    pthread_cond_t cond;              /* the writer waits here for work */
+    goro__trace_chunk *qhead, *qtail; /* [lock: spool.lock] full chunks, oldest first */
+    goro__trace_chunk *free;          /* [lock: spool.lock] written chunks */
+    bool waiting;                     /* [lock: spool.lock] the writer waits on cond */
+    bool quit;                        /* [lock: spool.lock] write the queue, then exit */
+    int fd;                           /* [init-only per trace] the temporary file */
+    uint64_t lost;                    /* [writer; read after the join] events not written */
+    int err;                          /* [writer; read after the join] first write error */
+    pthread_t thread;                 /* [init-only per trace] */
+} sp = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1};
 
 /* ------------------------------------------------------------------ the clock */
 
@@ -114,6 +138,9 @@ static inline uint64_t ticks(void) {
 static bool use_counter; /* [init-only per trace] ticks() is the clock; else nanotime */
 /* [lock: trace_lock] begin() writes the snapshot before tracing is on (R5). */
 static bool snapshotting;
+/* [lock: state] the spool file, mapped while end() and write_out convert it */
+static void *spool_map;
+static size_t spool_mapsize;
 
 static inline uint64_t now_ticks(void) {
     return GORO__LIKELY(use_counter) ? ticks() : (uint64_t)goro__nanotime();
@@ -198,6 +225,38 @@ static __attribute__((noinline)) goro__trace_chunk *chunk_new(stream *s, int16_t
     return c;
 }
 
+/* s's chunk is full (or s has none): queues the full one for the writer (R6) and gives s
+ * a written one back, or a new one; NULL when out of memory (R4). Once per 2,000 events:
+ * a lock, and a wake-up if the writer sleeps. */
+static __attribute__((noinline)) goro__trace_chunk *chunk_next(stream *s, int16_t p) {
+    goro__trace_chunk *full = s->tail;
+    pthread_mutex_lock(&sp.lock);
+    if (full) {
+        full->next = NULL;
+        if (sp.qtail)
+            sp.qtail->next = full;
+        else
+            sp.qhead = full;
+        sp.qtail = full;
+    }
+    goro__trace_chunk *c = sp.free;
+    if (c)
+        sp.free = c->next;
+    bool wake = full && sp.waiting;
+    pthread_mutex_unlock(&sp.lock);
+    if (wake)
+        pthread_cond_signal(&sp.cond);
+    if (c) {
+        c->next = NULL;
+        c->used = 0;
+        c->p = p;
+    } else {
+        c = chunk_new(s, p);
+    }
+    s->tail = c;
+    return c;
+}
+
 /* Room for an event with a len-byte payload at the end of s; NULL when out of memory
  * (R4). */
 static inline __attribute__((always_inline)) goro__trace_ev *stream_reserve(stream *s, int16_t p,
@@ -205,15 +264,10 @@ static inline __attribute__((always_inline)) goro__trace_ev *stream_reserve(stre
     size_t need = sizeof(goro__trace_ev) + ((len + 7) & ~(size_t)7);
     goro__trace_chunk *c = s->tail;
     if (GORO__UNLIKELY(!c || c->used + need > GORO__TRACE_CHUNK_DATA)) {
-        if (!(c = chunk_new(s, p))) {
+        if (!(c = chunk_next(s, p))) {
             s->dropped++;
             return NULL;
         }
-        if (s->tail)
-            s->tail->next = c;
-        else
-            s->head = c;
-        s->tail = c;
     }
     goro__trace_ev *d = (goro__trace_ev *)(c->data + c->used);
     c->used += (uint32_t)need;
@@ -458,6 +512,165 @@ static void snapshot_g(goro__g *g, void *arg) {
     emit(NULL, NULL, &e, name, len);
 }
 
+/* ------------------------------------------------------------------ the spool (R6) */
+
+/* The events in chunk c. */
+static uint64_t chunk_events(const goro__trace_chunk *c) {
+    uint64_t n = 0;
+    for (uint32_t off = 0; off < c->used; n++) {
+        const goro__trace_ev *e = (const goro__trace_ev *)(c->data + off);
+        off += (uint32_t)(sizeof *e + (((size_t)e->len + 7) & ~(size_t)7));
+    }
+    return n;
+}
+
+static void spool_write(const goro__trace_chunk *c) {
+    const char *b = (const char *)c;
+    size_t n = offsetof(goro__trace_chunk, data) + c->used, off = 0;
+    while (off < n && !sp.err) {
+        ssize_t w = write(sp.fd, b + off, n - off);
+        if (w < 0 && errno != EINTR)
+            sp.err = -errno;
+        else if (w > 0)
+            off += (size_t)w;
+    }
+    if (sp.err) {
+        /* A partial record would break the file's framing: cut it off. */
+        if (off && off < n)
+            (void)ftruncate(sp.fd, lseek(sp.fd, 0, SEEK_CUR) - (off_t)off);
+        sp.lost += chunk_events(c);
+    }
+}
+
+/* The writer thread: writes queued chunks in order, returns them to the free list. */
+static void *spool_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&sp.lock);
+    for (;;) {
+        while (!sp.qhead && !sp.quit) {
+            sp.waiting = true;
+            pthread_cond_wait(&sp.cond, &sp.lock);
+            sp.waiting = false;
+        }
+        goro__trace_chunk *batch = sp.qhead, *last = NULL;
+        sp.qhead = sp.qtail = NULL;
+        bool quit = sp.quit;
+        pthread_mutex_unlock(&sp.lock);
+        for (goro__trace_chunk *c = batch; c; c = c->next) {
+            spool_write(c);
+            last = c;
+        }
+        pthread_mutex_lock(&sp.lock);
+        if (last) {
+            last->next = sp.free;
+            sp.free = batch;
+        }
+        if (quit && !sp.qhead)
+            break;
+    }
+    pthread_mutex_unlock(&sp.lock);
+    return NULL;
+}
+
+/* Opens the temporary file and starts the writer. Returns 0 or -errno. */
+static int spool_start(void) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    sp.fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (sp.fd < 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/goro-trace-XXXXXX", dir);
+        sp.fd = mkostemp(path, O_CLOEXEC);
+        if (sp.fd < 0)
+            return -errno;
+        unlink(path);
+    }
+    sp.qhead = sp.qtail = sp.free = NULL;
+    sp.waiting = sp.quit = false;
+    sp.lost = 0;
+    sp.err = 0;
+    /* No signal for the writer: the runtime's go to the threads that run goroutines. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&sp.thread, NULL, spool_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        close(sp.fd);
+        sp.fd = -1;
+        return -err;
+    }
+    return 0;
+}
+
+/* Queues the chunks still being filled, lets the writer finish and joins it. */
+static void spool_finish(void) {
+    pthread_mutex_lock(&sp.lock);
+    for (int i = -1; i < GORO__MAXPROCS_LIMIT; i++) {
+        stream *st = i < 0 ? &gstream : &pstreams[i];
+        goro__trace_chunk *c = st->tail;
+        st->tail = NULL;
+        if (!c)
+            continue;
+        if (!c->used) {
+            c->next = sp.free;
+            sp.free = c;
+            continue;
+        }
+        c->next = NULL;
+        if (sp.qtail)
+            sp.qtail->next = c;
+        else
+            sp.qhead = c;
+        sp.qtail = c;
+    }
+    sp.quit = true;
+    pthread_mutex_unlock(&sp.lock);
+    pthread_cond_signal(&sp.cond);
+    pthread_join(sp.thread, NULL);
+}
+
+/* Maps the spool file and threads its chunks into one list per stream, in the order
+ * they were written, which is each stream's order (a stream's chunks are queued by its
+ * successive owners, one after another). Returns the number of streams in out. */
+static int spool_read(goro__trace_stream *out, void **map, size_t *mapsize) {
+    *map = NULL;
+    *mapsize = 0;
+    off_t size = lseek(sp.fd, 0, SEEK_END);
+    if (size <= 0)
+        return 0;
+    /* Private and writable: the next pointers are rewritten in the copy. */
+    char *m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE, sp.fd, 0);
+    if (m == MAP_FAILED)
+        return 0;
+    *map = m;
+    *mapsize = (size_t)size;
+    static goro__trace_chunk *heads[GORO__MAXPROCS_LIMIT + 1], *tails[GORO__MAXPROCS_LIMIT + 1];
+    memset(heads, 0, sizeof heads);
+    memset(tails, 0, sizeof tails);
+    size_t hdr = offsetof(goro__trace_chunk, data);
+    for (size_t off = 0; off + hdr <= (size_t)size;) {
+        goro__trace_chunk *c = (goro__trace_chunk *)(m + off);
+        if (c->used > GORO__TRACE_CHUNK_DATA || off + hdr + c->used > (size_t)size || c->p < -1 ||
+            c->p >= GORO__MAXPROCS_LIMIT)
+            break; /* cannot happen: the writer cuts off partial records */
+        int i = c->p + 1;
+        c->next = NULL;
+        if (tails[i])
+            tails[i]->next = c;
+        else
+            heads[i] = c;
+        tails[i] = c;
+        off += hdr + c->used;
+    }
+    int n = 0;
+    for (int i = 0; i <= GORO__MAXPROCS_LIMIT; i++)
+        if (heads[i])
+            out[n++] = (goro__trace_stream){.head = heads[i], .p = i - 1};
+    return n;
+}
+
 static void reset_streams(void) {
     memset(pstreams, 0, sizeof pstreams);
     memset(&gstream, 0, sizeof gstream);
@@ -470,19 +683,27 @@ static int begin(const char *path) {
     if (fd < 0)
         return -errno;
     tr.fd = fd;
-    long mb = 256;
+    long mb = 64;
     const char *env = getenv("GORO_TRACE_BUFFER_MB");
     if (env && atol(env) > 0)
         mb = atol(env);
     tr.max_slabs = (int64_t)mb * 1024 * 1024 / (int64_t)GORO__TRACE_SLAB;
-    if (tr.max_slabs < 2)
-        tr.max_slabs = 2;
+    if (tr.max_slabs < 1)
+        tr.max_slabs = 1; /* then only the stream that takes it records (tests) */
     if (!(tr.slabs = calloc((size_t)tr.max_slabs, sizeof *tr.slabs))) {
         close(fd);
         tr.fd = -1;
         return GORO_ENOMEM;
     }
     reset_streams();
+    int err = spool_start();
+    if (err) {
+        free(tr.slabs);
+        tr.slabs = NULL;
+        close(fd);
+        tr.fd = -1;
+        return err;
+    }
     use_counter = counter_usable();
     tr.clock.counter = use_counter;
     tr.clock.ticks0 = now_ticks();
@@ -514,34 +735,37 @@ static int begin(const char *path) {
     return 0;
 }
 
-/* Stops the recording and takes every stream. No P writes (R5). */
+/* Stops the recording: after this no P writes (R5), the writer has written every chunk
+ * and out holds the streams, read back from the spool. */
 static void end(goro__trace_stream *out, int *nout, uint64_t *dropped, uint64_t *stop_ticks) {
     pthread_mutex_lock(&tr.lock);
     goro__store_relaxed(&goro__tracing, 0);
     *stop_ticks = now_ticks();
-    int n = 0;
     *dropped = gstream.dropped;
-    out[n++] = (goro__trace_stream){.head = gstream.head, .p = -1};
-    for (int i = 0; i < GORO__MAXPROCS_LIMIT; i++) {
+    for (int i = 0; i < GORO__MAXPROCS_LIMIT; i++)
         *dropped += pstreams[i].dropped;
-        if (pstreams[i].head)
-            out[n++] = (goro__trace_stream){.head = pstreams[i].head, .p = i};
-    }
-    *nout = n;
+    spool_finish();
+    pthread_mutex_unlock(&tr.lock);
+    *dropped += sp.lost;
+    *nout = spool_read(out, &spool_map, &spool_mapsize);
     memset(pstreams, 0, sizeof pstreams);
     memset(&gstream, 0, sizeof gstream);
-    pthread_mutex_unlock(&tr.lock);
 }
 
-/* Converts what end() took and writes the file. Returns 0 or -errno. */
 static int write_out(goro__trace_stream *streams, int n, uint64_t dropped, uint64_t stop) {
+    if (sp.err)
+        fprintf(stderr, "goro: trace: writing the spool file: %s\n", goro_strerror(sp.err));
     tr.clock.ticks1 = stop;
     tr.clock.ns1 = goro__nanotime();
     int err = goro__trace_write_json(tr.fd, streams, n, &tr.clock, dropped);
     if (close(tr.fd) && !err)
         err = -errno;
     tr.fd = -1;
-    (void)n;
+    if (spool_map)
+        munmap(spool_map, spool_mapsize);
+    spool_map = NULL;
+    close(sp.fd);
+    sp.fd = -1;
     int64_t nslabs = goro__load_relaxed(&tr.nslabs);
     for (int64_t i = 0; i < nslabs && i < tr.max_slabs; i++)
         if (tr.slabs[i])

@@ -28,8 +28,9 @@
  *    exactly.
  *  - GORO_TRACE=path traces a whole second goro_run of the same program, checked the
  *    same way (the goroutines it spawns, plus main, are created).
- *  - GORO_TRACE_BUFFER_MB=1 (two 1 MiB slabs) and 200,000 yields: the file reports
- *    dropped events and is still valid JSON whose P tracks are in order.
+ *  - GORO_TRACE_BUFFER_MB=1 (one 2 MiB slab, which the global stream takes at the
+ *    start, so the Ps have no memory to record into) and 200,000 yields: the file
+ *    reports dropped events and is still valid JSON whose P tracks are in order.
  * Registered with GORO_MAXPROCS=1 and with every CPU.
  */
 #include "testutil.h"
@@ -256,7 +257,7 @@ static void yielder(void *arg) {
     goro_wg_done(wg);
 }
 
-/* 400,000 events or more, into a buffer limited to 2 MiB (65,000 events). */
+/* 400,000 events or more, with no memory for the Ps' streams. */
 static void main_drop(void *arg) {
     (void)arg;
     goro_waitgroup wg = GORO_WAITGROUP_INIT;
