@@ -271,6 +271,12 @@ static inline __attribute__((always_inline)) goro__trace_ev *stream_reserve(stre
     }
     goro__trace_ev *d = (goro__trace_ev *)(c->data + c->used);
     c->used += (uint32_t)need;
+    /* Ask for the cache line four ahead now: a chunk's lines were last read by the
+     * writer on another CPU (or never touched), and the runtime's next locked
+     * instruction (the runnext exchange of a hand-off) otherwise waits for this store's
+     * miss to complete (perf: most of a traced hand-off's extra time). A prefetch past
+     * the chunk's end is harmless: the slab continues, or the hint is dropped. */
+    __builtin_prefetch((char *)d + 256, 1, 3);
     return d;
 }
 
