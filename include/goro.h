@@ -522,6 +522,52 @@ GORO_API void goro_dump(int fd);
  */
 GORO_API int goro_dump_ex(int fd, int flags);
 
+/* ---------------------------------------------------------------- tracing */
+
+/*
+ * The execution tracer records what the scheduler does - goroutines created, run on a P,
+ * blocked (and why) and woken (and by whom), ended; Ps taken and released by threads;
+ * blocking calls; netpoller wake-ups; timers - plus the program's own regions and log
+ * messages, and writes it as Chrome/Perfetto trace-event JSON, which ui.perfetto.dev and
+ * chrome://tracing open (docs/TRACING.md). Each P records into its own buffers, without
+ * locks; while no trace records, each recording point costs one predicted branch.
+ *
+ * The environment variable GORO_TRACE=path traces a whole goro_run into path.
+ * Full buffers are appended to an unlinked temporary file (in $TMPDIR, else /tmp) by a
+ * thread of the tracer's own and reused; GORO_TRACE_BUFFER_MB (default 64) bounds the
+ * memory of buffers being filled or written, beyond which events are dropped and the
+ * file counts them ("otherData": "dropped"). */
+
+/** Starts recording into the file at path (created or truncated; written at
+ * goro_trace_stop). Call it from a goroutine (it stops the world for an instant to note
+ * every goroutine's state) or while no goro_run is running (the next one is traced).
+ * A trace still recording when goro_run returns is stopped and written then.
+ * Returns 0, GORO_EINVAL (path NULL), GORO_EBUSY (a trace is already recording or being
+ * written), GORO_EPERM (called from outside a goroutine while a runtime runs), or -errno
+ * if the file (or the temporary spool file) cannot be created. */
+GORO_API int goro_trace_start(const char *path);
+
+/** Stops recording and writes the file; the calling goroutine may park meanwhile (the
+ * writing is done as a blocking call). Returns 0, GORO_EINVAL (no trace is recording),
+ * GORO_EPERM (called from outside a goroutine while a runtime runs), or -errno from
+ * writing the file. */
+GORO_API int goro_trace_stop(void);
+
+/** 1 while a trace records, else 0. */
+GORO_API int goro_trace_enabled(void);
+
+/** A named span of the calling goroutine's time, shown on its own track ("Regions").
+ * Regions nest: goro_trace_region_end ends the innermost open one of the calling
+ * goroutine. The name is copied (up to 127 bytes). Nothing is recorded (and nothing
+ * costs more than a branch) while no trace records. Never park. */
+GORO_API void goro_trace_region_begin(const char *name);
+/** Ends the calling goroutine's innermost open region (goro_trace_region_begin). */
+GORO_API void goro_trace_region_end(void);
+
+/** An instant event on the calling goroutine's track: category is its name in the viewer,
+ * msg its text; both are copied (up to 127 bytes each). Never parks. */
+GORO_API void goro_trace_log(const char *category, const char *msg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,9 +16,10 @@ run_pkgs=(build-essential cmake node-llhttp)
 pkg_pkgs=("${run_pkgs[@]}" pkg-config file abigail-tools dpkg-dev fakeroot doxygen chromium python3)
 # gcc-aarch64-linux-gnu + libc6-dev-arm64-cross + qemu-user: the aarch64 cross build and
 # its tests; clang: libFuzzer targets; gdb, gdb-multiarch: tools/gdb/goro.py's test
-# (gdb_goroutines), natively and on the aarch64 build under qemu.
+# (gdb_goroutines), natively and on the aarch64 build under qemu; python3:
+# tests/trace_check.py reads trace files.
 test_pkgs=("${run_pkgs[@]}" valgrind gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user clang
-    gdb gdb-multiarch "${pkg_pkgs[@]}")
+    gdb gdb-multiarch python3 "${pkg_pkgs[@]}")
 bench_pkgs=("${run_pkgs[@]}" golang-go)
 # scripts/bench_http.sh: wrk drives hello_server, Go's net/http and nginx.
 bench_http_pkgs=("${run_pkgs[@]}" golang-go wrk nginx-light)

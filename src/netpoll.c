@@ -79,6 +79,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "tracer.h"
 #include "netpoll.h"
 
 #define PAGE_SHIFT 10
@@ -468,6 +469,7 @@ static int fire(goro__pollev ev, goro__g **gs, int n, int max) {
         waiter *w = woken;
         woken = w->next;
         goro__g *g = w->g;
+        goro__trace_netpoll_wake(g);
         if (n < max) {
             gs[n++] = g;
         } else {

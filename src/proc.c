@@ -23,6 +23,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "tracer.h"
 
 #define GORO__DEFAULT_STACK (64 * 1024)
 #define GORO__MIN_STACK (16 * 1024)
@@ -197,6 +198,7 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     goro__acquirep(m, goro__S.allp[0]);
     for (int i = procs - 1; i > 0; i--)
         goro__pidleput(goro__S.allp[i]);
+    goro__trace_run_begin(); /* GORO_TRACE */
 
     /* Main gets a thread-sized stack (virtual; only touched pages cost memory): it is
      * often ported code that expects what a C main has. */
@@ -228,6 +230,7 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     goro__signals_restore();
     goro__m_fini_thread(m);
     goro__netpoll_fini();
+    goro__trace_run_end();
     err = 0;
 out_free:
     free_all(m);

@@ -117,6 +117,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "tracer.h"
 
 #define GORO__RUNNEXT_MAX 61
 /* Spawn stack fairness (pick_local): after this many picks from the spawn stack in a row
@@ -191,11 +192,13 @@ void goro__acquirep(goro__m *m, goro__p *p) {
     m->p = p;
     /* Release: the monitor, acquiring p->m, sees m initialised (its tid, its fields). */
     goro__store_release(&p->m, m);
+    goro__trace_proc_start(m, p);
 }
 
 goro__p *goro__releasep(goro__m *m) {
     goro__p *p = m->p;
     GORO_ASSERT(p != NULL);
+    goro__trace_proc_stop(m, p);
     m->p = NULL;
     goro__store_relaxed(&p->m, NULL);
     return p;
@@ -439,6 +442,7 @@ bool goro__p_has_work(goro__p *p, int64_t now) {
 }
 
 void goro__handoffp(goro__p *p) {
+    goro__trace_proc_steal(p);
     goro__store_relaxed(&p->m, NULL);
     lock_sched();
     if (goro__load_relaxed(&goro__S.gcwaiting)) {
@@ -643,6 +647,7 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
     goro__store_release(&g->status, GORO__G_RUNNABLE);
     goro__store_relaxed(&p->ngoroutines, p->ngoroutines + 1);
     goro__store_relaxed(&p->nspawned, p->nspawned + 1);
+    goro__trace_go_create(p, g); /* before anyone can start it */
     /* Whether this spawn gives other Ps something new to take: g alone in runnext, or
      * the old runnext moving into an empty queue. If the queue already holds work, the
      * put that made it non-empty woke a thread (W1), and no thread parks while it stays
@@ -719,6 +724,7 @@ static goro__m *run(goro__m *m, goro__g *cur, goro__g *next) {
         goro__fatal("goroutine %llu stack overflow (stack size %u)", (unsigned long long)cur->id,
                     cur->stack_size);
     if (next != &m->g0) {
+        goro__trace_go_start(m, next);
         goro__store_relaxed(&next->status, GORO__G_RUNNING);
         goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
         goro__store_relaxed(&m->nswitches, m->nswitches + 1);
@@ -784,6 +790,7 @@ static bool take_preempt_p(goro__m *m) {
         return false;
     m->p = p;
     goro__store_release(&p->m, m);
+    goro__trace_proc_start(m, p);
     return true;
 }
 
@@ -799,6 +806,7 @@ goro__m *goro__repossess(goro__m *m) {
         goro__store_relaxed(&cur->wait_reason, GORO__WAIT_PREEMPTED);
         m->pending = GORO__ACT_GLOBAL;
         m->pending_g = cur;
+        goro__trace_go_stop(m, cur, GORO__TRACE_STOP_PREEMPT);
         return switch_to(m, cur, pick_next(m));
     }
     if (get_idle_p(m))
@@ -807,6 +815,7 @@ goro__m *goro__repossess(goro__m *m) {
     goro__store_relaxed(&cur->wait_reason, GORO__WAIT_PREEMPTED);
     m->pending = GORO__ACT_GLOBAL;
     m->pending_g = cur;
+    goro__trace_go_stop(m, cur, GORO__TRACE_STOP_PREEMPT);
     return run(m, cur, &m->g0);
 }
 
@@ -833,6 +842,7 @@ static void hand_stack(goro__m *m, goro__g *cur, goro__g *next) {
     goro__store_release(&cur->status, GORO__G_FREE);
     goro__gfput(m->p, cur);
     goro__store_relaxed(&next->status, GORO__G_RUNNING);
+    goro__trace_go_start(m, next);
     goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
     /* A new goroutine on the M, as after a switch: the monitor sees no hog. */
     goro__store_relaxed(&m->nswitches, m->nswitches + 1);
@@ -848,6 +858,7 @@ static void g_end(int act) {
         m = goro__repossess(m);
     goro__g *cur = m->curg;
     goro__p *p = m->p;
+    goro__trace_go_end(m, cur);
     goro__store_relaxed(&p->ngoroutines, p->ngoroutines - 1);
     if (cur->is_main) {
         /* As when Go's main returns: the program ends, other goroutines are dropped. */
@@ -923,6 +934,7 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     goro__g *cur = m->curg;
     GORO_ASSERT(cur != NULL);
     goro__store_relaxed(&cur->wait_reason, (uint8_t)reason);
+    goro__trace_go_block(m, cur, reason);
     /* Relaxed: the monitor's clock, at most one of its rounds (10 ms) behind. A clock
      * read here would cost a fifth of a channel round trip. */
     goro__store_relaxed(&cur->wait_since, goro__load_relaxed(&goro__S.coarse_now));
@@ -943,6 +955,7 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     goro__race_park_end(next == cur ? cur : NULL);
     if (GORO__UNLIKELY(next == cur)) {
         /* Not parked after all, or readied already: cur runs on. */
+        goro__trace_go_unpark(m, cur, parked);
         goro__store_relaxed(&cur->status, GORO__G_RUNNING);
         goro__releasem(m);
         return;
@@ -965,6 +978,7 @@ void goro__ready(goro__g *g) {
     if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
         goro__fatal("runtime: waking goroutine %llu, which is not waiting",
                     (unsigned long long)g->id);
+    goro__trace_go_unblock(m, g);
     goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
     goro__p *p = m->p;
     if (GORO__UNLIKELY(!p)) {
@@ -1032,6 +1046,7 @@ static bool yield_alone(goro__m *m, goro__g *cur) {
     goro__store_relaxed(&next->status, GORO__G_RUNNING);
     goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
     goro__store_relaxed(&m->nswitches, m->nswitches + 1);
+    goro__trace_go_switch(m, cur, next);
     m = goro__switch(cur, next, false, m);
     if (GORO__UNLIKELY(m->pending != GORO__ACT_NONE))
         finish_release(m);
@@ -1061,6 +1076,7 @@ static __attribute__((noinline)) void yield_slow(goro__m *m) {
             return;
         }
     }
+    goro__trace_go_stop(m, cur, GORO__TRACE_STOP_YIELD);
     goro__store_relaxed(&cur->status, GORO__G_RUNNABLE);
     if (goro__load_relaxed(&goro__S.gomaxprocs) == 1 && goro__runq_put(&m->p->runq, cur)) {
         /* With one P nobody else takes from its queue (gomaxprocs changes only with the

@@ -15,6 +15,7 @@
  */
 #include "atomic.h"
 #include "internal.h"
+#include "tracer.h"
 
 void goro_blocking_begin(void) {
     goro__m *m = goro__getm();
@@ -37,6 +38,7 @@ void goro_blocking_begin(void) {
     goro__store_relaxed(&g->wait_since, goro__load_relaxed(&goro__S.coarse_now));
     goro__store_relaxed(&g->status, GORO__G_SYSCALL);
     goro__add_relaxed(&goro__S.nblocking, 1);
+    goro__trace_syscall_enter(m, g); /* p is still ours */
     /* Release: whoever takes p by CAS (acquire) sees this M's last use of it. */
     goro__store_release(&p->status, m->syscall_seq);
 }
@@ -59,5 +61,6 @@ void goro_blocking_end(void) {
         m->p = NULL; /* taken: another M may be running it */
         m = goro__repossess(m);
     }
+    goro__trace_syscall_exit(m, g);
     goro__releasem(m);
 }

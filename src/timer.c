@@ -22,6 +22,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "tracer.h"
 
 static void heap_set(goro__p *p, int32_t i, goro__timer_slot e) {
     p->timers[i] = e;
@@ -137,6 +138,7 @@ int goro__timers_run(goro__p *src, int64_t now, int max) {
         heap_remove(src, t);
         goro__spin_unlock(&src->timers_lock);
         void *ctx = goro__race_timer_enter(); /* a context of its own in race builds (R4) */
+        goro__trace_timer_fire();
         t->f(t, now);
         goro__race_timer_exit(ctx);
         ran++;

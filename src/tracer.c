@@ -1,0 +1,870 @@
+/*
+ * tracer.c - the execution tracer: recording events (goro_trace_start/stop, the hooks of
+ * tracer.h, user annotations) into per-P buffers.
+ *
+ * Terms. An event is a fixed 32-byte record (struct goro__trace_ev: timestamp, goroutine,
+ * one argument, type, P, M) followed by an optional payload (a spawn pc, a name, a log
+ * message) padded to 8 bytes. Events go into chunks of GORO__TRACE_CHUNK bytes; a stream
+ * is the ordered list of chunks one writer filled: one stream per P id, and one global
+ * stream. tracer_json.c merges the streams by timestamp into the JSON file.
+ *
+ * Invariants.
+ *  (R1) A P's stream is written only by the M that holds the P, inside a runtime entry
+ *       (m->locks > 0), so without any lock or atomic: the P changes hands only through
+ *       acquirep/releasep, the preemption handler's and the blocking call's release
+ *       stores, which order one owner's writes before the next owner's.
+ *  (R2) An M without a P (the monitor, an M whose P was taken in a blocking call, an M
+ *       blocked in the netpoller) writes the global stream, under trace_lock, and checks
+ *       goro__tracing again under it: the stopper clears the flag and detaches the stream
+ *       under the same lock.
+ *  (R3) Timestamps strictly increase within a stream (each is at least the previous + 1
+ *       tick), so a stream is sorted and the merge needs no sort. Across streams the
+ *       clock is the same (an invariant TSC on x86-64, the virtual counter on aarch64,
+ *       else CLOCK_MONOTONIC), so an event that happens before another across threads
+ *       has a timestamp no later, up to the reordering of an unserialized counter read
+ *       (tens of cycles; a wake-up takes thousands).
+ *  (R4) Memory is bounded: at most GORO_TRACE_BUFFER_MB (default 64) MiB of chunks,
+ *       being filled or waiting for the writer (R6). A stream that needs a chunk when
+ *       none is free and the limit is reached drops the event and counts it; nothing on
+ *       the hot path ever waits. The file says how many were dropped. Chunks come from
+ *       2 MiB slabs (one per stream at a time) that the kernel backs with a huge page
+ *       where it can: a page fault per 4 KiB page cost ~15 ns per event in a KVM guest
+ *       (perf), a third of an event's cost.
+ *  (R5) Start and stop stop the world (when called from a goroutine): at start every
+ *       live goroutine is written as an "existing" event, so the trace knows the state
+ *       of each; at stop no P writes while the streams are taken.
+ *  (R6) A full chunk goes, under spool.lock, to a queue that one writer thread appends
+ *       to an unlinked temporary file (in $TMPDIR, else /tmp) in queue order, and the
+ *       stream takes a written chunk from the free list in exchange: a trace's length is
+ *       bounded by the disk, not by memory. A stream's chunks are queued in its order
+ *       (one owner at a time, R1), so the file holds each stream in order; at stop the
+ *       file is mapped and each stream's chunks threaded back together.
+ *
+ * Cost. A hook while not tracing: one load and one predicted branch (tracer.h). While
+ * tracing: a counter read (~12 ns on this machine's TSC in a KVM guest; CLOCK_MONOTONIC
+ * through the vDSO ~30 ns) and a 32-byte store into the P's chunk; every 2,000 events a
+ * lock and maybe a wake-up of the writer.
+ *
+ * Rejected. A writer thread streaming JSON while recording: the JSON of a goroutine's
+ * slices needs the events of every P in time order (a goroutine moves between Ps), so it
+ * would have to wait for the slowest P's chunk anyway; the spool writes the 32-byte
+ * records as they are, and the JSON is written at stop. Go's binary format with a
+ * separate viewer: the requirement is a file that Perfetto and chrome://tracing open
+ * directly.
+ *
+ * See-also: tracer.h (hooks), tracer_json.c (output), docs/TRACING.md.
+ */
+#define _GNU_SOURCE 1
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "atomic.h"
+#include "internal.h"
+#include "tracer.h"
+#include "tracer_json.h"
+
+uint32_t goro__tracing;
+
+enum { TRACE_IDLE = 0, TRACE_STARTING, TRACE_ON, TRACE_STOPPING };
+
+/* A stream's writer state. [owner-P] for the P streams, [lock: trace_lock] for the global
+ * one. Padded: each P writes its own. */
+typedef struct stream {
+    goro__trace_chunk *tail; /* the chunk being filled, NULL if none */
+    char *slab, *slab_end;   /* the rest of the stream's current slab */
+    uint64_t last;           /* the last timestamp written (ticks) (R3) */
+    uint64_t dropped;        /* events lost for want of memory (R4) */
+} __attribute__((aligned(64))) stream;
+
+static struct {
+    uint32_t state;          /* [atomic] TRACE_* */
+    pthread_mutex_t lock;    /* "trace_lock": the global stream and start/stop's data */
+    int fd;                  /* [lock: state] the file, open while tracing */
+    bool from_env;           /* [lock: state] GORO_TRACE started it */
+    int64_t max_slabs;       /* [init-only per trace] (R4) */
+    int64_t nslabs;          /* [atomic] slabs claimed (entries of slabs) */
+    void **slabs;            /* [init-only per trace] the slabs, each entry written once */
+    goro__trace_clock clock; /* [init-only per trace] */
+} tr = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
+
+static stream pstreams[GORO__MAXPROCS_LIMIT]; /* [owner-P] by P id (R1) */
+static stream gstream;                        /* [lock: trace_lock] (R2) */
+
+#define GORO__TRACE_SLAB_CHUNKS 32
+#define GORO__TRACE_SLAB ((size_t)GORO__TRACE_SLAB_CHUNKS * GORO__TRACE_CHUNK)
+
+/* The spool (R6): full chunks wait in a queue for the writer thread, which appends them
+ * to an unlinked temporary file and puts them on the free list for reuse. */
+static struct {
+    pthread_mutex_t lock;             /* "spool.lock", after trace_lock if both */
+    pthread_cond_t cond;              /* the writer waits here for work */
+    goro__trace_chunk *qhead, *qtail; /* [lock: spool.lock] full chunks, oldest first */
+    goro__trace_chunk *free;          /* [lock: spool.lock] written chunks */
+    bool waiting;                     /* [lock: spool.lock] the writer waits on cond */
+    bool quit;                        /* [lock: spool.lock] write the queue, then exit */
+    int fd;                           /* [init-only per trace] the temporary file */
+    uint64_t lost;                    /* [writer; read after the join] events not written */
+    int err;                          /* [writer; read after the join] first write error */
+    pthread_t thread;                 /* [init-only per trace] */
+} sp = {.lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER, .fd = -1};
+
+/* ------------------------------------------------------------------ the clock */
+
+#if defined(__x86_64__)
+static inline uint64_t ticks(void) {
+    return __builtin_ia32_rdtsc();
+}
+#elif defined(__aarch64__)
+static inline uint64_t ticks(void) {
+    uint64_t v;
+    __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));
+    return v;
+}
+#else
+static inline uint64_t ticks(void) {
+    return 0;
+}
+#endif
+
+static bool use_counter; /* [init-only per trace] ticks() is the clock; else nanotime */
+/* [lock: trace_lock] begin() writes the snapshot before tracing is on (R5). */
+static bool snapshotting;
+/* [lock: state] the spool file, mapped while end() and write_out convert it */
+static void *spool_map;
+static size_t spool_mapsize;
+
+static inline uint64_t now_ticks(void) {
+    return GORO__LIKELY(use_counter) ? ticks() : (uint64_t)goro__nanotime();
+}
+
+/* Whether the CPU's counter is a clock every CPU agrees on, at a fixed rate. */
+static bool counter_usable(void) {
+    const char *env = getenv("GORO_TRACE_CLOCK");
+    if (env && strcmp(env, "monotonic") == 0)
+        return false;
+#if defined(__x86_64__)
+    /* An invariant TSC (constant rate, runs in deep idle) that the kernel also trusts
+     * as its clocksource (it checks that the CPUs' TSCs are in sync). */
+    bool invariant = false, trusted = false;
+    char line[4096];
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "flags", 5) == 0) {
+                invariant = strstr(line, " constant_tsc") && strstr(line, " nonstop_tsc");
+                break;
+            }
+        fclose(f);
+    }
+    f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+    if (f) {
+        trusted = fgets(line, sizeof line, f) && strncmp(line, "tsc", 3) == 0;
+        fclose(f);
+    }
+    return invariant && trusted;
+#elif defined(__aarch64__)
+    return true; /* the architected virtual counter: system-wide, fixed frequency */
+#else
+    return false;
+#endif
+}
+
+/* ------------------------------------------------------------------ streams */
+
+/* A slab: 2 MiB aligned to 2 MiB, so that the kernel can back it with one huge page
+ * (one fault and one 2 MiB clear instead of 512 faults), else populated page by page up
+ * front. NULL when out of memory. */
+static void *slab_map(void) {
+    size_t size = GORO__TRACE_SLAB;
+    char *m = mmap(NULL, 2 * size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    char *a = (char *)(((uintptr_t)m + size - 1) & ~(uintptr_t)(size - 1));
+    if (a > m)
+        munmap(m, (size_t)(a - m));
+    if (a + size < m + 2 * size)
+        munmap(a + size, (size_t)(m + 2 * size - (a + size)));
+#ifdef MADV_HUGEPAGE
+    if (madvise(a, size, MADV_HUGEPAGE) == 0) {
+        a[0] = 0; /* the fault, now: one huge page */
+        return a;
+    }
+#endif
+    for (size_t off = 0; off < size; off += 4096)
+        a[off] = 0;
+    return a;
+}
+
+/* A new chunk for s, from its slab or a new one; NULL when out of memory (R4). */
+static __attribute__((noinline)) goro__trace_chunk *chunk_new(stream *s, int16_t p) {
+    if (s->slab == s->slab_end) {
+        int64_t i = goro__add_relaxed(&tr.nslabs, 1) - 1;
+        if (i >= tr.max_slabs)
+            return NULL; /* nslabs stays past the end: every later attempt fails fast */
+        void *m = slab_map();
+        if (!m)
+            return NULL;
+        tr.slabs[i] = m;
+        s->slab = m;
+        s->slab_end = s->slab + GORO__TRACE_SLAB;
+    }
+    goro__trace_chunk *c = (goro__trace_chunk *)s->slab;
+    s->slab += GORO__TRACE_CHUNK;
+    c->next = NULL;
+    c->used = 0;
+    c->p = p;
+    return c;
+}
+
+/* s's chunk is full (or s has none): queues the full one for the writer (R6) and gives s
+ * a written one back, or a new one; NULL when out of memory (R4). Once per 2,000 events:
+ * a lock, and a wake-up if the writer sleeps. */
+static __attribute__((noinline)) goro__trace_chunk *chunk_next(stream *s, int16_t p) {
+    goro__trace_chunk *full = s->tail;
+    pthread_mutex_lock(&sp.lock);
+    if (full) {
+        full->next = NULL;
+        if (sp.qtail)
+            sp.qtail->next = full;
+        else
+            sp.qhead = full;
+        sp.qtail = full;
+    }
+    goro__trace_chunk *c = sp.free;
+    if (c)
+        sp.free = c->next;
+    bool wake = full && sp.waiting;
+    pthread_mutex_unlock(&sp.lock);
+    if (wake)
+        pthread_cond_signal(&sp.cond);
+    if (c) {
+        c->next = NULL;
+        c->used = 0;
+        c->p = p;
+    } else {
+        c = chunk_new(s, p);
+    }
+    s->tail = c;
+    return c;
+}
+
+/* Room for an event with a len-byte payload at the end of s; NULL when out of memory
+ * (R4). */
+static inline __attribute__((always_inline)) goro__trace_ev *stream_reserve(stream *s, int16_t p,
+                                                                            size_t len) {
+    size_t need = sizeof(goro__trace_ev) + ((len + 7) & ~(size_t)7);
+    goro__trace_chunk *c = s->tail;
+    if (GORO__UNLIKELY(!c || c->used + need > GORO__TRACE_CHUNK_DATA)) {
+        if (!(c = chunk_next(s, p))) {
+            s->dropped++;
+            return NULL;
+        }
+    }
+    goro__trace_ev *d = (goro__trace_ev *)(c->data + c->used);
+    c->used += (uint32_t)need;
+    /* Ask for the cache line four ahead now: a chunk's lines were last read by the
+     * writer on another CPU (or never touched), and the runtime's next locked
+     * instruction (the runnext exchange of a hand-off) otherwise waits for this store's
+     * miss to complete (perf: most of a traced hand-off's extra time). A prefetch past
+     * the chunk's end is harmless: the slab continues, or the hint is dropped. */
+    __builtin_prefetch((char *)d + 256, 1, 3);
+    return d;
+}
+
+/* Writes e's fields to d one by one: e is the caller's local, built field by field, and
+ * a struct copy reading it back as 16-byte words stalls on store forwarding (~20% of an
+ * event's cost, perf). */
+static inline __attribute__((always_inline)) void ev_write(goro__trace_ev *d,
+                                                           const goro__trace_ev *e, uint64_t t,
+                                                           int16_t p, uint16_t m,
+                                                           const void *payload, size_t len) {
+    d->ts = t;
+    d->g = e->g;
+    d->arg = e->arg;
+    d->type = e->type;
+    d->reason = e->reason;
+    d->len = (uint16_t)len;
+    d->p = p;
+    d->m = m;
+    if (len)
+        memcpy(d + 1, payload, len);
+}
+
+/* Stamps e with the clock (R3) and appends it to the stream of p, the P m holds, or, if p
+ * is NULL, to the global stream. m may be NULL (the monitor). With same_ts, e takes the
+ * timestamp of p's previous event (+1 tick) instead of reading the clock: for a start
+ * that follows the stop or block of the goroutine switched away from on the same M, a
+ * few dozen ns before (tracer_json.c orders a start after the wake-up it needs, J2). */
+static inline __attribute__((always_inline)) void emit_ts(goro__m *m, goro__p *p,
+                                                          const goro__trace_ev *e,
+                                                          const void *payload, size_t len,
+                                                          bool same_ts) {
+    uint16_t mid = m ? (uint16_t)m->id : GORO__TRACE_NONE16;
+    if (p) {
+        stream *s = &pstreams[p->id];
+        uint64_t t = same_ts ? s->last + 1 : now_ticks();
+        if (t <= s->last)
+            t = s->last + 1;
+        s->last = t;
+        goro__trace_ev *d = stream_reserve(s, (int16_t)p->id, len);
+        if (d)
+            ev_write(d, e, t, (int16_t)p->id, mid, payload, len);
+        return;
+    }
+    pthread_mutex_lock(&tr.lock);
+    if (goro__load_relaxed(&goro__tracing) || snapshotting) { /* (R2) */
+        uint64_t t = now_ticks();
+        if (t <= gstream.last)
+            t = gstream.last + 1;
+        gstream.last = t;
+        goro__trace_ev *d = stream_reserve(&gstream, -1, len);
+        if (d)
+            ev_write(d, e, t, e->p, mid, payload, len);
+    }
+    pthread_mutex_unlock(&tr.lock);
+}
+
+static void emit(goro__m *m, goro__p *p, const goro__trace_ev *e, const void *payload, size_t len) {
+    emit_ts(m, p, e, payload, len, false);
+}
+
+/* The P m owns, for its stream (R1), or NULL. */
+static goro__p *owned_p(goro__m *m) {
+    if (!m || !m->p || (m->curg && m->curg->blocking_depth))
+        return NULL;
+    return m->p;
+}
+
+static inline __attribute__((always_inline)) void
+emit_g_ts(goro__m *m, int type, uint64_t g, uint64_t arg, int reason, bool same_ts) {
+    goro__p *p = owned_p(m);
+    goro__trace_ev e = {
+        .g = g, .arg = arg, .type = (uint8_t)type, .reason = (uint8_t)reason, .p = -1};
+    emit_ts(m, p, &e, NULL, 0, same_ts && p);
+}
+
+static void emit_g(goro__m *m, int type, uint64_t g, uint64_t arg, int reason) {
+    emit_g_ts(m, type, g, arg, reason, false);
+}
+
+/* ------------------------------------------------------------------ hooks (tracer.h) */
+
+void goro__trace_go_create_slow(goro__tw pw, goro__tw gw, goro__tw unused) {
+    (void)unused;
+    goro__p *p = (goro__p *)pw;
+    goro__g *g = (goro__g *)gw;
+    goro__m *m = goro__getm();
+    char payload[8 + GORO__TRACE_NAME_MAX];
+    uint64_t pc = (uint64_t)(uintptr_t)g->spawn_pc;
+    memcpy(payload, &pc, 8);
+    size_t len = 8;
+    if (g->name) {
+        size_t n = strnlen(g->name, GORO__TRACE_NAME_MAX - 1);
+        memcpy(payload + 8, g->name, n);
+        len += n;
+    }
+    goro__trace_ev e = {
+        .g = g->id, .arg = m && m->curg ? m->curg->id : 0, .type = GORO__EV_GO_CREATE};
+    emit(m, p, &e, payload, len);
+}
+
+void goro__trace_go_ev_slow(goro__tw mw, goro__tw gw, goro__tw type_reason) {
+    goro__m *m = (goro__m *)mw;
+    goro__g *g = (goro__g *)gw;
+    int type = (int)(type_reason & 0xff);
+    uint64_t arg = 0;
+    if (type == GORO__EV_GO_UNBLOCK && m->curg)
+        arg = m->curg->id; /* the waker, if a goroutine runs (tracer_json.c checks) */
+    /* A start from a goroutine (not from the scheduler loop on g0, which may have slept)
+     * follows that goroutine's stop, block or end on this P: no clock read. */
+    bool same_ts = type == GORO__EV_GO_START && m->curg != NULL;
+    emit_g_ts(m, type, g->id, arg, (int)(type_reason >> 8), same_ts);
+}
+
+void goro__trace_go_switch_slow(goro__tw mw, goro__tw from, goro__tw to) {
+    goro__m *m = (goro__m *)mw;
+    emit_g(m, GORO__EV_GO_STOP, ((goro__g *)from)->id, 0, GORO__TRACE_STOP_YIELD);
+    emit_g_ts(m, GORO__EV_GO_START, ((goro__g *)to)->id, 0, 0, true);
+}
+
+void goro__trace_go_unpark_slow(goro__tw mw, goro__tw gw, goro__tw parked) {
+    goro__m *m = (goro__m *)mw;
+    goro__g *g = (goro__g *)gw;
+    if (!parked) /* nobody saw it waiting: it wakes itself */
+        emit_g(m, GORO__EV_GO_UNBLOCK, g->id, 0, 0);
+    emit_g_ts(m, GORO__EV_GO_START, g->id, 0, 0, true);
+}
+
+void goro__trace_proc_slow(goro__tw mw, goro__tw pw, goro__tw type) {
+    goro__m *m = (goro__m *)mw;
+    goro__p *p = (goro__p *)pw;
+    goro__trace_ev e = {.arg = m ? (uint64_t)m->id : 0, .type = (uint8_t)type, .p = (int16_t)p->id};
+    if (type == GORO__EV_PROC_STEAL) {
+        emit(NULL, NULL, &e, NULL, 0); /* the taker has no P of its own (R2) */
+        return;
+    }
+    /* m holds p (start: just acquired; stop: not yet released). */
+    emit(m, p, &e, NULL, 0);
+}
+
+void goro__trace_syscall_enter_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
+    (void)unused;
+    goro__m *m = (goro__m *)mw;
+    goro__trace_ev e = {
+        .g = ((goro__g *)gw)->id, .type = GORO__EV_SYSCALL_ENTER, .p = (int16_t)m->p->id};
+    emit(m, m->p, &e, NULL, 0); /* still ours: the release store that offers it follows */
+}
+
+void goro__trace_syscall_exit_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
+    (void)unused;
+    goro__m *m = (goro__m *)mw;
+    goro__trace_ev e = {.g = ((goro__g *)gw)->id,
+                        .type = GORO__EV_SYSCALL_EXIT,
+                        .p = m->p ? (int16_t)m->p->id : -1};
+    emit(m, m->p, &e, NULL, 0); /* blocking_depth is 0 again: m->p is ours if set */
+}
+
+void goro__trace_netpoll_wake_slow(goro__tw gw, goro__tw unused1, goro__tw unused2) {
+    (void)unused1;
+    (void)unused2;
+    emit_g(goro__getm(), GORO__EV_NETPOLL_WAKE, ((goro__g *)gw)->id, 0, 0);
+}
+
+void goro__trace_timer_fire_slow(goro__tw unused0, goro__tw unused1, goro__tw unused2) {
+    (void)unused0;
+    (void)unused1;
+    (void)unused2;
+    emit_g(goro__getm(), GORO__EV_TIMER_FIRE, 0, 0, 0);
+}
+
+/* ------------------------------------------------------------------ user annotations */
+
+/* Records an event of the running goroutine, inside a runtime entry so the P stays (R1). */
+static void user_event(int type, const char *a, const char *b) {
+    goro__m *m = goro__getm();
+    if (!m || !m->curg)
+        return;
+    char payload[2 * GORO__TRACE_NAME_MAX];
+    size_t len = 0;
+    if (a) {
+        len = strnlen(a, GORO__TRACE_NAME_MAX - 1);
+        memcpy(payload, a, len);
+    }
+    if (b) {
+        payload[len++] = '\0';
+        size_t n = strnlen(b, GORO__TRACE_NAME_MAX - 1);
+        memcpy(payload + len, b, n);
+        len += n;
+    }
+    goro__acquirem_m(m);
+    goro__p *p = owned_p(m);
+    goro__trace_ev e = {.g = m->curg->id, .type = (uint8_t)type, .p = p ? (int16_t)p->id : -1};
+    emit(m, p, &e, payload, len);
+    goro__releasem(m);
+}
+
+void goro_trace_region_begin(const char *name) {
+    if (GORO__TRACING())
+        user_event(GORO__EV_REGION_BEGIN, name ? name : "", NULL);
+}
+
+void goro_trace_region_end(void) {
+    if (GORO__TRACING())
+        user_event(GORO__EV_REGION_END, NULL, NULL);
+}
+
+void goro_trace_log(const char *category, const char *msg) {
+    if (GORO__TRACING())
+        user_event(GORO__EV_LOG, category ? category : "", msg ? msg : "");
+}
+
+int goro_trace_enabled(void) {
+    return goro__load_relaxed(&goro__tracing) != 0;
+}
+
+/* ------------------------------------------------------------------ start and stop */
+
+/* Writes an "existing" event for every live goroutine (R5). The world is stopped. */
+static void snapshot_g(goro__g *g, void *arg) {
+    (void)arg;
+    uint32_t st = goro__load_acquire(&g->status);
+    if (st == GORO__G_FREE)
+        return;
+    char name[GORO__TRACE_NAME_MAX];
+    size_t len = 0;
+    const char *n = goro__load_relaxed(&g->name);
+    if (n) {
+        len = strnlen(n, GORO__TRACE_NAME_MAX - 1);
+        memcpy(name, n, len);
+    }
+    goro__trace_ev e = {.g = goro__load_relaxed(&g->id),
+                        .arg = goro__load_relaxed(&g->wait_reason),
+                        .type = GORO__EV_GO_EXISTING,
+                        .reason = (uint8_t)st,
+                        .p = -1};
+    /* The running goroutines: say where, so the P's track shows them. */
+    for (goro__m *o = goro__S.allm; o; o = o->alllink)
+        if (o->curg == g && o->p && st == GORO__G_RUNNING)
+            e.p = (int16_t)o->p->id;
+    emit(NULL, NULL, &e, name, len);
+}
+
+/* ------------------------------------------------------------------ the spool (R6) */
+
+/* The events in chunk c. */
+static uint64_t chunk_events(const goro__trace_chunk *c) {
+    uint64_t n = 0;
+    for (uint32_t off = 0; off < c->used; n++) {
+        const goro__trace_ev *e = (const goro__trace_ev *)(c->data + off);
+        off += (uint32_t)(sizeof *e + (((size_t)e->len + 7) & ~(size_t)7));
+    }
+    return n;
+}
+
+static void spool_write(const goro__trace_chunk *c) {
+    const char *b = (const char *)c;
+    size_t n = offsetof(goro__trace_chunk, data) + c->used, off = 0;
+    while (off < n && !sp.err) {
+        ssize_t w = write(sp.fd, b + off, n - off);
+        if (w < 0 && errno != EINTR)
+            sp.err = -errno;
+        else if (w > 0)
+            off += (size_t)w;
+    }
+    if (sp.err) {
+        /* A partial record would break the file's framing: cut it off. */
+        if (off && off < n)
+            (void)ftruncate(sp.fd, lseek(sp.fd, 0, SEEK_CUR) - (off_t)off);
+        sp.lost += chunk_events(c);
+    }
+}
+
+/* The writer thread: writes queued chunks in order, returns them to the free list. */
+static void *spool_main(void *arg) {
+    (void)arg;
+    pthread_mutex_lock(&sp.lock);
+    for (;;) {
+        while (!sp.qhead && !sp.quit) {
+            sp.waiting = true;
+            pthread_cond_wait(&sp.cond, &sp.lock);
+            sp.waiting = false;
+        }
+        goro__trace_chunk *batch = sp.qhead, *last = NULL;
+        sp.qhead = sp.qtail = NULL;
+        bool quit = sp.quit;
+        pthread_mutex_unlock(&sp.lock);
+        for (goro__trace_chunk *c = batch; c; c = c->next) {
+            spool_write(c);
+            last = c;
+        }
+        pthread_mutex_lock(&sp.lock);
+        if (last) {
+            last->next = sp.free;
+            sp.free = batch;
+        }
+        if (quit && !sp.qhead)
+            break;
+    }
+    pthread_mutex_unlock(&sp.lock);
+    return NULL;
+}
+
+/* Opens the temporary file and starts the writer. Returns 0 or -errno. */
+static int spool_start(void) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir)
+        dir = "/tmp";
+    sp.fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (sp.fd < 0) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/goro-trace-XXXXXX", dir);
+        sp.fd = mkostemp(path, O_CLOEXEC);
+        if (sp.fd < 0)
+            return -errno;
+        unlink(path);
+    }
+    sp.qhead = sp.qtail = sp.free = NULL;
+    sp.waiting = sp.quit = false;
+    sp.lost = 0;
+    sp.err = 0;
+    /* No signal for the writer: the runtime's go to the threads that run goroutines. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int err = pthread_create(&sp.thread, NULL, spool_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (err) {
+        close(sp.fd);
+        sp.fd = -1;
+        return -err;
+    }
+    return 0;
+}
+
+/* Queues the chunks still being filled, lets the writer finish and joins it. */
+static void spool_finish(void) {
+    pthread_mutex_lock(&sp.lock);
+    for (int i = -1; i < GORO__MAXPROCS_LIMIT; i++) {
+        stream *st = i < 0 ? &gstream : &pstreams[i];
+        goro__trace_chunk *c = st->tail;
+        st->tail = NULL;
+        if (!c)
+            continue;
+        if (!c->used) {
+            c->next = sp.free;
+            sp.free = c;
+            continue;
+        }
+        c->next = NULL;
+        if (sp.qtail)
+            sp.qtail->next = c;
+        else
+            sp.qhead = c;
+        sp.qtail = c;
+    }
+    sp.quit = true;
+    pthread_mutex_unlock(&sp.lock);
+    pthread_cond_signal(&sp.cond);
+    pthread_join(sp.thread, NULL);
+}
+
+/* Maps the spool file and threads its chunks into one list per stream, in the order
+ * they were written, which is each stream's order (a stream's chunks are queued by its
+ * successive owners, one after another). Returns the number of streams in out. */
+static int spool_read(goro__trace_stream *out, void **map, size_t *mapsize) {
+    *map = NULL;
+    *mapsize = 0;
+    off_t size = lseek(sp.fd, 0, SEEK_END);
+    if (size <= 0)
+        return 0;
+    /* Private and writable: the next pointers are rewritten in the copy. */
+    char *m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_PRIVATE, sp.fd, 0);
+    if (m == MAP_FAILED)
+        return 0;
+    *map = m;
+    *mapsize = (size_t)size;
+    static goro__trace_chunk *heads[GORO__MAXPROCS_LIMIT + 1], *tails[GORO__MAXPROCS_LIMIT + 1];
+    memset(heads, 0, sizeof heads);
+    memset(tails, 0, sizeof tails);
+    size_t hdr = offsetof(goro__trace_chunk, data);
+    for (size_t off = 0; off + hdr <= (size_t)size;) {
+        goro__trace_chunk *c = (goro__trace_chunk *)(m + off);
+        if (c->used > GORO__TRACE_CHUNK_DATA || off + hdr + c->used > (size_t)size || c->p < -1 ||
+            c->p >= GORO__MAXPROCS_LIMIT)
+            break; /* cannot happen: the writer cuts off partial records */
+        int i = c->p + 1;
+        c->next = NULL;
+        if (tails[i])
+            tails[i]->next = c;
+        else
+            heads[i] = c;
+        tails[i] = c;
+        off += hdr + c->used;
+    }
+    int n = 0;
+    for (int i = 0; i <= GORO__MAXPROCS_LIMIT; i++)
+        if (heads[i])
+            out[n++] = (goro__trace_stream){.head = heads[i], .p = i - 1};
+    return n;
+}
+
+static void reset_streams(void) {
+    memset(pstreams, 0, sizeof pstreams);
+    memset(&gstream, 0, sizeof gstream);
+    goro__store_relaxed(&tr.nslabs, 0);
+}
+
+/* Opens path and arms the recording. The caller made sure no P runs but its own. */
+static int begin(const char *path) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    tr.fd = fd;
+    long mb = 64;
+    const char *env = getenv("GORO_TRACE_BUFFER_MB");
+    if (env && atol(env) > 0)
+        mb = atol(env);
+    tr.max_slabs = (int64_t)mb * 1024 * 1024 / (int64_t)GORO__TRACE_SLAB;
+    if (tr.max_slabs < 1)
+        tr.max_slabs = 1; /* then only the stream that takes it records (tests) */
+    if (!(tr.slabs = calloc((size_t)tr.max_slabs, sizeof *tr.slabs))) {
+        close(fd);
+        tr.fd = -1;
+        return GORO_ENOMEM;
+    }
+    reset_streams();
+    int err = spool_start();
+    if (err) {
+        free(tr.slabs);
+        tr.slabs = NULL;
+        close(fd);
+        tr.fd = -1;
+        return err;
+    }
+    use_counter = counter_usable();
+    tr.clock.counter = use_counter;
+    tr.clock.ticks0 = now_ticks();
+    tr.clock.ns0 = goro__nanotime();
+    /* The snapshot first, then the flag: an M without a P that writes the global stream
+     * meanwhile is dropped (tracing is off), so no event of a goroutine comes before its
+     * "existing" one. The P streams start empty; their owners resume after the world
+     * starts again. Lock order: sched.lock, gfree_lock, trace_lock. */
+    pthread_mutex_lock(&tr.lock);
+    snapshotting = true;
+    pthread_mutex_unlock(&tr.lock);
+    if (goro__S.allp) {
+        pthread_mutex_lock(&goro__S.lock);
+        for (goro__m *o = goro__S.allm; o; o = o->alllink)
+            if (o->p) {
+                goro__trace_ev e = {
+                    .arg = (uint64_t)o->id, .type = GORO__EV_PROC_START, .p = (int16_t)o->p->id};
+                emit(NULL, NULL, &e, NULL, 0);
+            }
+        pthread_mutex_lock(&goro__S.gfree_lock);
+        goro__for_each_g(snapshot_g, NULL);
+        pthread_mutex_unlock(&goro__S.gfree_lock);
+        pthread_mutex_unlock(&goro__S.lock);
+    }
+    pthread_mutex_lock(&tr.lock);
+    snapshotting = false;
+    goro__store_relaxed(&goro__tracing, 1);
+    pthread_mutex_unlock(&tr.lock);
+    return 0;
+}
+
+/* Stops the recording: after this no P writes (R5), the writer has written every chunk
+ * and out holds the streams, read back from the spool. */
+static void end(goro__trace_stream *out, int *nout, uint64_t *dropped, uint64_t *stop_ticks) {
+    pthread_mutex_lock(&tr.lock);
+    goro__store_relaxed(&goro__tracing, 0);
+    *stop_ticks = now_ticks();
+    *dropped = gstream.dropped;
+    for (int i = 0; i < GORO__MAXPROCS_LIMIT; i++)
+        *dropped += pstreams[i].dropped;
+    spool_finish();
+    pthread_mutex_unlock(&tr.lock);
+    *dropped += sp.lost;
+    *nout = spool_read(out, &spool_map, &spool_mapsize);
+    memset(pstreams, 0, sizeof pstreams);
+    memset(&gstream, 0, sizeof gstream);
+}
+
+static int write_out(goro__trace_stream *streams, int n, uint64_t dropped, uint64_t stop) {
+    if (sp.err)
+        fprintf(stderr, "goro: trace: writing the spool file: %s\n", goro_strerror(sp.err));
+    tr.clock.ticks1 = stop;
+    tr.clock.ns1 = goro__nanotime();
+    int err = goro__trace_write_json(tr.fd, streams, n, &tr.clock, dropped);
+    if (close(tr.fd) && !err)
+        err = -errno;
+    tr.fd = -1;
+    if (spool_map)
+        munmap(spool_map, spool_mapsize);
+    spool_map = NULL;
+    close(sp.fd);
+    sp.fd = -1;
+    int64_t nslabs = goro__load_relaxed(&tr.nslabs);
+    for (int64_t i = 0; i < nslabs && i < tr.max_slabs; i++)
+        if (tr.slabs[i])
+            munmap(tr.slabs[i], GORO__TRACE_SLAB);
+    free(tr.slabs);
+    tr.slabs = NULL;
+    goro__store_relaxed(&tr.nslabs, 0);
+    return err;
+}
+
+static goro__trace_stream streams_buf[GORO__MAXPROCS_LIMIT + 1]; /* [lock: state] */
+
+int goro_trace_start(const char *path) {
+    if (!path)
+        return GORO_EINVAL;
+    uint32_t idle = TRACE_IDLE;
+    /* Acq-rel CAS: the one caller that wins owns tr's per-trace fields until it sets
+     * TRACE_ON (release), and pairs with the release store that ended the last trace. */
+    if (!goro__cas_acqrel(&tr.state, &idle, TRACE_STARTING))
+        return GORO_EBUSY;
+    goro__m *m = goro__getm();
+    bool in_g = m && m->curg;
+    if (!in_g && goro__S.allp) {
+        /* A runtime runs, but we cannot stop its world from outside. */
+        goro__store_release(&tr.state, TRACE_IDLE);
+        return GORO_EPERM;
+    }
+    if (in_g)
+        goro__stop_the_world();
+    int err = begin(path);
+    if (in_g)
+        goro__start_the_world(goro__load_relaxed(&goro__S.gomaxprocs));
+    tr.from_env = false;
+    goro__store_release(&tr.state, err ? TRACE_IDLE : TRACE_ON);
+    return err;
+}
+
+int goro_trace_stop(void) {
+    uint32_t on = TRACE_ON;
+    if (!goro__cas_acqrel(&tr.state, &on, TRACE_STOPPING))
+        return GORO_EINVAL; /* not tracing */
+    goro__m *m = goro__getm();
+    bool in_g = m && m->curg;
+    if (!in_g && goro__S.allp) {
+        goro__store_release(&tr.state, TRACE_ON);
+        return GORO_EPERM;
+    }
+    if (in_g)
+        goro__stop_the_world();
+    int n;
+    uint64_t dropped, stop;
+    end(streams_buf, &n, &dropped, &stop);
+    if (in_g) {
+        goro__start_the_world(goro__load_relaxed(&goro__S.gomaxprocs));
+        /* The conversion takes a while: let the P serve others meanwhile. */
+        goro_blocking_begin();
+    }
+    int err = write_out(streams_buf, n, dropped, stop);
+    if (in_g)
+        goro_blocking_end();
+    goro__store_release(&tr.state, TRACE_IDLE);
+    return err;
+}
+
+void goro__trace_run_begin(void) {
+    const char *path = getenv("GORO_TRACE");
+    if (!path || !*path)
+        return;
+    uint32_t idle = TRACE_IDLE;
+    if (!goro__cas_acqrel(&tr.state, &idle, TRACE_STARTING))
+        return; /* a trace started before goro_run goes on */
+    /* goro_run's thread is the only one: nothing else runs yet. */
+    int err = begin(path);
+    if (err) {
+        fprintf(stderr, "goro: GORO_TRACE=%s: %s\n", path, goro_strerror(err));
+        goro__store_release(&tr.state, TRACE_IDLE);
+        return;
+    }
+    tr.from_env = true;
+    goro__store_release(&tr.state, TRACE_ON);
+}
+
+void goro__trace_run_end(void) {
+    /* Every thread of the runtime has been joined: a trace started inside goro_run (by
+     * GORO_TRACE or a goroutine) ends with it, as its goroutines do. */
+    uint32_t on = TRACE_ON;
+    if (!goro__cas_acqrel(&tr.state, &on, TRACE_STOPPING))
+        return;
+    int n;
+    uint64_t dropped, stop;
+    end(streams_buf, &n, &dropped, &stop);
+    int err = write_out(streams_buf, n, dropped, stop);
+    if (err)
+        fprintf(stderr, "goro: writing the trace: %s\n", goro_strerror(err));
+    goro__store_release(&tr.state, TRACE_IDLE);
+}

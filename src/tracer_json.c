@@ -1,0 +1,744 @@
+/*
+ * tracer_json.c - turns the tracer's recorded streams into the Chrome/Perfetto
+ * trace-event JSON format ({"traceEvents":[...]}), which ui.perfetto.dev and
+ * chrome://tracing open.
+ *
+ * The streams (one per P, one global; tracer.c) are each sorted by time (R3 there); a
+ * k-way merge over a binary heap feeds their events in time order to a state machine
+ * that knows, for each goroutine, its state since when and the P it runs on, and for each
+ * P the goroutine and the M it has. A state ends in a complete ("X") slice with its
+ * duration; so every slice is written once it is known, and no begin/end pair can be
+ * mis-nested by a viewer that sorts equal timestamps its own way.
+ *
+ * Tracks (pid / tid in the file):
+ *   1 "Procs"      tid 2p: P p, a slice per goroutine run ("G7 worker"), blocking calls
+ *                  ("G7 syscall"), instants for timers; tid 2p+1: the M holding P p.
+ *   2 "Goroutines" tid = goroutine id: "runnable", "running", "blocked: <reason>" and
+ *                  "syscall" slices; "create" and "end" instants; log messages; flow
+ *                  arrows ("wake") from the goroutine that readied it.
+ *   3 "Regions"    tid = goroutine id: goro_trace_region_begin/end slices (their own
+ *                  track: a region spans blocks and runs, which would not nest).
+ *   4 "Runtime"    tid 0: events with neither P nor goroutine.
+ *
+ * Invariants.
+ *  (J1) The writer checks the order of every goroutine's events (tracer.h's grammar) and
+ *       counts what breaks it in "otherData": "anomalies", with the first few described.
+ *       A correct runtime writes 0; the tests check it.
+ *  (J2) A start may carry a timestamp a little earlier than the wake-up or stop that
+ *       made its goroutine runnable, when that was written to another stream: a start
+ *       after a goroutine-to-goroutine switch reuses the stamp of the stop before it
+ *       (tracer.c) and the picked goroutine may have come from the global queue; and
+ *       two CPUs' counter reads may disagree by a few cycles. Such a start waits, and is
+ *       applied right after the event that makes its goroutine runnable, at that event's
+ *       time ("reordered_starts" counts them); one still waiting at the end is an
+ *       anomaly.
+ *
+ * Strings from the program (goroutine names, regions, log messages) are escaped for JSON
+ * by json_out.c; bytes that are not valid UTF-8 become U+FFFD.
+ */
+#define _GNU_SOURCE 1
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "json_out.h"
+#include "tracer.h"
+#include "tracer_json.h"
+
+enum { PID_PROCS = 1, PID_GOROUTINES = 2, PID_REGIONS = 3, PID_RUNTIME = 4 };
+enum { S_NONE = 0, S_RUNNABLE, S_RUNNING, S_BLOCKED, S_SYSCALL };
+#define MAX_REGIONS 32
+#define MAX_SAMPLES 8
+
+/* Starts an event object: {"ph":..,"pid":..,"tid":..,"ts":.. and leaves it open. */
+static void ev_open(goro__jout *o, char ph, int pid, uint64_t tid, double ts_ns) {
+    goro__jout_fmt(o, "%s{\"ph\":\"%c\",\"pid\":%d,\"tid\":%llu,\"ts\":", o->first ? "\n" : ",\n",
+                   ph, pid, (unsigned long long)tid);
+    goro__jout_us(o, ts_ns);
+    o->first = false;
+}
+
+static void meta_name(goro__jout *o, const char *what, int pid, uint64_t tid, const char *name,
+                      size_t len) {
+    ev_open(o, 'M', pid, tid, 0);
+    goro__jout_fmt(o, ",\"name\":\"%s\",\"args\":{\"name\":", what);
+    goro__jout_str(o, name, len);
+    GORO__JOUT_LIT(o, "}}");
+}
+
+static void meta_sort(goro__jout *o, const char *what, int pid, uint64_t tid, long long idx) {
+    ev_open(o, 'M', pid, tid, 0);
+    goro__jout_fmt(o, ",\"name\":\"%s\",\"args\":{\"sort_index\":%lld}}", what, idx);
+}
+
+/* ------------------------------------------------------------------ state */
+
+typedef struct gst {
+    uint64_t id; /* 0: empty slot */
+    uint8_t state, reason;
+    bool insyscall;     /* entered a blocking call and lost its P: the exit is pending */
+    bool regions_named; /* its Regions track has a name */
+    int16_t p;          /* the P whose track shows it now, -1 */
+    bool p_syscall;     /* that slice is a blocking call */
+    const char *name;   /* in a chunk's payload, not terminated */
+    uint16_t namelen;
+    double since, psince;
+    uint64_t flow;          /* a wake arrow waiting for its next start, 0 if none */
+    bool has_pending;       /* a start that came early (J2) */
+    goro__trace_ev pending; /* that start */
+    int nregions;
+    const char *rname[MAX_REGIONS];
+    uint16_t rlen[MAX_REGIONS];
+    double rsince[MAX_REGIONS];
+} gst;
+
+typedef struct conv {
+    goro__jout *o;
+    gst *tab; /* open addressing on id, linear probing */
+    size_t cap, count;
+    uint64_t pg[GORO__MAXPROCS_LIMIT]; /* goroutine on each P's track, 0 if none */
+    int32_t pm[GORO__MAXPROCS_LIMIT];  /* M holding each P, -1 */
+    double pmsince[GORO__MAXPROCS_LIMIT];
+    bool pseen[GORO__MAXPROCS_LIMIT];
+    uint64_t *mcur; /* goroutine running on each M (by id), 0 */
+    uint64_t nflows;
+    /* Counts for otherData. */
+    uint64_t events, created, existing, ended, unblocks, region_begins, region_ends, logs,
+        anomalies, unmatched_region_ends, reordered;
+    char samples[MAX_SAMPLES][160];
+} conv;
+
+static uint64_t hash(uint64_t x) {
+    x *= 0x9e3779b97f4a7c15ULL;
+    return x ^ (x >> 29);
+}
+
+static gst *g_find(conv *c, uint64_t id) {
+    for (size_t i = hash(id) & (c->cap - 1);; i = (i + 1) & (c->cap - 1)) {
+        if (c->tab[i].id == id)
+            return &c->tab[i];
+        if (c->tab[i].id == 0)
+            return NULL;
+    }
+}
+
+static gst *g_insert(conv *c, uint64_t id) {
+    if ((c->count + 1) * 2 > c->cap) {
+        size_t ocap = c->cap;
+        gst *old = c->tab;
+        gst *nt = calloc(ocap * 2, sizeof *nt);
+        if (!nt)
+            return NULL;
+        c->tab = nt;
+        c->cap = ocap * 2;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].id) {
+                size_t j = hash(old[i].id) & (c->cap - 1);
+                while (c->tab[j].id)
+                    j = (j + 1) & (c->cap - 1);
+                c->tab[j] = old[i];
+            }
+        free(old);
+    }
+    size_t i = hash(id) & (c->cap - 1);
+    while (c->tab[i].id && c->tab[i].id != id)
+        i = (i + 1) & (c->cap - 1);
+    if (!c->tab[i].id)
+        c->count++;
+    memset(&c->tab[i], 0, sizeof c->tab[i]);
+    c->tab[i].id = id;
+    c->tab[i].p = -1;
+    return &c->tab[i];
+}
+
+/* Removes g, shifting back the entries of its probe run. */
+static void g_remove(conv *c, const gst *g) {
+    size_t i = (size_t)(g - c->tab);
+    c->tab[i].id = 0;
+    c->count--;
+    for (size_t j = (i + 1) & (c->cap - 1); c->tab[j].id; j = (j + 1) & (c->cap - 1)) {
+        size_t home = hash(c->tab[j].id) & (c->cap - 1);
+        /* Move j back to i if its home is not in (i, j]. */
+        bool between = i <= j ? (home > i && home <= j) : (home > i || home <= j);
+        if (!between) {
+            c->tab[i] = c->tab[j];
+            c->tab[j].id = 0;
+            i = j;
+        }
+    }
+}
+
+static void anomaly(conv *c, double t, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void anomaly(conv *c, double t, const char *fmt, ...) {
+    if (c->anomalies < MAX_SAMPLES) {
+        char *s = c->samples[c->anomalies];
+        int k = snprintf(s, sizeof c->samples[0], "at %.3f us: ", t / 1000.0);
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s + k, sizeof c->samples[0] - (size_t)k, fmt, ap);
+        va_end(ap);
+    }
+    c->anomalies++;
+}
+
+static const char *state_str(int s) {
+    switch (s) {
+    case S_RUNNABLE:
+        return "runnable";
+    case S_RUNNING:
+        return "running";
+    case S_BLOCKED:
+        return "blocked";
+    case S_SYSCALL:
+        return "syscall";
+    default:
+        return "unknown";
+    }
+}
+
+/* Ends g's current slice on its goroutine track at t. */
+static void gslice_close(conv *c, gst *g, double t, bool unfinished) {
+    if (g->state == S_NONE)
+        return;
+    goro__jout *o = c->o;
+    ev_open(o, 'X', PID_GOROUTINES, g->id, g->since);
+    GORO__JOUT_LIT(o, ",\"dur\":");
+    goro__jout_us(o, t - g->since);
+    GORO__JOUT_LIT(o, ",\"name\":");
+    if (g->state == S_BLOCKED) {
+        char name[96];
+        snprintf(name, sizeof name, "blocked: %s", goro__wait_reason_str(g->reason));
+        goro__jout_cstr(o, name);
+        GORO__JOUT_LIT(o, ",\"args\":{\"reason\":");
+        goro__jout_cstr(o, goro__wait_reason_str(g->reason));
+        goro__jout_fmt(o, "%s}}", unfinished ? ",\"unfinished\":true" : "");
+    } else {
+        goro__jout_cstr(o, state_str(g->state));
+        goro__jout_fmt(o, "%s}", unfinished ? ",\"args\":{\"unfinished\":true}" : "");
+    }
+    g->since = t;
+}
+
+static void pslice_close(conv *c, gst *g, double t) {
+    if (g->p < 0)
+        return;
+    goro__jout *o = c->o;
+    ev_open(o, 'X', PID_PROCS, 2 * (uint64_t)g->p, g->psince);
+    GORO__JOUT_LIT(o, ",\"dur\":");
+    goro__jout_us(o, t - g->psince);
+    GORO__JOUT_LIT(o, ",\"name\":");
+    char name[64 + GORO__TRACE_NAME_MAX];
+    int k = snprintf(name, sizeof name, "G%llu%s", (unsigned long long)g->id,
+                     g->p_syscall ? " syscall" : "");
+    if (g->namelen && k > 0 && (size_t)k + 1 + g->namelen < sizeof name) {
+        name[k++] = ' ';
+        memcpy(name + k, g->name, g->namelen);
+        k += g->namelen;
+    }
+    goro__jout_str(o, name, k > 0 ? (size_t)k : 0);
+    goro__jout_fmt(o, ",\"args\":{\"g\":%llu}}", (unsigned long long)g->id);
+    if (c->pg[g->p] == g->id)
+        c->pg[g->p] = 0;
+    g->p = -1;
+}
+
+/* Closes whatever goroutine slice is open on P p's track. */
+static void p_clear(conv *c, int p, double t) {
+    if (!c->pg[p])
+        return;
+    gst *o = g_find(c, c->pg[p]);
+    if (o)
+        pslice_close(c, o, t);
+    c->pg[p] = 0;
+}
+
+static void pslice_open(conv *c, gst *g, int p, double t, bool syscall) {
+    if (p < 0 || p >= GORO__MAXPROCS_LIMIT)
+        return;
+    pslice_close(c, g, t);
+    p_clear(c, p, t);
+    c->pseen[p] = true;
+    g->p = (int16_t)p;
+    g->p_syscall = syscall;
+    g->psince = t;
+    c->pg[p] = g->id;
+}
+
+static void mslice_close(conv *c, int p, double t) {
+    if (c->pm[p] < 0)
+        return;
+    goro__jout *o = c->o;
+    ev_open(o, 'X', PID_PROCS, 2 * (uint64_t)p + 1, c->pmsince[p]);
+    GORO__JOUT_LIT(o, ",\"dur\":");
+    goro__jout_us(o, t - c->pmsince[p]);
+    goro__jout_fmt(o, ",\"name\":\"M%d\",\"args\":{\"m\":%d}}", c->pm[p], c->pm[p]);
+    c->pm[p] = -1;
+}
+
+static void name_g(conv *c, gst *g) {
+    char name[64 + GORO__TRACE_NAME_MAX];
+    int k = snprintf(name, sizeof name, "G%llu", (unsigned long long)g->id);
+    if (g->namelen) {
+        name[k++] = ' ';
+        memcpy(name + k, g->name, g->namelen);
+        k += g->namelen;
+    }
+    meta_name(c->o, "thread_name", PID_GOROUTINES, g->id, name, (size_t)k);
+    meta_sort(c->o, "thread_sort_index", PID_GOROUTINES, g->id, (long long)g->id);
+}
+
+static void region_close(conv *c, gst *g, double t, bool unfinished) {
+    int i = --g->nregions;
+    if (i >= MAX_REGIONS)
+        return; /* too deep to have kept */
+    goro__jout *o = c->o;
+    ev_open(o, 'X', PID_REGIONS, g->id, g->rsince[i]);
+    GORO__JOUT_LIT(o, ",\"dur\":");
+    goro__jout_us(o, t - g->rsince[i]);
+    GORO__JOUT_LIT(o, ",\"name\":");
+    goro__jout_str(o, g->rname[i], g->rlen[i]);
+    goro__jout_fmt(o, ",\"args\":{\"g\":%llu%s}}", (unsigned long long)g->id,
+                   unfinished ? ",\"unfinished\":true" : "");
+}
+
+static void site_str(uint64_t pc, char *buf, size_t size) {
+    Dl_info info;
+    if (pc && dladdr((void *)(uintptr_t)pc, &info)) {
+        if (info.dli_sname)
+            snprintf(buf, size, "%s+0x%lx", info.dli_sname,
+                     (unsigned long)(pc - (uintptr_t)info.dli_saddr));
+        else
+            snprintf(buf, size, "%s+0x%lx", info.dli_fname ? info.dli_fname : "?",
+                     (unsigned long)(pc - (uintptr_t)info.dli_fbase));
+    } else {
+        snprintf(buf, size, "0x%llx", (unsigned long long)pc);
+    }
+}
+
+/* The goroutine an event names; an unknown one is an anomaly, and starts being known. */
+static gst *g_get(conv *c, uint64_t id, double t, const char *what) {
+    gst *g = g_find(c, id);
+    if (!g) {
+        anomaly(c, t, "%s of unknown goroutine %llu", what, (unsigned long long)id);
+        g = g_insert(c, id);
+        if (g) {
+            g->since = t;
+            name_g(c, g);
+        }
+    }
+    return g;
+}
+
+/* Checks g is in state want before an event; an anomaly otherwise. */
+static void expect(conv *c, gst *g, int want, double t, const char *what) {
+    if (g->state != want)
+        anomaly(c, t, "%s of goroutine %llu while %s", what, (unsigned long long)g->id,
+                state_str(g->state));
+}
+
+static void process(conv *c, const goro__trace_ev *e, double t);
+
+/* g has just become runnable: a start that came early runs now (J2). */
+static void pending_start(conv *c, gst *g, double t) {
+    if (!g->has_pending || g->state != S_RUNNABLE)
+        return;
+    g->has_pending = false;
+    goro__trace_ev e = g->pending;
+    c->events--; /* counted when it came */
+    process(c, &e, t);
+}
+
+static void process(conv *c, const goro__trace_ev *e, double t) {
+    goro__jout *o = c->o;
+    const char *payload = (const char *)(e + 1);
+    gst *g = NULL;
+    c->events++;
+    switch (e->type) {
+    case GORO__EV_GO_CREATE: {
+        if (g_find(c, e->g))
+            anomaly(c, t, "create of live goroutine %llu", (unsigned long long)e->g);
+        if (!(g = g_insert(c, e->g)))
+            return;
+        uint64_t pc;
+        memcpy(&pc, payload, 8);
+        g->name = e->len > 8 ? payload + 8 : NULL;
+        g->namelen = (uint16_t)(e->len > 8 ? e->len - 8 : 0);
+        g->state = S_RUNNABLE;
+        g->since = t;
+        name_g(c, g);
+        char site[256];
+        site_str(pc, site, sizeof site);
+        ev_open(o, 'i', PID_GOROUTINES, g->id, t);
+        goro__jout_fmt(o, ",\"s\":\"t\",\"name\":\"create\",\"args\":{\"parent\":%llu,\"site\":",
+                       (unsigned long long)e->arg);
+        goro__jout_cstr(o, site);
+        GORO__JOUT_LIT(o, "}}");
+        c->created++;
+        break;
+    }
+    case GORO__EV_GO_EXISTING:
+        if (!(g = g_insert(c, e->g)))
+            return;
+        g->name = e->len ? payload : NULL;
+        g->namelen = e->len;
+        g->since = t;
+        g->state = e->reason == GORO__G_RUNNABLE  ? S_RUNNABLE
+                   : e->reason == GORO__G_WAITING ? S_BLOCKED
+                   : e->reason == GORO__G_SYSCALL ? S_SYSCALL
+                                                  : S_RUNNING;
+        g->reason = (uint8_t)e->arg;
+        name_g(c, g);
+        if (g->state == S_RUNNING && e->p >= 0)
+            pslice_open(c, g, e->p, t, false);
+        c->existing++;
+        break;
+    case GORO__EV_GO_START:
+        if (!(g = g_get(c, e->g, t, "start")))
+            return;
+        if (g->state != S_RUNNABLE && g->state != S_NONE && !g->has_pending) {
+            g->pending = *e; /* early (J2) */
+            g->has_pending = true;
+            c->reordered++;
+            return;
+        }
+        expect(c, g, S_RUNNABLE, t, "start");
+        gslice_close(c, g, t, false);
+        g->state = S_RUNNING;
+        pslice_open(c, g, e->p, t, false);
+        if (e->m != GORO__TRACE_NONE16)
+            c->mcur[e->m] = g->id;
+        if (g->flow) {
+            ev_open(o, 'f', PID_GOROUTINES, g->id, t);
+            goro__jout_fmt(o, ",\"bp\":\"e\",\"name\":\"wake\",\"cat\":\"wake\",\"id\":%llu}",
+                           (unsigned long long)g->flow);
+            g->flow = 0;
+        }
+        break;
+    case GORO__EV_GO_STOP:
+        if (!(g = g_get(c, e->g, t, "stop")))
+            return;
+        if (g->state == S_SYSCALL)
+            g->insyscall = true; /* lost its P in the call and waits for one */
+        else
+            expect(c, g, S_RUNNING, t, "stop");
+        gslice_close(c, g, t, false);
+        pslice_close(c, g, t);
+        g->state = S_RUNNABLE;
+        pending_start(c, g, t);
+        break;
+    case GORO__EV_GO_BLOCK:
+        if (!(g = g_get(c, e->g, t, "block")))
+            return;
+        expect(c, g, S_RUNNING, t, "block");
+        gslice_close(c, g, t, false);
+        pslice_close(c, g, t);
+        g->state = S_BLOCKED;
+        g->reason = e->reason;
+        break;
+    case GORO__EV_GO_UNBLOCK:
+    case GORO__EV_NETPOLL_WAKE: {
+        if (!(g = g_get(c, e->g, t, "unblock")))
+            return;
+        expect(c, g, S_BLOCKED, t, "unblock");
+        gslice_close(c, g, t, false);
+        g->state = S_RUNNABLE;
+        c->unblocks++;
+        gst *w = e->arg && e->arg != g->id ? g_find(c, e->arg) : NULL;
+        if (w && w->state == S_RUNNING) {
+            g->flow = ++c->nflows;
+            ev_open(o, 's', PID_GOROUTINES, w->id, t);
+            goro__jout_fmt(o, ",\"name\":\"wake\",\"cat\":\"wake\",\"id\":%llu}",
+                           (unsigned long long)g->flow);
+        } else if (e->type == GORO__EV_NETPOLL_WAKE) {
+            ev_open(o, 'i', PID_GOROUTINES, g->id, t);
+            GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"netpoll wake\"}");
+        }
+        pending_start(c, g, t);
+        break;
+    }
+    case GORO__EV_GO_END:
+        if (!(g = g_get(c, e->g, t, "end")))
+            return;
+        expect(c, g, S_RUNNING, t, "end");
+        gslice_close(c, g, t, false);
+        pslice_close(c, g, t);
+        while (g->nregions > 0)
+            region_close(c, g, t, true);
+        ev_open(o, 'i', PID_GOROUTINES, g->id, t);
+        GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"end\"}");
+        if (e->m != GORO__TRACE_NONE16 && c->mcur[e->m] == g->id)
+            c->mcur[e->m] = 0;
+        g_remove(c, g);
+        c->ended++;
+        break;
+    case GORO__EV_PROC_START: {
+        if (e->p < 0)
+            break;
+        c->pseen[e->p] = true;
+        p_clear(c, e->p, t);
+        mslice_close(c, e->p, t);
+        c->pm[e->p] = (int32_t)e->arg;
+        c->pmsince[e->p] = t;
+        /* An M that goes on running its goroutine on another P (a resize, a P taken
+         * back after a preemption): the goroutine is on this P's track from now. */
+        uint64_t cur = e->arg < GORO__TRACE_NONE16 ? c->mcur[e->arg] : 0;
+        gst *r = cur ? g_find(c, cur) : NULL;
+        if (r && r->state == S_RUNNING && r->p < 0)
+            pslice_open(c, r, e->p, t, false);
+        break;
+    }
+    case GORO__EV_PROC_STOP:
+    case GORO__EV_PROC_STEAL:
+        if (e->p < 0)
+            break;
+        p_clear(c, e->p, t);
+        mslice_close(c, e->p, t);
+        if (e->type == GORO__EV_PROC_STEAL) {
+            ev_open(o, 'i', PID_PROCS, 2 * (uint64_t)e->p, t);
+            GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"taken\"}");
+        }
+        break;
+    case GORO__EV_SYSCALL_ENTER:
+        if (!(g = g_get(c, e->g, t, "syscall enter")))
+            return;
+        expect(c, g, S_RUNNING, t, "syscall enter");
+        gslice_close(c, g, t, false);
+        g->state = S_SYSCALL;
+        pslice_open(c, g, e->p, t, true);
+        break;
+    case GORO__EV_SYSCALL_EXIT:
+        if (!(g = g_get(c, e->g, t, "syscall exit")))
+            return;
+        if (g->state == S_SYSCALL) {
+            gslice_close(c, g, t, false);
+            pslice_close(c, g, t);
+            g->state = S_RUNNING;
+            pslice_open(c, g, e->p, t, false);
+        } else if (g->insyscall && g->state == S_RUNNING) {
+            /* It waited for a P in the global queue and runs again already. */
+        } else {
+            expect(c, g, S_SYSCALL, t, "syscall exit");
+        }
+        g->insyscall = false;
+        break;
+    case GORO__EV_TIMER_FIRE:
+        if (e->p >= 0)
+            ev_open(o, 'i', PID_PROCS, 2 * (uint64_t)e->p, t);
+        else
+            ev_open(o, 'i', PID_RUNTIME, 0, t);
+        GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"timer\"}");
+        break;
+    case GORO__EV_REGION_BEGIN:
+        if (!(g = g_get(c, e->g, t, "region begin")))
+            return;
+        if (!g->regions_named) {
+            char name[64];
+            int k = snprintf(name, sizeof name, "G%llu regions", (unsigned long long)g->id);
+            meta_name(o, "thread_name", PID_REGIONS, g->id, name, (size_t)k);
+            meta_sort(o, "thread_sort_index", PID_REGIONS, g->id, (long long)g->id);
+            g->regions_named = true;
+        }
+        if (g->nregions < MAX_REGIONS) {
+            g->rname[g->nregions] = payload;
+            g->rlen[g->nregions] = e->len;
+            g->rsince[g->nregions] = t;
+        }
+        g->nregions++;
+        c->region_begins++;
+        break;
+    case GORO__EV_REGION_END:
+        if (!(g = g_get(c, e->g, t, "region end")))
+            return;
+        if (g->nregions == 0) {
+            c->unmatched_region_ends++;
+            break;
+        }
+        region_close(c, g, t, false);
+        c->region_ends++;
+        break;
+    case GORO__EV_LOG: {
+        size_t catlen = strnlen(payload, e->len);
+        const char *msg = catlen < e->len ? payload + catlen + 1 : "";
+        size_t msglen = catlen < e->len ? e->len - catlen - 1 : 0;
+        if (e->g)
+            ev_open(o, 'i', PID_GOROUTINES, e->g, t);
+        else
+            ev_open(o, 'i', PID_RUNTIME, 0, t);
+        GORO__JOUT_LIT(o, ",\"s\":\"t\",\"cat\":\"log\",\"name\":");
+        goro__jout_str(o, payload, catlen);
+        GORO__JOUT_LIT(o, ",\"args\":{\"message\":");
+        goro__jout_str(o, msg, msglen);
+        GORO__JOUT_LIT(o, "}}");
+        c->logs++;
+        break;
+    }
+    default:
+        anomaly(c, t, "unknown event type %d", e->type);
+        break;
+    }
+}
+
+/* ------------------------------------------------------------------ the merge */
+
+typedef struct cursor {
+    const goro__trace_chunk *c;
+    uint32_t off;
+    int idx; /* stream index: ties go to the lower one */
+} cursor;
+
+static const goro__trace_ev *cur_ev(const cursor *k) {
+    return (const goro__trace_ev *)(k->c->data + k->off);
+}
+
+static bool cur_less(const cursor *a, const cursor *b) {
+    uint64_t ta = cur_ev(a)->ts, tb = cur_ev(b)->ts;
+    return ta < tb || (ta == tb && a->idx < b->idx);
+}
+
+static void sift_down(cursor *h, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, s = i;
+        if (l < n && cur_less(&h[l], &h[s]))
+            s = l;
+        if (l + 1 < n && cur_less(&h[l + 1], &h[s]))
+            s = l + 1;
+        if (s == i)
+            return;
+        cursor t = h[i];
+        h[i] = h[s];
+        h[s] = t;
+        i = s;
+    }
+}
+
+/* Moves k past its event; false when its stream is done. */
+static bool cur_next(cursor *k) {
+    const goro__trace_ev *e = cur_ev(k);
+    k->off += (uint32_t)(sizeof *e + (((size_t)e->len + 7) & ~(size_t)7));
+    while (k->c && k->off >= k->c->used) {
+        k->c = k->c->next;
+        k->off = 0;
+    }
+    return k->c != NULL;
+}
+
+int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
+                           const goro__trace_clock *clock, uint64_t dropped) {
+    goro__jout *o = malloc(sizeof *o);
+    conv *c = calloc(1, sizeof *c);
+    cursor *heap = calloc((size_t)n + 1, sizeof *heap);
+    uint64_t *mcur = calloc(GORO__TRACE_NONE16 + 1, sizeof *mcur);
+    int err = GORO_ENOMEM;
+    if (!o || !c || !heap || !mcur)
+        goto out_free;
+    o->fd = fd;
+    o->err = 0;
+    o->n = 0;
+    o->first = true;
+    c->o = o;
+    c->cap = 1024;
+    c->mcur = mcur;
+    if (!(c->tab = calloc(c->cap, sizeof *c->tab)))
+        goto out_free;
+    for (int i = 0; i < GORO__MAXPROCS_LIMIT; i++)
+        c->pm[i] = -1;
+    /* Ticks to ns since the start. */
+    double scale = 1.0;
+    if (clock->counter && clock->ticks1 > clock->ticks0)
+        scale = (double)(clock->ns1 - clock->ns0) / (double)(clock->ticks1 - clock->ticks0);
+    double end_ns = (double)(clock->ticks1 - clock->ticks0) * scale;
+
+    GORO__JOUT_LIT(o, "{\"displayTimeUnit\":\"ns\",\"traceEvents\":[");
+    meta_name(o, "process_name", PID_PROCS, 0, "Procs", 5);
+    meta_sort(o, "process_sort_index", PID_PROCS, 0, 1);
+    meta_name(o, "process_name", PID_GOROUTINES, 0, "Goroutines", 10);
+    meta_sort(o, "process_sort_index", PID_GOROUTINES, 0, 2);
+    meta_name(o, "process_name", PID_REGIONS, 0, "Regions", 7);
+    meta_sort(o, "process_sort_index", PID_REGIONS, 0, 3);
+    meta_name(o, "process_name", PID_RUNTIME, 0, "Runtime", 7);
+    meta_sort(o, "process_sort_index", PID_RUNTIME, 0, 4);
+    meta_name(o, "thread_name", PID_RUNTIME, 0, "no P", 4);
+
+    int nh = 0;
+    for (int i = 0; i < n; i++) {
+        cursor k = {.c = streams[i].head, .off = 0, .idx = i};
+        while (k.c && k.c->used == 0)
+            k.c = k.c->next;
+        if (k.c)
+            heap[nh++] = k;
+    }
+    for (int i = nh / 2 - 1; i >= 0; i--)
+        sift_down(heap, nh, i);
+    while (nh > 0) {
+        const goro__trace_ev *e = cur_ev(&heap[0]);
+        double t = (double)(e->ts - clock->ticks0) * scale;
+        if (e->ts < clock->ticks0)
+            t = 0;
+        process(c, e, t);
+        if (!cur_next(&heap[0]))
+            heap[0] = heap[--nh];
+        sift_down(heap, nh, 0);
+    }
+
+    /* The end of the trace: what is still open ends here, marked unfinished. */
+    for (size_t i = 0; i < c->cap; i++) {
+        gst *g = &c->tab[i];
+        if (!g->id)
+            continue;
+        if (g->has_pending)
+            anomaly(c, end_ns, "start of goroutine %llu while %s, never runnable after",
+                    (unsigned long long)g->id, state_str(g->state));
+        gslice_close(c, g, end_ns, true);
+        pslice_close(c, g, end_ns);
+        while (g->nregions > 0)
+            region_close(c, g, end_ns, true);
+    }
+    for (int p = 0; p < GORO__MAXPROCS_LIMIT; p++) {
+        mslice_close(c, p, end_ns);
+        if (!c->pseen[p])
+            continue;
+        char name[32];
+        int k = snprintf(name, sizeof name, "P%d", p);
+        meta_name(o, "thread_name", PID_PROCS, 2 * (uint64_t)p, name, (size_t)k);
+        meta_sort(o, "thread_sort_index", PID_PROCS, 2 * (uint64_t)p, 2 * p);
+        k = snprintf(name, sizeof name, "P%d thread", p);
+        meta_name(o, "thread_name", PID_PROCS, 2 * (uint64_t)p + 1, name, (size_t)k);
+        meta_sort(o, "thread_sort_index", PID_PROCS, 2 * (uint64_t)p + 1, 2 * p + 1);
+    }
+    goro__jout_fmt(
+        o,
+        "\n],\n\"otherData\":{\"producer\":\"goro\",\"clock\":\"%s\",\"duration_ns\":%.0f,"
+        "\"events\":%llu,\"dropped\":%llu,\"anomalies\":%llu,\"goroutines_created\":%llu,"
+        "\"goroutines_existing\":%llu,\"goroutines_ended\":%llu,\"unblocks\":%llu,"
+        "\"flows\":%llu,\"region_begins\":%llu,\"region_ends\":%llu,"
+        "\"unmatched_region_ends\":%llu,\"logs\":%llu,\"reordered_starts\":%llu,"
+        "\"anomaly_samples\":[",
+        clock->counter ? "cpu counter" : "CLOCK_MONOTONIC", end_ns, (unsigned long long)c->events,
+        (unsigned long long)dropped, (unsigned long long)c->anomalies,
+        (unsigned long long)c->created, (unsigned long long)c->existing,
+        (unsigned long long)c->ended, (unsigned long long)c->unblocks,
+        (unsigned long long)c->nflows, (unsigned long long)c->region_begins,
+        (unsigned long long)c->region_ends, (unsigned long long)c->unmatched_region_ends,
+        (unsigned long long)c->logs, (unsigned long long)c->reordered);
+    for (uint64_t i = 0; i < c->anomalies && i < MAX_SAMPLES; i++) {
+        if (i)
+            GORO__JOUT_LIT(o, ",");
+        goro__jout_cstr(o, c->samples[i]);
+    }
+    GORO__JOUT_LIT(o, "]}}\n");
+    goro__jout_flush(o);
+    err = o->err;
+out_free:
+    if (c)
+        free(c->tab);
+    free(mcur);
+    free(heap);
+    free(c);
+    free(o);
+    return err;
+}
