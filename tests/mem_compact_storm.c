@@ -7,16 +7,21 @@
  * their stacks), pausing now and then so that partners stay parked across a round;
  * others take turns on a mutex and meet at a wait group. Every value arrives once and in
  * order, every local survives, and the statistics show that compactions and restores
- * happened while it ran.
+ * happened while it ran: it goes on (bounded) until the compactor has taken goroutines
+ * mid-storm, however slowly the monitor comes round on a loaded machine.
  */
 #include "testutil.h"
 
 #define PAIRS 16
 #define LOCKERS 8
 
-static long rounds;
+#define STOP UINT64_MAX /* the pinger's last value */
+
+static long rounds; /* at least this many exchanges per pair, lock holds per locker */
+static int stop;    /* [atomic] main saw enough compactions */
 static goro_mutex mu;
 static long counter;         /* guarded by mu */
+static long locked;          /* [atomic] lock holds, compared with counter at the end */
 static goro_waitgroup *done; /* on the heap: nobody touches another goroutine's stack */
 
 typedef struct pair {
@@ -32,11 +37,16 @@ static void maybe_pause(uint64_t *rng) {
         goro_yield();
 }
 
+static int go_on(long i) {
+    return i < rounds || !__atomic_load_n(&stop, __ATOMIC_RELAXED);
+}
+
 static void pinger(void *arg) {
     pair *p = arg;
     uint64_t rng = p->seed;
     volatile uint64_t canary = p->seed ^ 0xABCDEF;
-    for (long i = 0; i < rounds; i++) {
+    long i;
+    for (i = 0; go_on(i); i++) {
         uint64_t out = (uint64_t)i * 2, in = 0;
         CHECK_EQ(goro_chan_send(p->ping, &out), 0);
         CHECK_EQ(goro_chan_recv(p->pong, &in), 0);
@@ -44,6 +54,8 @@ static void pinger(void *arg) {
         CHECK_EQ(canary, p->seed ^ 0xABCDEF);
         maybe_pause(&rng);
     }
+    uint64_t last = STOP;
+    CHECK_EQ(goro_chan_send(p->ping, &last), 0);
     goro_wg_done(done);
 }
 
@@ -51,9 +63,13 @@ static void ponger(void *arg) {
     pair *p = arg;
     uint64_t rng = p->seed * 3 + 1;
     volatile uint64_t canary = p->seed ^ 0x123456;
-    for (long i = 0; i < rounds; i++) {
+    for (long i = 0;; i++) {
         uint64_t in = 0;
         CHECK_EQ(goro_chan_recv(p->ping, &in), 0);
+        if (in == STOP) {
+            CHECK(i >= rounds);
+            break;
+        }
         CHECKF(in == (uint64_t)i * 2, "round %ld: got %llu", i, (unsigned long long)in);
         maybe_pause(&rng);
         uint64_t out = in + 1;
@@ -66,12 +82,13 @@ static void ponger(void *arg) {
 static void locker(void *arg) {
     uint64_t rng = (uint64_t)(uintptr_t)arg;
     volatile uint64_t canary = rng * 7;
-    for (long i = 0; i < rounds; i++) {
+    for (long i = 0; go_on(i); i++) {
         goro_mutex_lock(&mu);
         counter++;
         if (tu_rand(&rng) % 16 == 0)
             goro_sleep(1 * TU_MS); /* others wait long enough to be compacted */
         goro_mutex_unlock(&mu);
+        __atomic_add_fetch(&locked, 1, __ATOMIC_RELAXED);
         CHECK_EQ(canary, (uint64_t)(uintptr_t)arg * 7);
     }
     goro_wg_done(done);
@@ -79,7 +96,7 @@ static void locker(void *arg) {
 
 static void main_fn(void *arg) {
     (void)arg;
-    rounds = tu_scaled(3000, 200);
+    rounds = tu_scaled(1000, 100);
     done = calloc(1, sizeof *done);
     CHECK(done != NULL);
     pair *pairs = calloc(PAIRS, sizeof *pairs);
@@ -94,11 +111,20 @@ static void main_fn(void *arg) {
     }
     for (int i = 0; i < LOCKERS; i++)
         CHECK_EQ(goro_spawn(locker, (void *)(uintptr_t)(i + 100)), 0);
+    /* Until the compactor has taken (and the storm woken) a good number of goroutines. */
+    goro_stats st;
+    int64_t deadline = goro_now() + 60000 * TU_MS;
+    do {
+        goro_sleep(20 * TU_MS);
+        goro_stats_get(&st);
+        CHECKF(goro_now() < deadline, "only %llu compactions in 60 s",
+               (unsigned long long)st.compactions);
+    } while (st.restores < 100);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
     goro_wg_wait(done);
     goro_mutex_lock(&mu);
-    CHECK_EQ(counter, LOCKERS * rounds);
+    CHECK_EQ(counter, __atomic_load_n(&locked, __ATOMIC_RELAXED));
     goro_mutex_unlock(&mu);
-    goro_stats st;
     goro_stats_get(&st);
     printf("%llu compactions, %llu restores, %llu system calls\n",
            (unsigned long long)st.compactions, (unsigned long long)st.restores,
