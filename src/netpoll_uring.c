@@ -7,7 +7,7 @@
  *
  * Why no liburing: the library depends on libc and pthreads only (the project's rule: a
  * user links libgoro.a and -lpthread, nothing else to install or version). What this file
- * needs of io_uring is small: set up one ring, map it, put poll, poll-remove and no-op
+ * needs of io_uring is small: set up one ring, map it, put poll, cancel and no-op
  * entries in the submission queue, read the completion queue, and wait with a timeout.
  * So it uses the three system calls through syscall(2) and the kernel's own header,
  * <linux/io_uring.h> (linux-libc-dev), for the layout.
@@ -28,10 +28,19 @@
  *    (-ECANCELED). The event carries GORO__POLL_REARM and netpoll's fire, under the fd's
  *    lock and only if the incarnation still matches (N3), adds the fd again: a poll of a
  *    closed incarnation is never re-armed onto a file that reused its number.
- *  - del: IORING_OP_POLL_REMOVE by user_data (the exact incarnation), with
+ *  - del: IORING_OP_ASYNC_CANCEL by user_data (the exact incarnation), with
  *    IOSQE_CQE_SKIP_SUCCESS. It must be sent even for an fd already closed with close(2)
  *    (goro__netpoll_fresh): unlike an epoll registration, a poll request holds a reference
  *    on the file, so closing the fd alone neither stops the poll nor releases the socket.
+ *    Not IORING_OP_POLL_REMOVE: a remove that finds the poll while one of its wake-ups is
+ *    being delivered (queued as task work for the submitting thread, which owns the
+ *    request until it runs) fails with -EALREADY and leaves the poll armed, and the
+ *    socket open for good after goro_close (seen as http_server.uring's "slow client was
+ *    never cut", and net_close_parked's closes under traffic). A cancel flags the request
+ *    whatever it is doing; the delivery, or task work of its own, ends it with -ECANCELED
+ *    (dropped by fire: old incarnation) and drops the file. That task work runs on the
+ *    thread that submitted the poll, so the socket is released soon after, not always
+ *    before, the close(2) that follows del.
  *  - fds the kernel cannot poll: epoll refuses them with EPERM and netpoll then uses
  *    blocking calls (regular files). A poll request would instead complete at once as
  *    always ready, so add asks the same question of a probe epoll set for anything that
@@ -115,7 +124,7 @@
 #define CQ_ENTRIES 8192
 #endif
 #define BREAK_DATA UINT64_MAX        /* the break's NOP (U3) */
-#define REMOVE_DATA (UINT64_MAX - 1) /* a POLL_REMOVE that failed (U3) */
+#define CANCEL_DATA (UINT64_MAX - 1) /* a del's cancel that failed (U3) */
 #define POLL_EVENTS (POLLIN | POLLOUT | POLLRDHUP)
 #define TSAN_SLICE_NS 20000000
 
@@ -288,11 +297,11 @@ int goro__uring_add(int fd, uint64_t data) {
 void goro__uring_del(uint64_t data) {
     struct io_uring_sqe sqe;
     memset(&sqe, 0, sizeof sqe);
-    sqe.opcode = IORING_OP_POLL_REMOVE;
+    sqe.opcode = IORING_OP_ASYNC_CANCEL;
     sqe.fd = -1;
     sqe.flags = IOSQE_CQE_SKIP_SUCCESS;
     sqe.addr = data;
-    sqe.user_data = REMOVE_DATA;
+    sqe.user_data = CANCEL_DATA;
     goro__spin_lock(&R.sq_lock);
     submit_one(&sqe); /* ENOENT (terminated already) comes back as a completion, ignored */
     goro__spin_unlock(&R.sq_lock);
@@ -348,7 +357,7 @@ static int reap(goro__pollev *out, int max, bool *broken) {
             *broken = true;
             continue;
         }
-        if (data == REMOVE_DATA)
+        if (data == CANCEL_DATA)
             continue;
         uint32_t mode;
         if (res >= 0)
