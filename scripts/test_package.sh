@@ -80,12 +80,16 @@ contents "$lib_deb" >"$tmp/got_lib"
 diff -u "$tmp/want_lib" "$tmp/got_lib" >&2 || fail "$libpkg holds other files than the shared library"
 contents "$dev_deb" >"$tmp/got_dev"
 for f in usr/include/goro.h "$libdir/libgoro.a" "$libdir/libgoro.so" "$libdir/pkgconfig/goro.pc" \
+    usr/share/goro/gdb/goro.py "usr/share/gdb/auto-load/$libdir/libgoro.so.$version-gdb.py" \
     "$libdir/cmake/goro/goroConfig.cmake" "$libdir/cmake/goro/goroConfigVersion.cmake" \
     "$libdir/cmake/goro/goroTargets.cmake"; do
     grep -qx "$f" "$tmp/got_dev" || fail "libgoro-dev lacks $f"
 done
-if grep -q "libgoro\.so\.[0-9]" "$tmp/got_dev"; then
-    fail "libgoro-dev holds the shared library too: $(grep "libgoro\.so\.[0-9]" "$tmp/got_dev")"
+# The gdb extension's auto-load copy is named after the library (gdb finds it so), but it
+# is not the library.
+if grep -v '^usr/share/gdb/auto-load/' "$tmp/got_dev" | grep -q "libgoro\.so\.[0-9]"; then
+    fail "libgoro-dev holds the shared library too: $(grep -v '^usr/share/gdb/auto-load/' \
+        "$tmp/got_dev" | grep "libgoro\.so\.[0-9]")"
 fi
 
 # ---------------------------------------------------------------- 3. would it install
