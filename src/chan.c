@@ -691,8 +691,7 @@ static inline __attribute__((always_inline)) int block_plain(goro_chan *c, waitq
     w->elem = elem;
     w->ws = NULL;
     enqueue(q, w);
-    g->wkind = GORO__WK_CHAN;
-    goro__store_relaxed(&g->wlock, &c->lock); /* read by the compactor once g is parked */
+    goro__wait_queued(g, GORO__WK_CHAN, &c->lock);
     /* The commit drops the lock once we are WAITING (C4); chan_unlock's store. */
     goro__park(reason, goro__commit_unlock_word, &c->lock);
     return w->result; /* dequeued and completed by a partner or close */

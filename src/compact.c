@@ -60,11 +60,12 @@
  *       a release never hits a restored stack.
  *
  * Cost. Nothing is added to a park or a switch: the sentinels share the compare that
- * P1's SAVING already needs. A dequeue of a plain record adds a store and a load on the
- * descriptor. The compactor walks the descriptor slabs incrementally (a bounded number
- * per round), claims a batch, pays one membarrier per batch and one madvise per run of
- * adjacent stacks. A wake of a compacted goroutine pays the copy back and the page faults
- * of its touched pages (one or two, ~2 us here).
+ * P1's SAVING already needs. With compaction on, a wait publishes its lock in g->wlock
+ * and a dequeue of a plain record adds a store and a load on the descriptor; with it off
+ * (goro__compacting), each is a load of that flag and a branch. The compactor walks the descriptor
+ * slabs incrementally (a bounded number per round), claims a batch, pays one membarrier per batch
+ * and one madvise per run of adjacent stacks. A wake of a compacted goroutine pays the copy back
+ * and the page faults of its touched pages (one or two, ~2 us here).
  *
  * Rejected: userfaultfd (restore on any touch, transparent), needs privileges or
  * UFFD_USER_MODE_ONLY, and a fault costs a thread wake-up; moving every wait record off
@@ -118,11 +119,14 @@ static long membarrier(int cmd) {
     return syscall(SYS_membarrier, cmd, 0, 0);
 }
 
+bool goro__compacting;
+
 void goro__compact_init(int64_t after_ns) {
     memset(&cs, 0, sizeof cs);
     cs.after = after_ns ? after_ns : -1;
     if (cs.after > 0 && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
         cs.after = -1; /* (K3) no asymmetric fence: no compaction */
+    goro__compacting = cs.after > 0;
 }
 
 /* Copies words without the sanitizers' instrumentation: the stack holds AddressSanitizer

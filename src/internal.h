@@ -356,11 +356,25 @@ void goro__compact_wait(goro__g *g);
 /* Copies a compacted goroutine's stack back and returns its saved stack pointer. The
  * caller is about to switch to g (it is RUNNING). */
 void *goro__compact_restore(goro__g *g);
+/* Whether this goro_run compacts stacks (compact.c). [init-only] With it off, the wait
+ * paths below cost a load of this flag and a branch. */
+extern bool goro__compacting;
+/* Publishes g's in-descriptor record of kind as queued under *lock (K2). Caller holds
+ * *lock and has enqueued the record. */
+static inline void goro__wait_queued(goro__g *g, int kind, uint32_t *lock) {
+    if (!goro__compacting)
+        return;
+    g->wkind = (uint8_t)kind;
+    /* Relaxed: read by the compactor once g is parked, after its acquire of g->sp. */
+    __atomic_store_n(&g->wlock, lock, __ATOMIC_RELAXED);
+}
 /* (K3) Whoever takes g's in-descriptor record off its queue, holding *g->wlock, calls
  * this before touching what the record points at: a compactor that claimed g either sees
  * the record gone or is waited for. The relaxed store and load are ordered against the
  * compactor's by its membarrier (the compiler fence keeps them in program order). */
 static inline void goro__wait_dequeued(goro__g *g) {
+    if (!goro__compacting)
+        return;
     __atomic_store_n(&g->wlock, (uint32_t *)NULL, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (GORO__UNLIKELY(__atomic_load_n(&g->sp, __ATOMIC_RELAXED) == GORO__SP_COMPACTING))

@@ -91,9 +91,8 @@ void goro__sema_acquire(goro__sema *s, bool lifo, int reason) {
         ((sema_waiter *)s->tail)->next = w;
         s->tail = w;
     }
-    g->wkind = GORO__WK_SEMA;
-    goro__store_relaxed(&g->wlock, &s->word); /* read by the compactor once g is parked */
-    goro__park(reason, sema_park_commit, s);  /* (S4) */
+    goro__wait_queued(g, GORO__WK_SEMA, &s->word);
+    goro__park(reason, sema_park_commit, s); /* (S4) */
     /* Woken with the unit handed to us (S2). */
 }
 
