@@ -150,6 +150,14 @@ static inline int64_t bench_pagetable_bytes(void) {
     return bench_status_bytes("VmPTE");
 }
 
+/* The configuration of the memory benchmarks: procs Ps (0: every CPU) and compaction
+ * after compact_ms (0: off; it is opt-in, goro_config.compact_after). */
+static inline goro_config bench_compact_config(uint64_t procs, uint64_t compact_ms) {
+    goro_config cfg = {.maxprocs = (int)procs,
+                       .compact_after = compact_ms ? (int64_t)compact_ms * 1000000 : -1};
+    return cfg;
+}
+
 /* Waits for the stack compactor (goro_config.compact_after) to be done with `expect`
  * parked goroutines: until goro_stats.compacted reaches expect, or has not grown for 4 s
  * (nothing more to compact: compaction is off, or those waits are not compacted; the

@@ -132,9 +132,7 @@ int main(int argc, char **argv) {
         {"min_compacted", &min_compacted, 0, 100, "percent compacted below which to fail"},
     };
     bench_parse(argc, argv, flags, sizeof flags / sizeof flags[0]);
-    /* Compaction is opt-in (goro_config.compact_after); --compact_ms 0 leaves it off. */
-    goro_config cfg = {.maxprocs = (int)procs,
-                       .compact_after = compact_ms ? (int64_t)compact_ms * 1000000 : -1};
+    goro_config cfg = bench_compact_config(procs, compact_ms); /* --compact_ms 0: off */
     bench_run_cfg(argv[0], &cfg, bench_main, NULL);
     return 0;
 }

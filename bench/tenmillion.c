@@ -140,10 +140,8 @@ int main(int argc, char **argv) {
         {"compact_ms", &compact_ms, 0, 100000, "compact stacks parked this long, ms (0: off)"},
     };
     bench_parse(argc, argv, flags, sizeof flags / sizeof flags[0]);
-    setvbuf(stdout, NULL, _IOLBF, 0); /* progress lines survive a kill */
-    /* Compaction is opt-in (goro_config.compact_after); --compact_ms 0 leaves it off. */
-    goro_config cfg = {.maxprocs = 0,
-                       .compact_after = compact_ms ? (int64_t)compact_ms * 1000000 : -1};
+    setvbuf(stdout, NULL, _IOLBF, 0);                      /* progress lines survive a kill */
+    goro_config cfg = bench_compact_config(0, compact_ms); /* --compact_ms 0: off */
     bench_run_cfg(argv[0], &cfg, bench_main, NULL);
     return 0;
 }
