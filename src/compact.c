@@ -74,6 +74,7 @@
  * read-modify-write on every wake.
  */
 #include <linux/membarrier.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -104,6 +105,9 @@ typedef struct goro__cstack {
 
 static struct {
     int64_t after; /* [init-only] ns parked before compaction; < 0: off */
+    /* Held by the monitor while it works on a batch and by a goroutine dump while it reads
+     * stacks (goro__compact_pause): a dump never reads a stack being given back. */
+    pthread_mutex_t lock;
     /* [monitor thread only] */
     goro__gcursor cur;
     bool pass_young; /* this pass saw a candidate not yet due */
@@ -123,6 +127,7 @@ bool goro__compacting;
 
 void goro__compact_init(int64_t after_ns) {
     memset(&cs, 0, sizeof cs);
+    pthread_mutex_init(&cs.lock, NULL);
     cs.after = after_ns ? after_ns : -1;
     if (cs.after > 0 && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) != 0)
         cs.after = -1; /* (K3) no asymmetric fence: no compaction */
@@ -244,7 +249,7 @@ static void release_pages(claim *c, size_t n) {
     }
 }
 
-/* Compacts the claimed goroutines c[0..n) (K1-K5). */
+/* Compacts the claimed goroutines c[0..n) (K1-K5). Caller holds cs.lock. */
 static int compact_batch(claim *c, size_t n) {
     membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED); /* (K3) */
     goro__add_relaxed(&cs.nsyscalls, 1);
@@ -297,6 +302,7 @@ bool goro__compact_round(int64_t now, bool *busy) {
     size_t n = 0;
     int done = 0;
     bool pass_over = false;
+    pthread_mutex_lock(&cs.lock);
     for (int scanned = 0; scanned < COMPACT_SCAN_MAX; scanned++) {
         goro__g *g = goro__g_next(&cs.cur);
         if (!g) {
@@ -320,6 +326,7 @@ bool goro__compact_round(int64_t now, bool *busy) {
     }
     if (n)
         done += compact_batch(batch, n);
+    pthread_mutex_unlock(&cs.lock);
     cs.pass_done += done;
     if (done == 0 || pass_over)
         cs.next_scan = now + COMPACT_PERIOD_NS; /* a backlog goes on at once */
@@ -403,6 +410,23 @@ bool goro__compact_owner(uintptr_t addr, uint64_t *id) {
     goro__for_each_g(find_owner, &q);
     *id = q.id;
     return q.found;
+}
+
+void goro__compact_pause(bool pause) {
+    if (cs.after < 0)
+        return;
+    if (pause)
+        pthread_mutex_lock(&cs.lock);
+    else
+        pthread_mutex_unlock(&cs.lock);
+}
+
+bool goro__compact_frames(const goro__g *g, uintptr_t *sp, intptr_t *delta) {
+    if (goro__load_relaxed(&g->sp) != GORO__SP_COMPACTED || !g->cstk)
+        return false;
+    *sp = (uintptr_t)g->cstk->sp;
+    *delta = (intptr_t)((uintptr_t)g->cstk->bytes - (uintptr_t)g->cstk->sp);
+    return true;
 }
 
 void goro__compact_stats(goro_stats *out) {

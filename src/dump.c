@@ -188,13 +188,15 @@ static const char *state_name(uint32_t st) {
 }
 
 /* Walks the frame-pointer chain from (fp, pc) within [lo, hi) into pcs; returns how many. */
-static int walk_frames(uintptr_t fp, uintptr_t pc, uintptr_t lo, uintptr_t hi, uintptr_t *pcs) {
+static int walk_frames(uintptr_t fp, uintptr_t pc, uintptr_t lo, uintptr_t hi, intptr_t delta,
+                       uintptr_t *pcs) {
     int n = 0;
     while (n < DUMP_DEPTH && pc) {
         pcs[n++] = pc;
         if (fp < lo || fp + 2 * sizeof(uintptr_t) > hi || (fp & (sizeof(uintptr_t) - 1)))
             break;
-        const uintptr_t *frame = (const uintptr_t *)fp;
+        /* delta: a compacted stack's frames are read in its copy (compact.c). */
+        const uintptr_t *frame = (const uintptr_t *)(fp + (uintptr_t)delta);
         uintptr_t next = frame[0];
         pc = frame[1];
         if (next <= fp)
@@ -223,18 +225,24 @@ static __attribute__((noinline)) bool capture(goro__g *g, const dumpctx *c, grec
         r->reason = goro__wait_reason_str(goro__load_relaxed(&g->wait_reason));
     }
     r->npc = 0;
-    /* The stack fields of others are only stable when the world is stopped. */
-    if (r->self || (c->frames && st != GORO__G_RUNNING && g->stack_lo &&
-                    GORO__SP_REAL(goro__load_relaxed(&g->sp)))) {
+    /* The stack fields of others are only stable when the world is stopped (and the
+     * compactor paused: goro_dump_ex). */
+    uintptr_t csp = 0;
+    intptr_t delta = 0;
+    bool compacted = !r->self && c->frames && goro__compact_frames(g, &csp, &delta);
+    if (r->self || compacted ||
+        (c->frames && st != GORO__G_RUNNING && g->stack_lo &&
+         GORO__SP_REAL(goro__load_relaxed(&g->sp)))) {
         uintptr_t lo = (uintptr_t)g->stack_lo, hi = lo + g->stack_size, fp, pc;
         if (r->self) {
             const uintptr_t *here = __builtin_frame_address(0);
             fp = here[0];
             pc = here[1];
         } else {
-            goro__ctx_frame(g->sp, &fp, &pc);
+            void *sp = compacted ? (void *)(csp + (uintptr_t)delta) : g->sp;
+            goro__ctx_frame(sp, &fp, &pc);
         }
-        r->npc = walk_frames(fp, pc, lo, hi, r->pcs);
+        r->npc = walk_frames(fp, pc, lo, hi, delta, r->pcs);
     }
     r->spawn_pc = (uintptr_t)goro__load_relaxed(&g->spawn_pc);
     return true;
@@ -586,9 +594,11 @@ int goro_dump_ex(int fd, int flags) {
     } else {
         /* Stopped, no goroutine can resume, so their stacks hold still while we read. */
         goro__stop_the_world();
+        goro__compact_pause(true);
         pthread_mutex_lock(&goro__S.gfree_lock);
         err = dump_any(&w, flags, true);
         pthread_mutex_unlock(&goro__S.gfree_lock);
+        goro__compact_pause(false);
         goro__start_the_world(goro__load_relaxed(&goro__S.gomaxprocs));
     }
     w_flush(&w);

@@ -351,6 +351,13 @@ void goro__compact_release_all(void);
 bool goro__compact_owner(uintptr_t addr, uint64_t *id);
 struct goro_stats;
 void goro__compact_stats(struct goro_stats *out);
+/* Holds (true) or lets go (false) the compactor, for a reader of other goroutines' stacks
+ * with the world stopped (goro_dump): no stack is compacted meanwhile, and no compacted
+ * one is restored while no goroutine switches. */
+void goro__compact_pause(bool pause);
+/* For a compacted g: its saved stack pointer in *sp, and in *delta what to add to an
+ * address in [sp, top) to read that byte in the copy. False if g is not compacted. */
+bool goro__compact_frames(const goro__g *g, uintptr_t *sp, intptr_t *delta);
 /* Waits while the compactor works on g (sp COMPACTING). */
 void goro__compact_wait(goro__g *g);
 /* Copies a compacted goroutine's stack back and returns its saved stack pointer. The

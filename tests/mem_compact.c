@@ -163,6 +163,23 @@ static void main_fn(void *arg) {
     CHECK(st.compacted_bytes > 0 && st.compacted_bytes < (uint64_t)compactable * 8192);
     CHECK(st.compact_saved > 0);
     CHECK(st.compact_syscalls > 0);
+    /* A dump reads the compacted goroutines' frames from their copies: the channel and
+     * semaphore functions they parked in show (main itself is in goro_dump_ex). */
+    FILE *tmp = tmpfile();
+    CHECK(tmp != NULL);
+    CHECK_EQ(goro_dump_ex(fileno(tmp), GORO_DUMP_GROUPED), 0);
+    long dlen = ftell(tmp) > 0 ? ftell(tmp) : lseek(fileno(tmp), 0, SEEK_END);
+    CHECK(dlen > 0);
+    char *dump = calloc(1, (size_t)dlen + 1);
+    CHECK(dump != NULL);
+    CHECK_EQ(pread(fileno(tmp), dump, (size_t)dlen, 0), dlen);
+    CHECKF(strstr(dump, "goro_chan_recv") && strstr(dump, "goro_chan_send") &&
+               strstr(dump, "goro_mutex_lock") && strstr(dump, "goro_wg_wait"),
+           "no frames of compacted goroutines in the dump:\n%s", dump);
+    free(dump);
+    fclose(tmp);
+    goro_stats_get(&st);
+    CHECK_EQ(st.compacted, compactable); /* the dump restored nothing */
     printf("compacted %lld goroutines: %llu bytes of copies (%llu each), %llu saved, "
            "%llu system calls\n",
            (long long)st.compacted, (unsigned long long)st.compacted_bytes,
