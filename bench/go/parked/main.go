@@ -7,26 +7,12 @@ package main
 import (
 	"flag"
 	"fmt"
+	"goro/bench/internal/procmem"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// rssBytes is the resident set size of this process, from /proc/self/statm.
-func rssBytes() int64 {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "parked:", err)
-		os.Exit(1)
-	}
-	var size, resident int64
-	if _, err := fmt.Sscan(string(data), &size, &resident); err != nil {
-		fmt.Fprintln(os.Stderr, "parked: /proc/self/statm:", err)
-		os.Exit(1)
-	}
-	return resident * int64(os.Getpagesize())
-}
 
 func main() {
 	n := flag.Uint64("n", 1000000, "goroutines to park")
@@ -40,7 +26,7 @@ func main() {
 	var arrived uint64
 	gate.Add(1)
 	exited.Add(int(*n))
-	before := rssBytes()
+	before := procmem.RSS("parked")
 	start := time.Now()
 	for i := uint64(0); i < *n; i++ {
 		go func() {
@@ -54,7 +40,7 @@ func main() {
 	}
 	// The last ones counted themselves but may not have parked yet: give them a moment.
 	time.Sleep(20 * time.Millisecond)
-	after := rssBytes()
+	after := procmem.RSS("parked")
 	ns := time.Since(start).Nanoseconds()
 	gate.Done()
 	exited.Wait()

@@ -7,50 +7,15 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
+	"goro/bench/internal/procmem"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// rssBytes is the resident set size of this process, from /proc/self/statm.
-func rssBytes() int64 {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "parked_chan:", err)
-		os.Exit(1)
-	}
-	var size, resident int64
-	if _, err := fmt.Sscan(string(data), &size, &resident); err != nil {
-		fmt.Fprintln(os.Stderr, "parked_chan: /proc/self/statm:", err)
-		os.Exit(1)
-	}
-	return resident * int64(os.Getpagesize())
-}
-
-// statusBytes is a "Name: N kB" field of /proc/self/status in bytes, or -1.
-func statusBytes(name string) int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), name+":") {
-			var kb int64
-			if _, err := fmt.Sscan(strings.TrimPrefix(sc.Text(), name+":"), &kb); err == nil {
-				return kb * 1024
-			}
-		}
-	}
-	return -1
-}
 
 func main() {
 	n := flag.Uint64("n", 1000000, "goroutines to park")
@@ -73,7 +38,7 @@ func main() {
 	var exited sync.WaitGroup
 	var arrived uint64
 	exited.Add(int(*n))
-	before, ptBefore := rssBytes(), statusBytes("VmPTE")
+	before, ptBefore := procmem.RSS("parked_chan"), procmem.Status("VmPTE")
 	start := time.Now()
 	for i := uint64(0); i < *n; i++ {
 		go func(i uint64) {
@@ -94,7 +59,7 @@ func main() {
 	parked := time.Since(start)
 	// The last ones counted themselves but may not have parked yet: give them a moment.
 	time.Sleep(20 * time.Millisecond)
-	after, ptAfter := rssBytes(), statusBytes("VmPTE")
+	after, ptAfter := procmem.RSS("parked_chan"), procmem.Status("VmPTE")
 
 	wakeStart := time.Now()
 	for v := uint64(0); v < *n; v++ {

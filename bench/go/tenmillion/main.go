@@ -8,49 +8,14 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
+	"goro/bench/internal/procmem"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// rssBytes is the resident set size of this process, from /proc/self/statm.
-func rssBytes() int64 {
-	data, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "tenmillion:", err)
-		os.Exit(1)
-	}
-	var size, resident int64
-	if _, err := fmt.Sscan(string(data), &size, &resident); err != nil {
-		fmt.Fprintln(os.Stderr, "tenmillion: /proc/self/statm:", err)
-		os.Exit(1)
-	}
-	return resident * int64(os.Getpagesize())
-}
-
-// statusBytes is a "Name: N kB" field of /proc/self/status in bytes, or -1.
-func statusBytes(name string) int64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), name+":") {
-			var kb int64
-			if _, err := fmt.Sscan(strings.TrimPrefix(sc.Text(), name+":"), &kb); err == nil {
-				return kb * 1024
-			}
-		}
-	}
-	return -1
-}
 
 func main() {
 	n := flag.Uint64("n", 10000000, "goroutines to park")
@@ -71,7 +36,7 @@ func main() {
 	var exited sync.WaitGroup
 	var arrived uint64
 	exited.Add(int(*n))
-	before, ptBefore := rssBytes(), statusBytes("VmPTE")
+	before, ptBefore := procmem.RSS("tenmillion"), procmem.Status("VmPTE")
 	start := time.Now()
 	for i := uint64(0); i < *n; i++ {
 		go func(i uint64) {
@@ -85,7 +50,7 @@ func main() {
 		}(i)
 		if (i+1)%1000000 == 0 {
 			// Progress, for a run that dies of out-of-memory: how far it got.
-			fmt.Printf("# spawned %d, rss %.0f MiB\n", i+1, float64(rssBytes())/1048576)
+			fmt.Printf("# spawned %d, rss %.0f MiB\n", i+1, float64(procmem.RSS("tenmillion"))/1048576)
 		}
 	}
 	for atomic.LoadUint64(&arrived) < *n {
@@ -93,7 +58,7 @@ func main() {
 	}
 	create := time.Since(start)
 	time.Sleep(20 * time.Millisecond) // the last ones may not have parked yet
-	parked, ptParked := rssBytes(), statusBytes("VmPTE")
+	parked, ptParked := procmem.RSS("tenmillion"), procmem.Status("VmPTE")
 
 	wakeStart := time.Now()
 	for c := range ch {
@@ -107,7 +72,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	peak := statusBytes("VmHWM")
+	peak := procmem.Status("VmHWM")
 	fmt.Printf("# %d goroutines on %d channels: created and parked in %.0f ms, all woken and "+
 		"counted once in %.0f ms\n", *n, *chans, float64(create.Nanoseconds())/1e6,
 		float64(wake.Nanoseconds())/1e6)
