@@ -190,8 +190,6 @@ static bool take_copy(claim *c) {
     if (!lock)
         return false; /* dequeued (K3): about to run */
     char *sp = c->sp, *top = stack_top(g);
-    if ((char *)lock >= g->stack_lo && (char *)lock < top)
-        return false; /* it waits on a mutex or wait group of its own stack (K2) */
     size_t len = (size_t)(top - sp);
     goro__cstack *copy = malloc(sizeof *copy + len);
     if (!copy)
@@ -427,6 +425,10 @@ bool goro__compact_frames(const goro__g *g, uintptr_t *sp, intptr_t *delta) {
     *sp = (uintptr_t)g->cstk->sp;
     *delta = (intptr_t)((uintptr_t)g->cstk->bytes - (uintptr_t)g->cstk->sp);
     return true;
+}
+
+uint64_t goro__compact_total(void) {
+    return goro__load_relaxed(&cs.ncompactions);
 }
 
 void goro__compact_stats(goro_stats *out) {

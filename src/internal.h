@@ -351,6 +351,8 @@ void goro__compact_release_all(void);
 bool goro__compact_owner(uintptr_t addr, uint64_t *id);
 struct goro_stats;
 void goro__compact_stats(struct goro_stats *out);
+/* Stacks compacted since goro_run began (the spawn budget, gdesc.c B1). Any thread. */
+uint64_t goro__compact_total(void);
 /* Holds (true) or lets go (false) the compactor, for a reader of other goroutines' stacks
  * with the world stopped (goro_dump): no stack is compacted meanwhile, and no compacted
  * one is restored while no goroutine switches. */
@@ -367,9 +369,12 @@ void *goro__compact_restore(goro__g *g);
  * paths below cost a load of this flag and a branch. */
 extern bool goro__compacting;
 /* Publishes g's in-descriptor record of kind as queued under *lock (K2). Caller holds
- * *lock and has enqueued the record. */
+ * *lock and has enqueued the record; g is the running goroutine. A lock word on g's own
+ * stack (a wait group of its own) is not published: it would be compacted with the
+ * stack, so such a wait is never a candidate. */
 static inline void goro__wait_queued(goro__g *g, int kind, uint32_t *lock) {
-    if (!goro__compacting)
+    if (!goro__compacting ||
+        ((char *)lock >= g->stack_lo && (char *)lock < g->stack_lo + g->stack_size))
         return;
     g->wkind = (uint8_t)kind;
     /* Relaxed: read by the compactor once g is parked, after its acquire of g->sp. */

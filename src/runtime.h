@@ -100,7 +100,8 @@ struct goro__g {
     uint8_t unguarded;      /* [g-local] stack has no guard page: check the canary */
     uint8_t chunked;        /* [g-local] stack belongs to a shared chunk (default size) */
     uint8_t blocking_depth; /* [g-local] nesting of goro_blocking_begin (syscall.c) */
-    uint8_t wkind;          /* [g-local] GORO__WK_*: what wrec holds while wlock is set */
+    uint8_t wkind;          /* [g-local; read by the compactor once it claimed g] GORO__WK_*: what
+                               wrec holds while wlock is set */
     uint32_t stack_size;    /* [g-local] usable stack bytes wanted / held */
     uint64_t id;            /* [g-local] set at spawn, read by dumps */
     void (*fn)(void *);     /* [g-local] */
