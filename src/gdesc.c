@@ -27,9 +27,9 @@
  *       proc.c): 6.1 million on 24 GiB. A parked goroutine whose stack is compacted
  *       (compact.c) holds only its descriptor and a copy of a few hundred bytes, so once
  *       the compactor has compacted a stack in this run, the cap becomes
- *       physmem / (descriptor + GORO__COMPACT_COST): 22 million on 24 GiB. This asks
- *       goro_stats_get once per run, when the first cap is reached, so a program whose
- *       goroutines are never compacted (compaction off, or no long waits) keeps the first
+ *       physmem / (descriptor + GORO__COMPACT_COST): 22 million on 24 GiB (the compactor's
+ *       counter says, goro__compact_total), so a program whose goroutines are never
+ *       compacted (compaction off, or no long waits) keeps the first
  *       cap; a program whose goroutines are compacted but then all wake at once can
  *       still need a page each, which (B2) meets as it happens.
  *  (B2) What the machine still has: before a new 2 MiB slab of descriptors (~24,000) is
@@ -91,8 +91,6 @@ static int64_t live_goroutines(void) {
 #define GORO__VA_MARGIN (64 * 1024 * 1024)
 
 static struct {
-    /* [atomic] set once per run: the compactor has compacted a stack (B1). */
-    int compacting;
     /* [lock: gfree_lock] read at the first slab of a run (B3): the smaller finite limit
      * of RLIMIT_AS and RLIMIT_DATA, and which one (0: none). */
     uint64_t va_limit;
@@ -101,24 +99,14 @@ static struct {
 
 enum { VA_NONE, VA_AS, VA_DATA };
 
-/* (B1) The live goroutines allowed now. */
+/* (B1) The live goroutines allowed now: more once the compactor has compacted a stack in
+ * this run (its counter, compact.c). */
 static int64_t live_cap(void) {
     int64_t cap = goro__S.max_goroutines; /* physmem / (page + descriptor) */
-    if (goro__load_relaxed(&budget.compacting))
+    if (goro__compact_total() > 0)
         cap = cap / (int64_t)(sizeof(goro__g) + GORO__COMPACT_COST) *
               (int64_t)(goro__page_size + sizeof(goro__g));
     return cap;
-}
-
-/* (B1) Asks the runtime once whether stacks are being compacted, when the first cap is
- * in the way. Not under gfree_lock: goro_stats_get takes the scheduler's lock. */
-static void probe_compaction(void) {
-    if (goro__load_relaxed(&budget.compacting))
-        return;
-    goro_stats st;
-    goro_stats_get(&st);
-    if (st.compactions > 0)
-        goro__store_relaxed(&budget.compacting, 1); /* only ever set: no ordering needed */
 }
 
 /* (B3) Reads the address-space limits at the start of a run. Caller holds gfree_lock. */
@@ -255,11 +243,8 @@ static __attribute__((noinline)) bool gfree_refill(goro__p *p) {
     /* The budget's checks (see the top): up to batch descriptors are about to be taken. */
     const int64_t batch = GORO__GFREE_MAX / 2;
     int64_t live = live_goroutines();
-    if (live + batch > live_cap()) {
-        probe_compaction();
-        if (live + batch > live_cap()) /* (B1) */
-            return false;
-    }
+    if (live + batch > live_cap()) /* (B1) */
+        return false;
     pthread_mutex_lock(&goro__S.gfree_lock);
     if ((goro__S.ngfree == 0 && !gfree_grow()) || !va_allows(live, batch) /* (B3) */) {
         pthread_mutex_unlock(&goro__S.gfree_lock);
@@ -336,6 +321,5 @@ void goro__g_free_all(void) {
     }
     free(goro__S.gfree);
     goro__S.gfree = NULL;
-    goro__store_relaxed(&budget.compacting, 0); /* the runtime is stopped */
     goro__S.ngfree = goro__S.cgfree = goro__S.ngtotal = 0;
 }
