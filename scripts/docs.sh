@@ -13,8 +13,8 @@ out=${1:-build-docs}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 
-ver_part() { sed -n "s/^#define GORO_VERSION_$1 \([0-9]*\)$/\1/p" include/goro.h; }
-version="$(ver_part MAJOR).$(ver_part MINOR).$(ver_part PATCH)"
+# shellcheck source=scripts/version.sh
+. scripts/version.sh
 
 rm -rf "$out/html" "$out/xml" "$out/warnings.log" "$out"/screenshot-*.png
 echo "docs: doxygen docs/Doxyfile -> $out/html (goro $version)"

@@ -28,9 +28,8 @@ fail() {
 step() { echo "test_install: $*"; }
 
 hdr=include/goro.h
-ver_part() { sed -n "s/^#define GORO_VERSION_$1 \([0-9]*\)$/\1/p" "$hdr"; }
-version="$(ver_part MAJOR).$(ver_part MINOR).$(ver_part PATCH)"
-soversion=$(sed -n 's/^set(GORO_SOVERSION \([0-9]*\))$/\1/p' CMakeLists.txt)
+# shellcheck source=scripts/version.sh
+. scripts/version.sh
 [ -n "$soversion" ] || fail "no set(GORO_SOVERSION N) in CMakeLists.txt"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/goro-install.XXXXXX")

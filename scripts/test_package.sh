@@ -26,10 +26,8 @@ fail() {
 }
 step() { echo "test_package: $*"; }
 
-hdr=include/goro.h
-ver_part() { sed -n "s/^#define GORO_VERSION_$1 \([0-9]*\)$/\1/p" "$hdr"; }
-version="$(ver_part MAJOR).$(ver_part MINOR).$(ver_part PATCH)"
-soversion=$(sed -n 's/^set(GORO_SOVERSION \([0-9]*\))$/\1/p' CMakeLists.txt)
+# shellcheck source=scripts/version.sh
+. scripts/version.sh
 arch=$(dpkg --print-architecture)
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 debver="$version-1"
