@@ -151,8 +151,13 @@ static void nesting(void) {
     ssize_t r = goro_read(ns.inner_done[0], &c, 1, goro_now() + 10 * nu_slow() * NU_SEC);
     CHECKF(r == 1, "the nested blocker did not get past its inner end: %zd (%s)", r,
            r < 0 ? goro_strerror((int)r) : "EOF");
-    /* Between the inner and the outer end, blocked in the second read. */
-    goro_sleep(20 * TU_MS);
+    /* Between the inner and the outer end, blocked in the second read. The counter must
+     * keep ticking meanwhile: wait for 10 ticks since t0 (bounded; a loaded ASan run gave
+     * only 8 in a fixed 20 ms), and the check below fails if it never gets there. */
+    int64_t until = goro_now() + 10 * nu_slow() * NU_SEC;
+    do
+        goro_sleep(20 * TU_MS);
+    while (atomic_load(&ticks) - t0 < 10 && goro_now() < until);
     goro_stats_get(&st);
     CHECKF(st.threads_blocking == 1,
            "threads_blocking %lld after the inner goro_blocking_end (the outer pair is still "
