@@ -46,13 +46,14 @@
  *  (C6) A partner readies the goroutine it completed only after dropping the channel
  *       lock(s): that goroutine may return at once and release the last reference to the
  *       channel, so nothing may touch the channel after the ready (Go does the same).
- *  (C7) A plain record lives in its goroutine's descriptor (g->wrec), not on its stack,
- *       and g->wlock names the channel's lock while it is queued: such a goroutine's
- *       stack may be compacted while it waits (compact.c). The compactor does so holding
- *       the channel lock, and points the record's elem at the copy when it points into
- *       the stack, so a partner's copy lands in (or comes from) the copy. Whoever
- *       dequeues a plain record calls goro__wait_dequeued before using it (K3). Select
- *       records stay on the stack; a goroutine in a select is never compacted.
+ *  (C7) In a run that compacts stacks, a plain record lives in its goroutine's
+ *       descriptor (goro__gw(g)->wrec), not on its stack, and its wlock names the
+ *       channel's lock while it is queued: such a goroutine's stack may be compacted while
+ *       it waits (compact.c); other runs keep it in the waiting frame. The compactor does so
+ * holding the channel lock, and points the record's elem at the copy when it points into the stack,
+ * so a partner's copy lands in (or comes from) the copy. Whoever dequeues a plain record calls
+ * goro__wait_dequeued before using it (K3). Select records stay on the stack; a goroutine in a
+ * select is never compacted.
  *
  * The value of a completed case moves while the partner holds the channel lock: a sender
  * copies into the receiver's destination, or a receiver from the sender's source, so
@@ -106,10 +107,10 @@ struct waiter {
     bool queued;         /* [lock: c->lock] */
 };
 
-_Static_assert(sizeof(waiter) <= sizeof(((goro__g *)0)->wrec), "waiter fits in g->wrec");
+_Static_assert(sizeof(waiter) <= sizeof(((goro__gwait *)0)->wrec), "waiter fits in wrec");
 
 void **goro__chan_wait_elem(goro__g *g) {
-    return &((waiter *)g->wrec)->elem;
+    return &((waiter *)goro__gw(g)->wrec)->elem;
 }
 
 /* ------------------------------------------------------------------ make, free */
@@ -686,7 +687,8 @@ static inline __attribute__((always_inline)) int block_plain(goro_chan *c, waitq
         chan_unlock(c);
         return GORO_EPERM;
     }
-    waiter *w = (waiter *)g->wrec; /* in the descriptor (C7) */
+    waiter local;
+    waiter *w = goro__wait_record(g, &local); /* (C7) */
     w->g = g;
     w->elem = elem;
     w->ws = NULL;

@@ -15,7 +15,7 @@
  *
  * Terms: g->sp holds, besides a real saved stack pointer, GORO__SP_SAVING (a park is
  * still switching out, sched.c P1), GORO__SP_COMPACTING (the compactor owns the stack) and
- * GORO__SP_COMPACTED (the copy is in g->cstk, the pages are gone).
+ * GORO__SP_COMPACTED (the copy is in goro__gw(g)->cstk, the pages are gone).
  *
  * Invariants
  *  (K1) Only the compactor moves sp from a real value to COMPACTING (a CAS, so a value the
@@ -26,7 +26,9 @@
  *       the CAS landed is seen RUNNING below and given up.
  *  (K2) What other threads touch of a parked goroutine must not be on its stack while it
  *       is compacted. Plain channel operations and semaphores keep their waiter record in
- *       the descriptor (g->wrec) and publish the lock that guards its queue in g->wlock;
+ *       the descriptor's compaction part, goro__gw(g)->wrec, which descriptors have in
+ *       runs that compact (gdesc.c), and publish the lock that guards its queue in
+ *       goro__gw(g)->wlock (wlock below);
  *       the compactor copies the stack holding that lock, and points a channel record's
  *       value pointer at the copy when it points into the stack, so a partner's copy
  *       lands in the copy. Waits whose records stay on the stack (select, deadlines,
@@ -42,7 +44,7 @@
  *       default needs the restore to happen on any touch (a fault handler that copies the
  *       stack back), left for later.
  *  (K3) Two orderings without a fence on the fast paths. A switcher stores RUNNING to the
- *       goroutine's status and then loads its sp; a dequeuer clears g->wlock and then
+ *       goroutine's status and then loads its sp; a dequeuer clears wlock and then
  *       loads sp (goro__wait_dequeued). The compactor stores COMPACTING, then runs
  *       membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which executes a full barrier on
  *       every thread of the process, then loads status and wlock. So either the other
@@ -60,9 +62,10 @@
  *       a release never hits a restored stack.
  *
  * Cost. Nothing is added to a park or a switch: the sentinels share the compare that
- * P1's SAVING already needs. With compaction on, a wait publishes its lock in g->wlock
+ * P1's SAVING already needs. With compaction on, a wait publishes its lock in wlock
  * and a dequeue of a plain record adds a store and a load on the descriptor; with it off
- * (goro__compacting), each is a load of that flag and a branch. The compactor walks the descriptor
+ * (goro__compacting), each is a load of that flag and a branch, and the descriptor is 72
+ * bytes smaller. The compactor walks the descriptor
  * slabs incrementally (a bounded number per round), claims a batch, pays one membarrier per batch
  * and one madvise per run of adjacent stacks. A wake of a compacted goroutine pays the copy back
  * and the page faults of its touched pages (one or two, ~2 us here).
@@ -186,7 +189,7 @@ static bool take_copy(claim *c) {
     if (goro__load_acquire(&g->status) != GORO__G_WAITING ||
         goro__load_relaxed(&g->sp) != GORO__SP_COMPACTING)
         return false;
-    uint32_t *lock = goro__load_relaxed(&g->wlock);
+    uint32_t *lock = goro__load_relaxed(&goro__gw(g)->wlock);
     if (!lock)
         return false; /* dequeued (K3): about to run */
     char *sp = c->sp, *top = stack_top(g);
@@ -263,7 +266,7 @@ static int compact_batch(claim *c, size_t n) {
     release_pages(c, k);
     for (size_t i = 0; i < k; i++) {
         goro__g *g = c[i].g;
-        g->cstk = c[i].copy;
+        goro__gw(g)->cstk = c[i].copy;
         goro__add_relaxed(&cs.ncompacted, 1);
         goro__add_relaxed(&cs.nbytes, c[i].copy->len);
         goro__add_relaxed(&cs.nsaved, saved_by(g, c[i].copy));
@@ -277,7 +280,8 @@ static int compact_batch(claim *c, size_t n) {
 
 /* Whether g may be compacted now, from what can be read without owning it. */
 static bool candidate(goro__g *g, int64_t now) {
-    if (goro__load_relaxed(&g->status) != GORO__G_WAITING || !goro__load_relaxed(&g->wlock))
+    if (goro__load_relaxed(&g->status) != GORO__G_WAITING ||
+        !goro__load_relaxed(&goro__gw(g)->wlock))
         return false;
     if (now - goro__load_relaxed(&g->wait_since) < cs.after) {
         cs.pass_young = true;
@@ -356,14 +360,14 @@ void goro__compact_wait(goro__g *g) {
 }
 
 void *goro__compact_restore(goro__g *g) {
-    goro__cstack *copy = g->cstk;
+    goro__cstack *copy = goro__gw(g)->cstk;
     if (copy->guarded)
         madvise(g->stack_lo, g->stack_size, MADV_GUARD_REMOVE);
     copy_words(copy->sp, copy->bytes, copy->len);
     if (g->unguarded)
         *(uint64_t *)g->stack_lo = GORO__STACK_CANARY;
     void *sp = copy->sp;
-    g->cstk = NULL;
+    goro__gw(g)->cstk = NULL;
     goro__add_relaxed(&cs.ncompacted, -1);
     goro__add_relaxed(&cs.nbytes, -(uint64_t)copy->len);
     goro__add_relaxed(&cs.nsaved, -(uint64_t)saved_by(g, copy));
@@ -376,14 +380,15 @@ void *goro__compact_restore(goro__g *g) {
 
 static void free_copy(goro__g *g, void *arg) {
     (void)arg;
-    if (g->cstk) {
-        free(g->cstk);
-        g->cstk = NULL;
+    if (goro__gw(g)->cstk) {
+        free(goro__gw(g)->cstk);
+        goro__gw(g)->cstk = NULL;
     }
 }
 
 void goro__compact_release_all(void) {
-    goro__for_each_g(free_copy, NULL);
+    if (goro__compacting) /* else descriptors have no compaction part */
+        goro__for_each_g(free_copy, NULL);
 }
 
 typedef struct owner_q {
@@ -420,10 +425,13 @@ void goro__compact_pause(bool pause) {
 }
 
 bool goro__compact_frames(const goro__g *g, uintptr_t *sp, intptr_t *delta) {
-    if (goro__load_relaxed(&g->sp) != GORO__SP_COMPACTED || !g->cstk)
+    if (goro__load_relaxed(&g->sp) != GORO__SP_COMPACTED)
         return false;
-    *sp = (uintptr_t)g->cstk->sp;
-    *delta = (intptr_t)((uintptr_t)g->cstk->bytes - (uintptr_t)g->cstk->sp);
+    const goro__cstack *copy = goro__gw((goro__g *)g)->cstk;
+    if (!copy)
+        return false;
+    *sp = (uintptr_t)copy->sp;
+    *delta = (intptr_t)((uintptr_t)copy->bytes - (uintptr_t)copy->sp);
     return true;
 }
 

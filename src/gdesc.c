@@ -67,10 +67,15 @@
 
 typedef struct gslab {
     struct gslab *next;
-    size_t bytes; /* of the mapping */
-    size_t n;     /* descriptors in g[] */
-    goro__g g[];
+    size_t bytes;  /* of the mapping */
+    size_t n;      /* descriptors in g[] */
+    size_t stride; /* bytes from one descriptor to the next: goro__g_stride() */
+    char g[];      /* n descriptors, stride bytes apart */
 } gslab;
+
+static inline goro__g *slab_g(gslab *s, size_t i) {
+    return (goro__g *)(s->g + i * s->stride);
+}
 
 static int64_t live_goroutines(void) {
     int64_t n = 0;
@@ -104,8 +109,8 @@ enum { VA_NONE, VA_AS, VA_DATA };
 static int64_t live_cap(void) {
     int64_t cap = goro__S.max_goroutines; /* physmem / (page + descriptor) */
     if (goro__compact_total() > 0)
-        cap = cap / (int64_t)(sizeof(goro__g) + GORO__COMPACT_COST) *
-              (int64_t)(goro__page_size + sizeof(goro__g));
+        cap = cap / (int64_t)(goro__g_stride() + GORO__COMPACT_COST) *
+              (int64_t)(goro__page_size + goro__g_stride());
     return cap;
 }
 
@@ -171,8 +176,8 @@ static bool avail_allows(size_t n) {
     int64_t avail = mem_available();
     if (avail < 0)
         return true; /* no /proc: (B1) alone */
-    int64_t physmem = goro__S.max_goroutines * (int64_t)(goro__page_size + sizeof(goro__g));
-    int64_t want = (int64_t)n * (int64_t)(goro__page_size + sizeof(goro__g));
+    int64_t physmem = goro__S.max_goroutines * (int64_t)(goro__page_size + goro__g_stride());
+    int64_t want = (int64_t)n * (int64_t)(goro__page_size + goro__g_stride());
     return avail - want >= physmem / GORO__AVAIL_RESERVE_DIV;
 }
 
@@ -198,7 +203,8 @@ static gslab *gslab_new(void) {
     }
     gslab *s = (gslab *)base;
     s->bytes = bytes;
-    s->n = (bytes - sizeof(gslab)) / sizeof(goro__g);
+    s->stride = goro__g_stride();
+    s->n = (bytes - sizeof(gslab)) / s->stride;
     return s;
 }
 
@@ -207,7 +213,7 @@ static gslab *gslab_new(void) {
 static bool gfree_grow(void) {
     if (!goro__S.gslabs)
         va_limits_read(); /* the first slab of a run */
-    if (goro__S.gslabs && !avail_allows(GORO__GSLAB_HUGE / sizeof(goro__g))) /* (B2) */
+    if (goro__S.gslabs && !avail_allows(GORO__GSLAB_HUGE / goro__g_stride())) /* (B2) */
         return false;
     gslab *s = gslab_new();
     if (!s)
@@ -228,7 +234,7 @@ static bool gfree_grow(void) {
     /* Fresh mappings are zero: every descriptor starts FREE with no stack. Pushed in
      * reverse so they are handed out in address order. */
     for (size_t i = s->n; i-- > 0;)
-        goro__S.gfree[goro__S.ngfree++] = &s->g[i];
+        goro__S.gfree[goro__S.ngfree++] = slab_g(s, i);
     goro__S.ngtotal += s->n;
     s->next = goro__S.gslabs;
     /* Release: the compactor walks the slabs without the lock (goro__g_next). */
@@ -290,7 +296,7 @@ void goro__gfree_flush(goro__p *p, int32_t keep) {
 void goro__for_each_g(void (*f)(goro__g *, void *), void *arg) {
     for (gslab *s = goro__S.gslabs; s; s = s->next)
         for (size_t i = 0; i < s->n; i++)
-            f(&s->g[i], arg);
+            f(slab_g(s, i), arg);
 }
 
 goro__g *goro__g_next(goro__gcursor *c) {
@@ -310,7 +316,7 @@ goro__g *goro__g_next(goro__gcursor *c) {
         if (!s)
             return NULL; /* the end of a pass */
     }
-    return &s->g[c->i++];
+    return slab_g(s, c->i++);
 }
 
 void goro__g_free_all(void) {

@@ -368,6 +368,18 @@ void *goro__compact_restore(goro__g *g);
 /* Whether this goro_run compacts stacks (compact.c). [init-only] With it off, the wait
  * paths below cost a load of this flag and a branch. */
 extern bool goro__compacting;
+/* Where a plain channel operation or a semaphore wait keeps its waiter record: in the
+ * descriptor's compaction part when the run compacts stacks (K2), else in the waiting
+ * frame (local), where it costs nothing. (The frame's unused record then adds its size to
+ * a compacted stack's copy; an alloca instead costs every send a frame pointer.) */
+static inline void *goro__wait_record(goro__g *g, void *local) {
+    return goro__compacting ? (void *)goro__gw(g)->wrec : local;
+}
+/* The bytes a descriptor takes in its slab this run: struct goro__g, and its compaction
+ * part when the run compacts (gdesc.c). */
+static inline size_t goro__g_stride(void) {
+    return sizeof(goro__g) + (goro__compacting ? sizeof(goro__gwait) : 0);
+}
 /* Publishes g's in-descriptor record of kind as queued under *lock (K2). Caller holds
  * *lock and has enqueued the record; g is the running goroutine. A lock word on g's own
  * stack (a wait group of its own) is not published: it would be compacted with the
@@ -378,16 +390,16 @@ static inline void goro__wait_queued(goro__g *g, int kind, uint32_t *lock) {
         return;
     g->wkind = (uint8_t)kind;
     /* Relaxed: read by the compactor once g is parked, after its acquire of g->sp. */
-    __atomic_store_n(&g->wlock, lock, __ATOMIC_RELAXED);
+    __atomic_store_n(&goro__gw(g)->wlock, lock, __ATOMIC_RELAXED);
 }
-/* (K3) Whoever takes g's in-descriptor record off its queue, holding *g->wlock, calls
+/* (K3) Whoever takes g's in-descriptor record off its queue, holding *goro__gw(g)->wlock, calls
  * this before touching what the record points at: a compactor that claimed g either sees
  * the record gone or is waited for. The relaxed store and load are ordered against the
  * compactor's by its membarrier (the compiler fence keeps them in program order). */
 static inline void goro__wait_dequeued(goro__g *g) {
     if (!goro__compacting)
         return;
-    __atomic_store_n(&g->wlock, (uint32_t *)NULL, __ATOMIC_RELAXED);
+    __atomic_store_n(&goro__gw(g)->wlock, (uint32_t *)NULL, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (GORO__UNLIKELY(__atomic_load_n(&g->sp, __ATOMIC_RELAXED) == GORO__SP_COMPACTING))
         goro__compact_wait(g);

@@ -168,12 +168,12 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
                     : GORO__DEFAULT_STACK;
     goro__S.stack_size = (stack + goro__page_size - 1) & ~(goro__page_size - 1);
     goro__S.max_threads = c.max_threads ? c.max_threads : 10000;
-    /* Each live goroutine holds at least a descriptor and, once it ran, a stack page. */
-    goro__S.max_goroutines = goro__physmem() / (int64_t)(goro__page_size + sizeof(goro__g));
     int64_t compact_after = c.compact_after;
     if (!compact_after && env_int("GORO_COMPACT_AFTER", 0, 1000000, &v))
         compact_after = v ? v * 1000000 : -1; /* milliseconds; 0 turns it off */
     goro__compact_init(compact_after);
+    /* Each live goroutine holds at least a descriptor and, once it ran, a stack page. */
+    goro__S.max_goroutines = goro__physmem() / (int64_t)(goro__page_size + goro__g_stride());
     goro__S.timer_wake = INT64_MAX;
     goro__S.poll_until = INT64_MAX;
     goro__S.coarse_now = goro__nanotime_coarse();

@@ -72,7 +72,7 @@ enum {
     GORO__WAIT_NREASONS
 };
 
-/* Kinds of waiter record in g->wrec (compact.c, K2). */
+/* Kinds of waiter record in goro__gw(g)->wrec (compact.c, K2). */
 enum { GORO__WK_NONE = 0, GORO__WK_CHAN, GORO__WK_SEMA };
 
 /* What the context switched to does with the goroutine switched away from, once that one's
@@ -101,7 +101,7 @@ struct goro__g {
     uint8_t chunked;        /* [g-local] stack belongs to a shared chunk (default size) */
     uint8_t blocking_depth; /* [g-local] nesting of goro_blocking_begin (syscall.c) */
     uint8_t wkind;          /* [g-local; read by the compactor once it claimed g] GORO__WK_*: what
-                               wrec holds while wlock is set */
+                               goro__gw(g)->wrec holds while its wlock is set */
     uint32_t stack_size;    /* [g-local] usable stack bytes wanted / held */
     uint64_t id;            /* [g-local] set at spawn, read by dumps */
     void (*fn)(void *);     /* [g-local] */
@@ -110,18 +110,29 @@ struct goro__g {
     const char *name;       /* [g-local] */
     void *spawn_pc;         /* [g-local] return address of the goro_spawn call */
     int64_t wait_since;     /* [g-local] goro_now() when it parked */
-    /* The waiter record of a plain channel operation or a semaphore wait lives here, not
-     * on the stack, so that the goroutine's stack can be compacted while it waits
-     * (compact.c, K2). wlock is the lock word guarding the queue the record is on, set
-     * before the record is published and cleared by whoever dequeues it. */
-    uint32_t *wlock;           /* [atomic] written under *wlock */
-    void *wrec[7];             /* [lock: *wlock] while queued; else [g-local] */
-    struct goro__cstack *cstk; /* [g-local; the compactor's while COMPACTING] (K1) */
 #if GORO_TSAN
     void *tsan_fiber; /* [g-local] ThreadSanitizer fiber of this goroutine */
     void *race_token; /* [g-local] race build: the spawner's release, until g starts */
 #endif
 };
+
+/* What a descriptor carries besides struct goro__g in a run that compacts stacks
+ * (compact.c): it sits right after the descriptor in its slab (goro__gw), and runs without
+ * compaction leave it out, so their descriptors stay as small as they were (gdesc.c). The
+ * waiter record of a plain channel operation or a semaphore wait lives here instead of on
+ * the stack, so that the stack can be compacted while the goroutine waits (K2). wlock is
+ * the lock word guarding the queue the record is on, set before the record is published
+ * and cleared by whoever dequeues it. */
+typedef struct goro__gwait {
+    uint32_t *wlock;           /* [atomic] written under *wlock */
+    void *wrec[7];             /* [lock: *wlock] while queued; else [g-local] */
+    struct goro__cstack *cstk; /* [g-local; the compactor's while COMPACTING] (K1) */
+} goro__gwait;
+
+/* g's compaction part. Only in a run with goro__compacting set. */
+static inline goro__gwait *goro__gw(goro__g *g) {
+    return (goro__gwait *)(g + 1);
+}
 
 /* A one-shot wake-up for a thread, on a futex. */
 typedef struct goro__note {

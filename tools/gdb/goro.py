@@ -109,7 +109,12 @@ def _goroutines():
     slab_t = gdb.lookup_type("gslab")
     size = gtype.sizeof
     off = {f.name: f.bitpos // 8 for f in gtype.fields()}
-    g0_off = {f.name: f.bitpos // 8 for f in slab_t.fields()}["g"]
+    slab_off = {f.name: f.bitpos // 8 for f in slab_t.fields()}
+    g0_off = slab_off["g"]
+    # In a run that compacts stacks each descriptor is followed by its compaction part,
+    # struct goro__gwait (src/runtime.h), and the slab's stride says so.
+    cstk_off = {f.name: f.bitpos // 8
+                for f in gdb.lookup_type("goro__gwait").fields()}["cstk"]
     reasons = _wait_reasons()
     inf = gdb.selected_inferior()
     now = int(sched["coarse_now"])
@@ -117,11 +122,12 @@ def _goroutines():
     slab = int(sched["gslabs"])
     while slab:
         hdr = bytes(inf.read_memory(slab, g0_off))
-        nxt, n = _u64(hdr, 0), _u64(hdr, 16)
+        nxt, n = _u64(hdr, slab_off["next"]), _u64(hdr, slab_off["n"])
+        stride = _u64(hdr, slab_off["stride"])
         base = slab + g0_off
-        mem = bytes(inf.read_memory(base, n * size))
+        mem = bytes(inf.read_memory(base, n * stride))
         for i in range(n):
-            o = i * size
+            o = i * stride
             status = _u32(mem, o + off["status"])
             if status == 0:
                 continue
@@ -134,7 +140,7 @@ def _goroutines():
             g.fn = _u64(mem, o + off["fn"])
             g.stack_lo = _u64(mem, o + off["stack_lo"])
             g.stack_size = _u32(mem, o + off["stack_size"])
-            g.cstk = _u64(mem, o + off["cstk"]) if "cstk" in off else 0
+            g.cstk = _u64(mem, o + size + cstk_off) if stride > size else 0
             g.name = _read_cstr(_u64(mem, o + off["name"]))
             reason = mem[o + off["wait_reason"]]
             g.reason = ""
@@ -180,7 +186,7 @@ def _frames_of(g):
     lo, hi = g.stack_lo, g.stack_lo + g.stack_size
     sp, read = g.sp, _read_ptr
     if g.sp == 3:
-        # GORO__SP_COMPACTED: the stack's bytes [sp, top) are in g->cstk, a struct
+        # GORO__SP_COMPACTED: the stack's bytes [sp, top) are in its cstk, a struct
         # goro__cstack {char *sp; uint32_t len; bool guarded; uint64_t bytes[];}
         # (src/compact.c); read the frames there.
         if not g.cstk:
