@@ -19,12 +19,12 @@
 # it is there already. It says what to install when something is missing.
 #
 # Why not Perfetto or chrome://tracing, which docs/TRACING.md names: ui.perfetto.dev is a
-# web site (this machine has no internet), and Debian's Chromium ships without
-# chrome://tracing (net::ERR_FAILED, even after enabling its internal pages). The DevTools
-# Performance panel, which Chromium carries in its own resources, reads the same
-# trace-event JSON. It runs in a real (not headless) Chromium on a virtual X display,
-# driven by playwright-core: the browser serves its DevTools pages on a loopback port, and
-# every other host name is made to fail to resolve, so nothing leaves the machine.
+# web site (this machine has no internet), and Debian's Chromium 156 does not open
+# chrome://tracing (net::ERR_FAILED, even after enabling its internal pages at
+# chrome://chrome-urls). The DevTools Performance panel, which Chromium carries in its own
+# resources, reads the same trace-event JSON. It runs in a real (not headless) Chromium on
+# a virtual X display, driven by playwright-core: the browser serves its DevTools pages on
+# a loopback port, and every host name but 127.0.0.1 is made to fail to resolve.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -63,7 +63,7 @@ fi
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/goro-shots.XXXXXX")
 server=
 cleanup() {
-    [ -n "$server" ] && kill "$server" 2>/dev/null || true
+    if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -122,7 +122,7 @@ const [trace, port, end, out1, first, out2, mid] = process.argv.slice(2);
 const W = 1400, H = 850;
 (async () => {
   const browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium', headless: false,
+    executablePath: process.env.CHROMIUM, headless: false,
     args: ['--no-sandbox', '--disable-gpu', '--remote-debugging-port=' + port,
            '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
            '--no-pings', '--disable-domain-reliability'] });
@@ -189,7 +189,8 @@ const W = 1400, H = 850;
 EOF
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 echo "screenshots: opening the trace in Chromium's DevTools (at $first ms and $mid ms of $end ms)"
-NODE_PATH="$npmdir/node_modules" timeout 180 xvfb-run -a -s '-screen 0 1400x900x24' \
+CHROMIUM=$(command -v chromium) NODE_PATH="$npmdir/node_modules" \
+    timeout 180 xvfb-run -a -s '-screen 0 1400x900x24' \
     node "$tmp/devtools.js" "$tmp/trace.json" "$port" "$end" \
     "$img/trace-connections.png" "$first" "$img/trace-steady.png" "$mid" \
     2> >(grep -v -e 'dbus' -e 'Fontconfig' -e 'unexpected operator' >&2)
