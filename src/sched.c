@@ -87,9 +87,7 @@
  * Netpoller (netpoll.c): while goroutines wait on fds, an M looking for work polls
  * without waiting before it steals, and an M with nothing to do blocks in the poll (one
  * at a time, sched.polling) with the earliest timer as its timeout instead of sleeping
- * on its futex; what it finds goes to its P, or to the global queue (inject). A batch
- * wakes another M only when it is a full poll's worth (GORO__POLL_WAKE_MIN): the M
- * blocked in the poll already brings a second P when events keep coming.
+ * on its futex; what it finds goes to its P, or to the global queue (inject).
  *
  * Losing the P (sysmon.c, syscall.c): the monitor may take the P of an M in a blocking
  * call, or of a goroutine running too long (through a signal, only while the goroutine
@@ -130,8 +128,6 @@
 #define GORO__SPIN_NS 50000
 /* Queued goroutines from which goro__ready wakes an idle P (see the top comment). */
 #define GORO__READY_WAKE_MIN 4
-/* A netpoll batch this long (a full poll, netpoll.c) wakes another M (inject). */
-#define GORO__POLL_WAKE_MIN (GORO__NETPOLL_BATCH / 4)
 
 goro__sched goro__sched_state;
 /* The word TSan builds fence on (atomic.h). Always defined: in the race build the runtime
@@ -1239,13 +1235,9 @@ static goro__g *inject(goro__p *p, goro__g **gs, int n) {
     for (int i = 1; i < n; i++)
         goro__runqput(p, gs[i], false);
     goro__add_acqrel(&goro__S.npollwait, -n); /* gs[0] is ours: we hold a P */
-    /* Another M is woken to share the batch only when it is a full poll's worth
-     * (GORO__POLL_WAKE_MIN): fd events keep coming, and the M blocked in the poll
-     * (if any) takes them with a P of its own, so a server's load spreads without this
-     * wake-up. Waking for every few events (GORO__READY_WAKE_MIN, as goro__ready does)
-     * doubled hello_server's context switches per request and cost ~10% more CPU per
-     * request, the two Ms passing connections back and forth (ARCHITECTURE 7c). */
-    if (goro__runq_len(&p->runq) + 1 >= GORO__POLL_WAKE_MIN)
+    /* As goro__ready: a few ready connections are served here sooner than another
+     * thread could be woken to take them (~5 us); a batch is worth sharing. */
+    if (goro__runq_len(&p->runq) >= GORO__READY_WAKE_MIN)
         goro__wakep();
     return gs[0];
 }
