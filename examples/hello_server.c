@@ -175,6 +175,8 @@ static void serve(conn *c) {
     int64_t head_start = c->accepted; /* the first request's clock starts at accept */
     int graceful = 0;
     for (;;) {
+        /* Two clock reads per request: before the read, for its deadline, and after it,
+         * for the request's head clock and its writes' deadline. */
         int64_t now = goro_now(), deadline;
         int idle = http_conn_idle(h);
         if (idle) {
@@ -193,8 +195,9 @@ static void serve(conn *c) {
         atomic_store_explicit(&c->idle, 0, memory_order_relaxed);
         if (n <= 0)
             break; /* EOF, a timeout, a reset: close without an answer */
+        now = goro_now();
         if (idle && h->requests > 0)
-            head_start = goro_now();
+            head_start = now;
         if (atomic_load_explicit(&srv->shutting_down, memory_order_relaxed))
             http_conn_drain(h);
         uint64_t before = h->requests;
@@ -205,7 +208,7 @@ static void serve(conn *c) {
             size_t len;
             const char *out = http_conn_output(h, &len);
             if (len > 0) {
-                ssize_t w = goro_write(c->fd, out, len, goro_now() + srv->idle_timeout);
+                ssize_t w = goro_write(c->fd, out, len, now + srv->idle_timeout);
                 http_conn_output_done(h);
                 if (w < 0) {
                     failed = 1;
@@ -221,7 +224,7 @@ static void serve(conn *c) {
         }
         /* A pipelined request begun after the ones just answered: its head's clock. */
         if (h->requests != before && http_conn_in_head(h))
-            head_start = goro_now();
+            head_start = now;
     }
     atomic_fetch_add_explicit(&srv->served, h->requests, memory_order_relaxed);
     /* Out of the list before the fd is closed: the sweep must not shut down a reused fd. */

@@ -21,10 +21,11 @@
 # The table shows medians, the ratio io_uring/epoll (of the medians, and the median of
 # the rounds' own ratios: within a round the two goro runs are close in time), and goro/Go
 # and goro/nginx for the default netpoller (GORO__NETPOLL_DEFAULT in src/internal.h);
-# above 1: the first served more. A second table gives each server's CPU time (user +
-# system, from /proc/PID/stat) per request or round trip, a steadier figure than
-# throughput when the machine is shared (not for nginx: its workers are other processes). It starts and ends with the machine (CPU model, CPUs,
-# kernel) and its load average: the machine may be shared. Servers are started here, found by the port they print (nginx: a port checked
+# above 1: the first served more. A second table gives each server's p99 latency (wrk
+# --latency; the median over the rounds) and a third its CPU time (user + system, from
+# /proc/PID/stat; nginx: its master and worker processes) per request or round trip, a
+# steadier figure than throughput when the machine is shared. It starts and ends with the
+# machine (CPU model, CPUs, kernel) and its load average: the machine may be shared. Servers are started here, found by the port they print (nginx: a port checked
 # free in /proc/net/tcp), and stopped by their PID. Raw output: BUILD_DIR/bench/http.txt.
 # Everything is on one machine: the load generator shares the CPUs with the server, so
 # the figures compare servers with each other, not with other machines.
@@ -269,12 +270,14 @@ samples=$tmp/samples
 failed=0
 echo "# $(date '+%Y-%m-%d %H:%M:%S %z') nproc $ncpu" >"$raw"
 
-# The server's CPU time so far (user + system, all threads), in clock ticks; empty for
-# nginx, whose work is done by its worker processes.
+# The server's CPU time so far (user + system, all threads), in clock ticks; for nginx,
+# its master's and its workers' (the master's children, alive for the whole run).
 hz=$(getconf CLK_TCK)
 server_cpu() {
-    case $1 in nginx) return ;; esac
-    awk '{ print $14 + $15 }' "/proc/$server_pid/stat" 2>/dev/null
+    local pids=$server_pid p
+    [ "$1" = nginx ] && pids="$pids $(pgrep -P "$server_pid" | tr '\n' ' ')"
+    for p in $pids; do cat "/proc/$p/stat" 2>/dev/null; done |
+        awk '{ t += $14 + $15 } END { if (NR) print t }'
 }
 
 # record_cpu <test> <name> <ticks before> <operations per second>: appends the server's
@@ -293,7 +296,7 @@ record_cpu() {
 run_wrk() {
     local test=$1 name=$2 conns=$3 out rps errors t0
     t0=$(server_cpu "$name")
-    out=$(wrk -t1 -c"$conns" -d"${duration}s" "http://127.0.0.1:$server_port/" 2>&1)
+    out=$(wrk -t1 -c"$conns" -d"${duration}s" --latency "http://127.0.0.1:$server_port/" 2>&1)
     printf '## %s %s\n%s\n' "$name" "$test" "$out" >>"$raw"
     rps=$(echo "$out" | awk '$1 == "Requests/sec:" { print $2 }')
     errors=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ { n += $NF }
@@ -306,6 +309,11 @@ run_wrk() {
         return
     fi
     echo "$test $name $rps $round" >>"$samples"
+    # p99 latency in ms, from wrk's "99%  12.34ms" (us, ms or s).
+    echo "$out" | awk -v t="$test" -v n="$name" -v r="$round" '$1 == "99%" {
+        v = $2 + 0; u = $2; sub(/^[0-9.]+/, "", u)
+        v = u == "us" ? v / 1000 : u == "s" ? v * 1000 : u == "m" ? v * 60000 : v
+        printf "p99-%s %s %.3f %d\n", t, n, v, r }' >>"$samples"
     record_cpu "$test" "$name" "$t0" "$rps"
 }
 
@@ -413,12 +421,29 @@ END {
     }
     printf "uring/epoll: ratio of the medians (median of the rounds\047 own ratios); goro/Go and goro/nginx: the default netpoller (%s)\n", def == "goro" ? "epoll" : "io_uring"
     print ""
-    fmt = "%-24s %11s %13s %10s %13s\n"
-    printf fmt, "server CPU us per op", "goro epoll", "goro io_uring", "Go", "uring/epoll"
+    fmt = "%-24s %11s %13s %10s %10s %13s\n"
+    printf fmt, "p99 latency, ms", "goro epoll", "goro io_uring", "Go", "nginx", "goro/nginx"
+    for (i = 1; i <= 2; i++) {
+        t = "p99-" tests[i]
+        for (s = 1; s <= 4; s++) {
+            name = s == 1 ? "goro" : s == 2 ? "goro-uring" : s == 3 ? "go" : "nginx"
+            m[name] = vals[t, name] == "" ? "" : median(vals[t, name])
+        }
+        cs = "%.2f"
+        printf fmt, what[i], m["goro"] == "" ? "-" : sprintf(cs, m["goro"]),
+            m["goro-uring"] == "" ? "-" : sprintf(cs, m["goro-uring"]),
+            m["go"] == "" ? "-" : sprintf(cs, m["go"]),
+            m["nginx"] == "" ? "-" : sprintf(cs, m["nginx"]), ratio(m[def], m["nginx"])
+    }
+    print "(wrk --latency, the median over the rounds; goro/nginx below 1: goro answered faster)"
+    print ""
+    fmt = "%-24s %11s %13s %10s %10s %13s %10s\n"
+    printf fmt, "server CPU us per op", "goro epoll", "goro io_uring", "Go", "nginx", "uring/epoll",
+        "goro/nginx"
     for (i = 1; i <= n; i++) {
         t = "cpu-" tests[i]
-        for (s = 1; s <= 3; s++) {
-            name = s == 1 ? "goro" : s == 2 ? "goro-uring" : "go"
+        for (s = 1; s <= 4; s++) {
+            name = s == 1 ? "goro" : s == 2 ? "goro-uring" : s == 3 ? "go" : "nginx"
             m[name] = vals[t, name] == "" ? "" : median(vals[t, name])
         }
         pr = ""
@@ -430,7 +455,9 @@ END {
         cs = "%.2f"
         printf fmt, what[i], m["goro"] == "" ? "-" : sprintf(cs, m["goro"]),
             m["goro-uring"] == "" ? "-" : sprintf(cs, m["goro-uring"]),
-            m["go"] == "" ? "-" : sprintf(cs, m["go"]), ue
+            m["go"] == "" ? "-" : sprintf(cs, m["go"]),
+            m["nginx"] == "" ? "" : sprintf(cs, m["nginx"]), ue,
+            t == "cpu-echo-c100" ? "" : ratio(m[def], m["nginx"])
     }
     print "(user + system time of the server process over a run, per request or round trip; lower is better)"
 }' "$samples"

@@ -276,7 +276,7 @@ static ssize_t read_ref(goro__pollfd *pd, bool pollable, int fd, void *buf, size
     for (;;) {
         uint32_t rev = goro__pollfd_rev(pd);
         if (!goro__pollfd_drained(pd, rev)) {
-            ssize_t r = read(fd, buf, n);
+            ssize_t r = goro__pollfd_is_socket(pd) ? recv(fd, buf, n, 0) : read(fd, buf, n);
             if (r > 0) {
                 if ((size_t)r < n)
                     goro__pollfd_set_drained(pd, rev);
@@ -314,7 +314,9 @@ static ssize_t write_ref(goro__pollfd *pd, bool pollable, int fd, const void *bu
     size_t done = 0;
     while (done < n) {
         const char *p = (const char *)buf + done;
-        ssize_t r = pollable ? write(fd, p, n - done) : GORO_BLOCKING(write(fd, p, n - done));
+        ssize_t r = !pollable                    ? GORO_BLOCKING(write(fd, p, n - done))
+                    : goro__pollfd_is_socket(pd) ? send(fd, p, n - done, 0)
+                                                 : write(fd, p, n - done);
         if (r >= 0) {
             done += (size_t)r;
             continue;

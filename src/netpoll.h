@@ -55,6 +55,8 @@ int goro__pollfd_wait(goro__pollfd *pd, int mode, int64_t deadline);
  * which may close the fd if goro_close ran meanwhile. */
 goro__pollfd *goro__pollfd_ref(int fd, bool *pollable, int *err);
 void goro__pollfd_unref(goro__pollfd *pd, int fd);
+/* Whether fd is a socket: net.c then uses recv/send (netpoll.c, N8). */
+bool goro__pollfd_is_socket(goro__pollfd *pd);
 /* (netpoll.c, N6) The count of readable events so far, to take before a read; whether a
  * short read that began at rev drained the fd and nothing arrived since; and recording
  * such a read. */

@@ -6,6 +6,8 @@
  *  - goro_read/goro_write on a regular file work (through the blocking-call path): data
  *    written comes back, EOF is 0, the file stays blocking; goro_read with deadline 0 on a
  *    file returns data (a file is always ready).
+ *  - A datagram socket (read with recv) returns one datagram per goro_read, and the
+ *    second is there at once after a short first read (not taken for a drained stream).
  *  - goro_tcp_dial to a port nobody listens on is -ECONNREFUSED; goro_tcp_listen on a port
  *    in use is -EADDRINUSE.
  *  - goro_tcp_listen and goro_tcp_dial with malformed addresses are GORO_EINVAL.
@@ -18,6 +20,8 @@
 #include "netutil.h"
 
 #include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 
 static void close_cases(void) {
     /* The runtime opens its poll set's fds at the first call that may wait: have that
@@ -73,6 +77,29 @@ static void regular_file(void) {
     CHECK_EQ(goro_close(fd), 0);
     free(out);
     free(in);
+}
+
+/* A datagram socket is read and written with recv/send (netpoll.c N8) but is not a
+ * stream: each read returns one datagram, and a read shorter than the buffer does not
+ * mean the socket is empty (N6), so the second datagram is read at once, with deadline
+ * 0, not waited for. */
+static void datagram_socket(void) {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) == 0);
+    CHECK_EQ(goro_write(sv[0], "abc", 3, GORO_FOREVER), 3);
+    CHECK_EQ(goro_write(sv[0], "defgh", 5, GORO_FOREVER), 5);
+    char buf[64];
+    ssize_t r = goro_read(sv[1], buf, sizeof buf, GORO_FOREVER);
+    CHECKF(r == 3 && memcmp(buf, "abc", 3) == 0, "first datagram: %zd (%s)", r,
+           r < 0 ? goro_strerror((int)r) : "bytes");
+    r = goro_read(sv[1], buf, sizeof buf, 0);
+    CHECKF(r == 5 && memcmp(buf, "defgh", 5) == 0, "second datagram, deadline 0: %zd (%s)", r,
+           r < 0 ? goro_strerror((int)r) : "bytes");
+    r = goro_read(sv[1], buf, sizeof buf, 0);
+    CHECKF(r == GORO_EAGAIN, "no third datagram: %zd (%s)", r,
+           r < 0 ? goro_strerror((int)r) : "bytes");
+    CHECK_EQ(goro_close(sv[0]), 0);
+    CHECK_EQ(goro_close(sv[1]), 0);
 }
 
 static void refused_and_in_use(void) {
@@ -232,6 +259,7 @@ static void test_main(void *arg) {
     (void)arg;
     close_cases();
     regular_file();
+    datagram_socket();
     refused_and_in_use();
     malformed_addresses();
     names();
