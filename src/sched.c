@@ -54,6 +54,14 @@
  *  - runnext inherits the time slice: up to GORO__RUNNEXT_MAX runnext picks in a row,
  *    then the queue head runs, so a ping-pong pair cannot starve the rest of the queue.
  *  - Every 61st pick looks at the global queue first, so it is never starved.
+ *  (R1) Only the M holding a P puts a goroutine into its runnext slot; other threads
+ *       only take one out, thieves with a CAS and the world stopper with the world
+ *       stopped. So the owner, finding the slot empty, fills it with a release store
+ *       (goro__ready): nobody else can fill it in between. A non-empty slot is
+ *       exchanged, as a thief may be taking its goroutine.
+ *  (R2) With one P there is no thief (a thief holds a P of its own, and gomaxprocs
+ *       changes only with the world stopped), so the owner also takes from its slot
+ *       with plain accesses (take_runnext).
  *
  * Spinning and parking (no lost wake-ups). An M without work first spins: it steals half
  * of a random victim's queue, or the oldest entry of its spawn stack (4 passes over all
@@ -543,8 +551,15 @@ static inline void spawnput(goro__p *p, goro__g *g) {
 }
 
 static inline goro__g *take_runnext(goro__p *p) {
-    if (!goro__load_relaxed(&p->runnext))
+    goro__g *g = goro__load_relaxed(&p->runnext);
+    if (!g)
         return NULL;
+    if (goro__load_relaxed(&goro__S.gomaxprocs) == 1) {
+        /* No thief (R2): a plain take. What was put there was put by this M, or by
+         * the P's previous owner before the P changed hands (a synchronising step). */
+        goro__store_relaxed(&p->runnext, NULL);
+        return g;
+    }
     /* Acq-rel pairs with the xchg in runqput and thieves' CAS. */
     return goro__xchg_acqrel(&p->runnext, NULL);
 }
@@ -985,7 +1000,13 @@ void goro__ready(goro__g *g) {
         /* The caller may hold locks, so it cannot wait for a P here. */
         ready_global(g);
     } else {
-        goro__g *old = goro__xchg_acqrel(&p->runnext, g);
+        /* An empty slot takes g with a release store (R1), which publishes g's fields
+         * to a thief as the exchange does, without its locked instruction. */
+        goro__g *old = goro__load_relaxed(&p->runnext);
+        if (GORO__LIKELY(!old))
+            goro__store_release(&p->runnext, g);
+        else
+            old = goro__xchg_acqrel(&p->runnext, g);
         if (old) {
             goro__runqput(p, old, false);
             /* Only a backlog is worth a thread: see "Where new work goes" above. */
