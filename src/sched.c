@@ -733,8 +733,10 @@ static void finish_switch(goro__m *m) {
 }
 
 /* Switches from cur to next on m; next is a goroutine of m's P (prepared) or m's g0.
- * Returns, when cur runs again, the M it runs on. */
-static goro__m *run(goro__m *m, goro__g *cur, goro__g *next) {
+ * Returns, when cur runs again, the M it runs on. Inlined into goro__park (the switch of
+ * every channel hand-off), out of line (run) elsewhere. */
+static inline __attribute__((always_inline)) goro__m *run_inline(goro__m *m, goro__g *cur,
+                                                                 goro__g *next) {
     if (GORO__UNLIKELY(cur->unguarded) && *(uint64_t *)cur->stack_lo != GORO__STACK_CANARY)
         goro__fatal("goroutine %llu stack overflow (stack size %u)", (unsigned long long)cur->id,
                     cur->stack_size);
@@ -751,6 +753,10 @@ static goro__m *run(goro__m *m, goro__g *cur, goro__g *next) {
     if (m->pending != GORO__ACT_NONE)
         finish_switch(m);
     return m;
+}
+
+static goro__m *run(goro__m *m, goro__g *cur, goro__g *next) {
+    return run_inline(m, cur, next);
 }
 
 /* Runs one due timer of p, if any. Owner P only. One per scheduling round: the goroutine
@@ -771,6 +777,16 @@ static goro__m *switch_to(goro__m *m, goro__g *cur, goro__g *next) {
     else
         next = &m->g0;
     return run(m, cur, next);
+}
+
+/* switch_to with the switch inlined: goro__park's. */
+static inline __attribute__((always_inline)) goro__m *switch_to_inline(goro__m *m, goro__g *cur,
+                                                                       goro__g *next) {
+    if (next)
+        prepare(m->p, next);
+    else
+        next = &m->g0;
+    return run_inline(m, cur, next);
 }
 
 /* Picks the next goroutine of m's P, unless the world is stopping or the runtime
@@ -983,7 +999,7 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
         goro__runqput(m->p, next, true);
         next = NULL;
     }
-    m = switch_to(m, cur, next);
+    m = switch_to_inline(m, cur, next);
     goro__releasem(m);
 }
 
