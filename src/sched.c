@@ -54,6 +54,14 @@
  *  - runnext inherits the time slice: up to GORO__RUNNEXT_MAX runnext picks in a row,
  *    then the queue head runs, so a ping-pong pair cannot starve the rest of the queue.
  *  - Every 61st pick looks at the global queue first, so it is never starved.
+ *  (R1) Only the M holding a P puts a goroutine into its runnext slot; other threads
+ *       only take one out, thieves with a CAS and the world stopper with the world
+ *       stopped. So the owner, finding the slot empty, fills it with a release store
+ *       (goro__ready): nobody else can fill it in between. A non-empty slot is
+ *       exchanged, as a thief may be taking its goroutine.
+ *  (R2) With one P there is no thief (a thief holds a P of its own, and gomaxprocs
+ *       changes only with the world stopped), so the owner also takes from its slot
+ *       with plain accesses (take_runnext).
  *
  * Spinning and parking (no lost wake-ups). An M without work first spins: it steals half
  * of a random victim's queue, or the oldest entry of its spawn stack (4 passes over all
@@ -543,8 +551,15 @@ static inline void spawnput(goro__p *p, goro__g *g) {
 }
 
 static inline goro__g *take_runnext(goro__p *p) {
-    if (!goro__load_relaxed(&p->runnext))
+    goro__g *g = goro__load_relaxed(&p->runnext);
+    if (!g)
         return NULL;
+    if (goro__load_relaxed(&goro__S.gomaxprocs) == 1) {
+        /* No thief (R2): a plain take. What was put there was put by this M, or by
+         * the P's previous owner before the P changed hands (a synchronising step). */
+        goro__store_relaxed(&p->runnext, NULL);
+        return g;
+    }
     /* Acq-rel pairs with the xchg in runqput and thieves' CAS. */
     return goro__xchg_acqrel(&p->runnext, NULL);
 }
@@ -718,8 +733,10 @@ static void finish_switch(goro__m *m) {
 }
 
 /* Switches from cur to next on m; next is a goroutine of m's P (prepared) or m's g0.
- * Returns, when cur runs again, the M it runs on. */
-static goro__m *run(goro__m *m, goro__g *cur, goro__g *next) {
+ * Returns, when cur runs again, the M it runs on. Inlined into goro__park (the switch of
+ * every channel hand-off), out of line (run) elsewhere. */
+static inline __attribute__((always_inline)) goro__m *run_inline(goro__m *m, goro__g *cur,
+                                                                 goro__g *next) {
     if (GORO__UNLIKELY(cur->unguarded) && *(uint64_t *)cur->stack_lo != GORO__STACK_CANARY)
         goro__fatal("goroutine %llu stack overflow (stack size %u)", (unsigned long long)cur->id,
                     cur->stack_size);
@@ -736,6 +753,10 @@ static goro__m *run(goro__m *m, goro__g *cur, goro__g *next) {
     if (m->pending != GORO__ACT_NONE)
         finish_switch(m);
     return m;
+}
+
+static goro__m *run(goro__m *m, goro__g *cur, goro__g *next) {
+    return run_inline(m, cur, next);
 }
 
 /* Runs one due timer of p, if any. Owner P only. One per scheduling round: the goroutine
@@ -756,6 +777,16 @@ static goro__m *switch_to(goro__m *m, goro__g *cur, goro__g *next) {
     else
         next = &m->g0;
     return run(m, cur, next);
+}
+
+/* switch_to with the switch inlined: goro__park's. */
+static inline __attribute__((always_inline)) goro__m *switch_to_inline(goro__m *m, goro__g *cur,
+                                                                       goro__g *next) {
+    if (next)
+        prepare(m->p, next);
+    else
+        next = &m->g0;
+    return run_inline(m, cur, next);
 }
 
 /* Picks the next goroutine of m's P, unless the world is stopping or the runtime
@@ -968,7 +999,7 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
         goro__runqput(m->p, next, true);
         next = NULL;
     }
-    m = switch_to(m, cur, next);
+    m = switch_to_inline(m, cur, next);
     goro__releasem(m);
 }
 
@@ -985,7 +1016,13 @@ void goro__ready(goro__g *g) {
         /* The caller may hold locks, so it cannot wait for a P here. */
         ready_global(g);
     } else {
-        goro__g *old = goro__xchg_acqrel(&p->runnext, g);
+        /* An empty slot takes g with a release store (R1), which publishes g's fields
+         * to a thief as the exchange does, without its locked instruction. */
+        goro__g *old = goro__load_relaxed(&p->runnext);
+        if (GORO__LIKELY(!old))
+            goro__store_release(&p->runnext, g);
+        else
+            old = goro__xchg_acqrel(&p->runnext, g);
         if (old) {
             goro__runqput(p, old, false);
             /* Only a backlog is worth a thread: see "Where new work goes" above. */

@@ -2,7 +2,9 @@
  * chan_select: goro_select chooses uniformly among ready cases, never takes the default
  * while a case is ready, times out, completes exactly one case per call, and handles the
  * same channel in several cases (also while blocked) and a goroutine selecting against
- * itself.
+ * itself. A case with an op other than GORO_SEND or GORO_RECV makes the whole select
+ * GORO_EINVAL, wherever it is (after a ready case, after a NULL channel, past the four
+ * cases kept on the stack), and no case is performed.
  */
 #include "testutil.h"
 
@@ -192,10 +194,34 @@ static void check_dup_blocked(void) {
     goro_chan_release(c);
 }
 
+static void check_bad_op(void) {
+    enum { K = 6 };
+    goro_chan *c;
+    CHECK_EQ(goro_chan_make(&c, sizeof(int), 1), 0);
+    int one = 1, out = 0;
+    CHECK_EQ(goro_chan_send(c, &one), 0); /* a ready receive in every case below */
+    const int bad_ops[] = {0, 3, -1};
+    for (size_t b = 0; b < sizeof bad_ops / sizeof bad_ops[0]; b++) {
+        for (size_t n = 2; n <= K; n++) { /* above 4 cases the select allocates */
+            goro_case cases[K];
+            for (size_t i = 0; i < n; i++)
+                cases[i] = (goro_case){.chan = i == 1 ? NULL : c, .op = GORO_RECV, .elem = &out};
+            cases[n - 1].op = bad_ops[b];
+            CHECKF(goro_select(cases, n, 0) == GORO_EINVAL, "op %d in case %zu of %zu", bad_ops[b],
+                   n - 1, n);
+            CHECK_EQ(goro_chan_len(c), 1); /* the ready receive did not happen */
+        }
+    }
+    CHECK_EQ(goro_chan_recv(c, &out), 0);
+    CHECK_EQ(out, 1);
+    goro_chan_release(c);
+}
+
 static void test_main(void *arg) {
     (void)arg;
     check_fairness();
     check_default_and_timeout();
+    check_bad_op();
     check_self_select();
     for (int i = 0; i < 100; i++)
         check_dup_blocked();
