@@ -483,6 +483,9 @@ typedef struct goro_stats {
     /** 0, or, when epoll runs because io_uring could not be set up, why: the negative
      * code of io_uring_setup or of a missing feature (-ENOSYS, -EPERM, -EOPNOTSUPP). */
     int32_t netpoll_fallback;
+    /** Compacted stacks copied back because another goroutine or thread touched them while
+     * their goroutine was parked (6b); included in restores. */
+    uint64_t compact_fault_restores;
 } goro_stats;
 /** Values of goro_stats.netpoll_backend. */
 enum {
