@@ -4,45 +4,50 @@
  *
  * A parked goroutine uses a few hundred bytes of its stack (its frames, from the saved
  * stack pointer to the top) but holds at least the page they sit in: 4 KiB. When
- * compaction is on (goro_config.compact_after or $GORO_COMPACT_AFTER; off by default, see
- * K2), the monitor thread (sysmon.c) looks, every round, for goroutines parked longer than
- * that on a plain channel operation or a semaphore (mutex, wait group, rwmutex), copies the used
- * bytes [sp, top) of each into a right-sized heap block, and releases the stack's pages with
- * madvise(MADV_DONTNEED). The stack's virtual range stays reserved, so every pointer into it is
- * valid again once the bytes are copied back, which the thread that switches to the goroutine does
- * before the switch (goro__compact_restore, from goro__wait_saved). A compacted goroutine costs its
+ * compaction is on (goro_config.compact_after or $GORO_COMPACT_AFTER; by default 10 ms
+ * where fault restores work, K6, else off), the monitor thread (sysmon.c) looks, every
+ * round, for goroutines parked longer than that on a plain channel operation or a
+ * semaphore (mutex, wait group, rwmutex), copies the used bytes [sp, top) of each into a
+ * right-sized heap block, and replaces the stack's pages with a guard region
+ * (MADV_GUARD_INSTALL, which frees them; MADV_DONTNEED where fault restores do not work).
+ * The stack's virtual range stays reserved, so every pointer into it is valid again once
+ * the bytes are copied back, which the thread that switches to the goroutine does before
+ * the switch (goro__compact_restore, from goro__wait_saved), and which any other access to
+ * the stack does first, through the fault (K6). A compacted goroutine costs its
  * descriptor plus its copy: about 600 bytes instead of 4.2 KiB.
  *
  * Terms: g->sp holds, besides a real saved stack pointer, GORO__SP_SAVING (a park is
- * still switching out, sched.c P1), GORO__SP_COMPACTING (the compactor owns the stack) and
- * GORO__SP_COMPACTED (the copy is in goro__gw(g)->cstk, the pages are gone).
+ * still switching out, sched.c P1), GORO__SP_COMPACTING (the compactor or a restore owns
+ * the stack), GORO__SP_COMPACTED (the copy is in goro__gw(g)->cstk, the pages are gone)
+ * and GORO__SP_RESTORED (a fault put the stack back; the copy is still attached).
  *
  * Invariants
  *  (K1) Only the compactor moves sp from a real value to COMPACTING (a CAS, so a value the
  *       goroutine stored since it was read is never overwritten), and only it moves sp out
- *       of COMPACTING: back to the real value (it gave up) or to COMPACTED, after the pages
- *       are released. While sp is COMPACTING nobody runs the goroutine: every switch to it
- *       waits (goro__wait_saved). A goroutine that a switcher was already resuming when
- *       the CAS landed is seen RUNNING below and given up.
- *  (K2) What other threads touch of a parked goroutine must not be on its stack while it
- *       is compacted. Plain channel operations and semaphores keep their waiter record in
- *       the descriptor's compaction part, goro__gw(g)->wrec, which descriptors have in
- *       runs that compact (gdesc.c), and publish the lock that guards its queue in
- *       goro__gw(g)->wlock (wlock below);
- *       the compactor copies the stack holding that lock, and points a channel record's
- *       value pointer at the copy when it points into the stack, so a partner's copy
- *       lands in the copy. Waits whose records stay on the stack (select, deadlines,
- *       cond, the netpoller, sleep and its timer) leave wlock NULL and are never
- *       compacted, and neither is a goroutine waiting on a mutex or wait group of its
- *       own stack (the object is then part of what gets compacted). Other user pointers
- *       into a parked goroutine's stack, handed to another goroutine (a wait group on
- *       main's stack that workers mark done while main waits on a channel), are the same
- *       hazard, and that idiom is common: hence compaction is off unless asked for, and
- *       the user keeps such objects off the stack. Debug builds install guard regions
- *       (MADV_GUARD_INSTALL) instead of dropping the pages, so such an access faults and
- *       the SIGSEGV handler names both goroutines (os_linux.c). Making compaction safe by
- *       default needs the restore to happen on any touch (a fault handler that copies the
- *       stack back), left for later.
+ *       of that COMPACTING: back to the real value (it gave up), to COMPACTED once the
+ *       pages are released, or to RESTORED when it could not release them (K7). From
+ *       COMPACTED, a switcher or a fault claims the stack by a CAS to COMPACTING and
+ *       leaves it with the real sp (switcher) or RESTORED (fault); from RESTORED only the
+ *       switcher moves it, to the real sp. While sp is COMPACTING nobody runs the
+ *       goroutine: every switch to it waits (goro__wait_saved). A goroutine that a
+ *       switcher was already resuming when the compactor's CAS landed is seen RUNNING
+ *       below and given up. A RESTORED goroutine is never claimed (not a real sp) until
+ *       it has run.
+ *  (K2) What other threads touch of a parked goroutine through the runtime must not be on
+ *       its stack while it is compacted. Plain channel operations and semaphores keep
+ *       their waiter record in the descriptor's compaction part, goro__gw(g)->wrec, which
+ *       descriptors have in runs that compact (gdesc.c), and publish the lock that guards
+ *       its queue in goro__gw(g)->wlock (wlock below); the compactor copies the stack
+ *       holding that lock, and points a channel record's value pointer at the copy when it
+ *       points into the stack, so a partner's copy lands in the copy (its offset and size
+ *       are kept in the copy for K6). Waits whose records stay on the stack (select,
+ *       deadlines, cond, the netpoller, sleep and its timer) leave wlock NULL and are never
+ *       compacted, and neither is a goroutine waiting on a mutex or wait group of its own
+ *       stack (the object is then part of what gets compacted), nor, with fault restores,
+ *       one whose lock word is in any goroutine's stack (K6). User pointers into a parked
+ *       goroutine's stack are K6's business; where K6 is unavailable and compaction is
+ *       asked for anyway, they are the user's (goro.h), and debug builds install guard
+ *       regions so that such a touch is reported (os_linux.c names both goroutines).
  *  (K3) Two orderings without a fence on the fast paths. A switcher stores RUNNING to the
  *       goroutine's status and then loads its sp; a dequeuer clears wlock and then
  *       loads sp (goro__wait_dequeued). The compactor stores COMPACTING, then runs
@@ -60,21 +65,54 @@
  *  (K5) The pages are released before sp becomes COMPACTED (release store), and the copy
  *       is written back before the switch: a goroutine never runs on released pages, and
  *       a release never hits a restored stack.
+ *  (K6) Fault restores. A touch of a compacted stack by any thread faults (the guard);
+ *       the SIGSEGV handler calls goro__compact_fault, which finds the owner through
+ *       stack.c's chunk map (lock-free, no walk of the descriptors), claims it (K1),
+ *       writes the copy back and stores RESTORED (release), and the access runs again.
+ *       A handler that sees COMPACTING spins until it is not. That ends because whoever
+ *       holds COMPACTING waits for no other thread: the compactor takes locks only by
+ *       trylock (it skips a waiter whose lock word lies in a stack, which could be
+ *       read-only in its own batch), allocates (malloc) only in code that never touches
+ *       a goroutine stack, and a restore makes system calls only. The handler is
+ *       async-signal-safe: system calls and lock-free atomics; the copy is freed by the
+ *       switch that next runs the goroutine, which first copies the channel value slot
+ *       back from the copy (a partner completing the operation after the restore wrote
+ *       there). A restore, by a fault or a switcher, never shows a half-restored stack:
+ *       PROT_NONE, remove the guard, write the copy through /proc/self/mem (mem_fd, which
+ *       writes pages the process cannot), then PROT_READ|PROT_WRITE; meanwhile a touch
+ *       faults and waits. The kernel does not fault: a system call on a compacted stack
+ *       gets EFAULT (goro_read/goro_write touch their buffers first, net.c).
+ *  (K7) No write lost to the copy. The compactor makes the batch's stacks read-only
+ *       before copying (one mprotect per run of adjacent stacks); once copied, PROT_NONE,
+ *       then the guard, then readable and writable again (the mappings merge back; the
+ *       guard markers survive mprotect, which the probe checks). A writer faulting on a
+ *       read-only stack waits in the handler (K6) and restores it once COMPACTED. The
+ *       PROT_NONE step closes a window of the guard install, which drops the pages before
+ *       it places its markers: a read there would map a zero page, and a read-modify-write
+ *       from it would lose every earlier write. Stacks are only given back to their
+ *       goroutines after they are writable again. If sealing fails (no memory for the
+ *       split mapping) the pages stay and the goroutine goes to RESTORED; if the guard
+ *       fails, the stack stays PROT_NONE, which guards it as well, until restored.
  *
  * Cost. Nothing is added to a park or a switch: the sentinels share the compare that
- * P1's SAVING already needs. With compaction on, a wait publishes its lock in wlock
- * and a dequeue of a plain record adds a store and a load on the descriptor; with it off
- * (goro__compacting), each is a load of that flag and a branch, and the descriptor is 72
- * bytes smaller. The compactor walks the descriptor
- * slabs incrementally (a bounded number per round), claims a batch, pays one membarrier per batch
- * and one madvise per run of adjacent stacks. A wake of a compacted goroutine pays the copy back
- * and the page faults of its touched pages (one or two, ~2 us here).
+ * P1's SAVING already needs, and RESTORED shares COMPACTED's. With compaction on, a wait
+ * publishes its lock in wlock and a dequeue of a plain record adds a store and a load on
+ * the descriptor; with it off (goro__compacting), each is a load of that flag and a
+ * branch, and the descriptor is 72 bytes smaller. The compactor walks the descriptor
+ * slabs incrementally (a bounded number per round), claims a batch, pays one membarrier
+ * per batch and four system calls per run of adjacent stacks (K7). A wake of a compacted
+ * goroutine, or a touch, pays the restore: four system calls and the copy.
  *
- * Rejected: userfaultfd (restore on any touch, transparent), needs privileges or
- * UFFD_USER_MODE_ONLY, and a fault costs a thread wake-up; moving every wait record off
- * the stack (select, timers) would add work to the hot paths for waits that are rarely
- * idle for long; locking the wait object from the switcher side would put an atomic
- * read-modify-write on every wake.
+ * Rejected: userfaultfd (restore on any touch, transparent, and the kernel would wait
+ * instead of returning EFAULT), needs privileges or UFFD_USER_MODE_ONLY (which again
+ * leaves the kernel's accesses out), registration of every stack, and a fault costs a
+ * thread wake-up; a restore that removes the guard and then copies in user space (a
+ * concurrent touch would see zeros, or its write be overwritten); mremap of a filled
+ * scratch page onto the stack (atomic, but each restored stack would split the chunk's
+ * mapping for good: vm.max_map_count); moving every wait record off the stack (select,
+ * timers) would add work to the hot paths for waits that are rarely idle for long;
+ * locking the wait object from the switcher side would put an atomic read-modify-write
+ * on every wake.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -120,6 +158,8 @@ typedef struct goro__cstack {
     uint32_t elem_off, elem_len;
     uint64_t bytes[];
 } goro__cstack;
+/* tools/gdb/goro.py reads sp and the bytes of a copy at these offsets. */
+_Static_assert(offsetof(goro__cstack, bytes) == 24, "goro.py knows where the bytes are");
 
 static struct {
     int64_t after; /* [init-only] ns parked before compaction; < 0: off */

@@ -420,6 +420,24 @@ static inline void goro__wait_dequeued(goro__g *g) {
         goro__compact_wait(g);
 }
 
+/* Touch the first and last byte of a buffer a system call is about to use, so that one on
+ * a compacted stack is restored through the fault instead of failing the call with EFAULT
+ * (compact.c, K6). For the kernel's writes the touch is a write too (an atomic or of 0,
+ * which keeps the byte): it also waits out a stack the compactor is copying, which is
+ * read-only meanwhile (K7). With compaction off: a load of the flag and a branch. */
+static inline void goro__touch_kernel_reads(const void *p, size_t n) {
+    if (goro__compacting && n) {
+        (void)*(const volatile char *)p;
+        (void)((const volatile char *)p)[n - 1];
+    }
+}
+static inline void goro__touch_kernel_writes(void *p, size_t n) {
+    if (goro__compacting && n) {
+        __atomic_fetch_or((char *)p, 0, __ATOMIC_RELAXED);
+        __atomic_fetch_or((char *)p + n - 1, 0, __ATOMIC_RELAXED);
+    }
+}
+
 /* ---- replay.c: GORO_DEBUG=deterministic=SEED */
 /* Deterministic mode is on (replay.c, V1). [init-only] Tested with GORO__UNLIKELY at
  * every hook: one predictable branch when off. */
