@@ -93,13 +93,14 @@ typedef struct chunk {
 /* The chunk map: which chunk covers an address, readable from a signal handler without a
  * lock (the fault handler of a compacted stack, compact.c K6). Two levels indexed by the
  * address: a top table of CMAP_TOP entries, one per 4 GiB, each pointing to a leaf mapped
- * on first use with one entry per 64 KiB granule. A chunk spans at least 16 minimum stacks
- * (256 KiB), more than a granule, so a granule meets at most two chunks: an entry has two
- * slots (a stack mapped on its own has a record of its own; where it would be a third, it
- * stays out of the map). Entries are written under stack_lock when a chunk is mapped or unmapped,
- * read with acquire loads by anyone. Addresses at or above 2^48 are not mapped (their stacks are
- * never compacted, goro__stack_owner_known). */
-#define CMAP_GRANULE_SHIFT 16
+ * on first use with one entry per 256 KiB granule (a million default stacks touch 5 MiB
+ * of entries). A chunk spans at least 16 minimum stacks and their guards (320 KiB), more
+ * than a granule, so a granule meets at most two chunks: an entry has two slots (a stack mapped on
+ * its own has a record of its own; where it would be a third, it stays out of the map). Entries are
+ * written under stack_lock when a chunk is mapped or unmapped, read with acquire loads by anyone.
+ * Addresses at or above 2^48 are not mapped (their stacks are never compacted,
+ * goro__stack_owner_known). */
+#define CMAP_GRANULE_SHIFT 18
 #define CMAP_LEAF_SHIFT 32
 #define CMAP_TOP ((size_t)1 << (48 - CMAP_LEAF_SHIFT))
 #define CMAP_LEAF ((size_t)1 << (CMAP_LEAF_SHIFT - CMAP_GRANULE_SHIFT))
