@@ -478,7 +478,8 @@ typedef struct goro_stats {
     uint64_t compact_saved;    /**< stack bytes given back for them, less their copies */
     uint64_t compactions;      /**< stacks compacted since goro_run began */
     uint64_t restores;         /**< compacted stacks copied back to run again */
-    uint64_t compact_syscalls; /**< system calls the compactor made (madvise, membarrier) */
+    uint64_t compact_syscalls; /**< system calls the compactor made (membarrier, mprotect,
+                                    madvise); restores make four more each */
     int64_t stack_resident;    /**< bytes of stacks of live goroutines not compacted, a page
                                     each (an estimate: a lower bound once they ran) */
     /** The netpoller's backend, GORO_NETPOLL_*: NONE until the first fd is used with

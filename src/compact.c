@@ -72,8 +72,9 @@
  *       A handler that sees COMPACTING spins until it is not. That ends because whoever
  *       holds COMPACTING waits for no other thread: the compactor takes locks only by
  *       trylock (it skips a waiter whose lock word lies in a stack, which could be
- *       read-only in its own batch), allocates (malloc) only in code that never touches
- *       a goroutine stack, and a restore makes system calls only. The handler is
+ *       read-only in its own batch) or inside malloc and qsort, and no thread faults
+ *       there with one of those held (they never touch a goroutine stack); a restore
+ *       makes system calls only. The handler is
  *       async-signal-safe: system calls and lock-free atomics; the copy is freed by the
  *       switch that next runs the goroutine, which first copies the channel value slot
  *       back from the copy (a partner completing the operation after the restore wrote

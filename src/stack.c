@@ -95,11 +95,11 @@ typedef struct chunk {
  * address: a top table of CMAP_TOP entries, one per 4 GiB, each pointing to a leaf mapped
  * on first use with one entry per 256 KiB granule (a million default stacks touch 5 MiB
  * of entries). A chunk spans at least 16 minimum stacks and their guards (320 KiB), more
- * than a granule, so a granule meets at most two chunks: an entry has two slots (a stack mapped on
- * its own has a record of its own; where it would be a third, it stays out of the map). Entries are
- * written under stack_lock when a chunk is mapped or unmapped, read with acquire loads by anyone.
- * Addresses at or above 2^48 are not mapped (their stacks are never compacted,
- * goro__stack_owner_known). */
+ * than a granule, so a granule meets at most two chunks: an entry has two slots. A stack
+ * mapped on its own has a record of its own, which stays out of the map where it would be
+ * a third (its goroutine is then never compacted). Entries are written under stack_lock
+ * when a chunk is mapped or unmapped, read with acquire loads by anyone. Addresses at or
+ * above 2^48 are not mapped either. */
 #define CMAP_GRANULE_SHIFT 18
 #define CMAP_LEAF_SHIFT 32
 #define CMAP_TOP ((size_t)1 << (48 - CMAP_LEAF_SHIFT))
