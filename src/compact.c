@@ -204,10 +204,13 @@ static bool kernel_can_read(const char *p) {
 }
 
 /* Writes len bytes at dst through /proc/self/mem, which writes pages this process cannot
- * (PROT_NONE) as a debugger does. False on an error. Async-signal-safe. */
+ * (PROT_NONE) as a debugger does. False on an error. Async-signal-safe. The raw system
+ * calls (here and for mem_fd's open and close) keep ThreadSanitizer's interceptors out:
+ * they would track the descriptor across threads whose ordering they do not see (the
+ * runtime is not instrumented in race builds), and run in a signal handler. */
 static bool mem_write(void *dst, const void *src, size_t len) {
     while (len) {
-        ssize_t w = pwrite(mem_fd, src, len, (off_t)(uintptr_t)dst);
+        ssize_t w = syscall(SYS_pwrite64, mem_fd, src, len, (off_t)(uintptr_t)dst);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0)
@@ -243,10 +246,10 @@ void goro__compact_init(int64_t after_ns) {
     pthread_mutex_init(&cs.lock, NULL);
     restore_on = false;
     if (after_ns >= 0) {
-        mem_fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+        mem_fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
         restore_on = mem_fd >= 0 && restore_probe();
         if (!restore_on && mem_fd >= 0) {
-            close(mem_fd);
+            syscall(SYS_close, mem_fd);
             mem_fd = -1;
         }
     }
@@ -734,7 +737,7 @@ void goro__compact_release_all(void) {
     if (goro__compacting) /* else descriptors have no compaction part */
         goro__for_each_g(free_copy, NULL);
     if (mem_fd >= 0) {
-        close(mem_fd);
+        syscall(SYS_close, mem_fd);
         mem_fd = -1;
     }
     restore_on = false;
