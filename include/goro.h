@@ -100,16 +100,21 @@ typedef struct goro_config {
                           (affinity mask and cgroup v2 cpu.max quota, rounded up) */
     size_t stack_size; /**< default goroutine stack; 0: $GORO_STACK_SIZE or 64 KiB */
     int max_threads;   /**< cap on OS threads; 0: 10000. Exceeding it is fatal. */
-    /** Idle-stack compaction, off by default. When on, a goroutine parked this many ns on
-     * a plain channel send or receive, a mutex, rwmutex or wait group has the few hundred
-     * bytes of stack it uses copied aside and its stack pages given back to the kernel,
-     * until it runs again: a parked goroutine then costs ~0.5 KiB instead of 4 KiB
-     * (docs/ARCHITECTURE.md, section 6b). The rule that comes with it: no other goroutine
-     * or thread may touch a parked goroutine's stack (a wait group, mutex, buffer or value
-     * on its stack, shared by pointer), except the object it waits on; put shared objects
-     * on the heap or in statics. Debug builds make such a touch fatal with a message
-     * naming both goroutines; release builds would read zeros. 0: $GORO_COMPACT_AFTER in
-     * milliseconds (unset or 0: off). Negative: off. */
+    /** Idle-stack compaction. A goroutine parked this many ns on a plain channel send or
+     * receive, a mutex, rwmutex or wait group has the few hundred bytes of stack it uses
+     * copied aside and its stack pages given back to the kernel, until it runs again: a
+     * parked goroutine then costs ~0.6 KiB instead of 4 KiB (docs/ARCHITECTURE.md, 6b).
+     * 0: $GORO_COMPACT_AFTER in milliseconds (0: off); unset, 10 ms where the kernel
+     * lets a touch of a compacted stack restore it (Linux 6.13 guard regions and a
+     * writable /proc/self/mem), else off. Negative: off. Where it restores, other
+     * goroutines and threads may keep using a parked goroutine's stack (a wait group on
+     * main's stack): the access faults and the stack is copied back first. One exception:
+     * a system call of another thread reading or writing a buffer on a compacted stack
+     * fails with EFAULT (goro_read and goro_write touch their buffer first and never do);
+     * touch such a buffer before the call, or keep it off the stack. Where it does not
+     * restore and is asked for anyway, no other goroutine or thread may touch a parked
+     * goroutine's stack except the object it waits on (debug builds make such a touch
+     * fatal with a message naming both goroutines; release builds would read zeros). */
     int64_t compact_after;
 } goro_config;
 
@@ -473,7 +478,8 @@ typedef struct goro_stats {
     uint64_t compact_saved;    /**< stack bytes given back for them, less their copies */
     uint64_t compactions;      /**< stacks compacted since goro_run began */
     uint64_t restores;         /**< compacted stacks copied back to run again */
-    uint64_t compact_syscalls; /**< system calls the compactor made (madvise, membarrier) */
+    uint64_t compact_syscalls; /**< system calls the compactor made (membarrier, mprotect,
+                                    madvise); restores make four more each */
     int64_t stack_resident;    /**< bytes of stacks of live goroutines not compacted, a page
                                     each (an estimate: a lower bound once they ran) */
     /** The netpoller's backend, GORO_NETPOLL_*: NONE until the first fd is used with
@@ -483,6 +489,9 @@ typedef struct goro_stats {
     /** 0, or, when epoll runs because io_uring could not be set up, why: the negative
      * code of io_uring_setup or of a missing feature (-ENOSYS, -EPERM, -EOPNOTSUPP). */
     int32_t netpoll_fallback;
+    /** Compacted stacks copied back because another goroutine or thread touched them while
+     * their goroutine was parked (6b); included in restores. */
+    uint64_t compact_fault_restores;
 } goro_stats;
 /** Values of goro_stats.netpoll_backend. */
 enum {

@@ -109,7 +109,9 @@ struct waiter {
 
 _Static_assert(sizeof(waiter) <= sizeof(((goro__gwait *)0)->wrec), "waiter fits in wrec");
 
-void **goro__chan_wait_elem(goro__g *g) {
+void **goro__chan_wait_elem(goro__g *g, size_t *size) {
+    /* The channel's lock is its first field, and wlock names it while g waits (C7). */
+    *size = ((goro_chan *)goro__gw(g)->wlock)->elem_size;
     return &((waiter *)goro__gw(g)->wrec)->elem;
 }
 

@@ -285,6 +285,15 @@ void goro__stack_guard(const goro__g *g, uintptr_t *lo, uintptr_t *hi);
 void goro__stack_stats(uint64_t *count, uint64_t *bytes);
 /* Whether guards are MADV_GUARD_INSTALL regions (no mapping of their own). */
 bool goro__stack_guard_advice(void);
+/* Records g, whose stack the compactor is about to release, as the owner of that stack
+ * for goro__stack_owner. False if g's stack is not in a chunk the map knows (a stack
+ * mapped on its own): then it must not be compacted with a fault restore (K6). */
+bool goro__stack_set_owner(goro__g *g);
+/* The goroutine recorded as owning the stack that holds addr, if that stack is still
+ * its own; else NULL. Async-signal-safe, lock-free (the SIGSEGV handler, compact.c K6). */
+goro__g *goro__stack_owner(uintptr_t addr);
+/* Whether addr lies in a chunk of goroutine stacks (guards included). Lock-free. */
+bool goro__stack_holds(uintptr_t addr);
 #define GORO__STACK_CANARY 0x676f726f5354414bULL
 
 /* ---- timer.c: per-P timers */
@@ -334,8 +343,9 @@ void goro__sema_release(goro__sema *s, bool handoff);
 /* ---- chan.c: channels */
 /* Frees p's cached channel blocks. The runtime is stopped, or p is being removed. */
 void goro__chan_cache_flush(goro__p *p);
-/* Where g's plain waiter record keeps its value pointer (C7), for the compactor. */
-void **goro__chan_wait_elem(goro__g *g);
+/* Where g's plain waiter record keeps its value pointer (C7), and in *size the value's
+ * size, for the compactor, which holds the lock named by g's wlock. */
+void **goro__chan_wait_elem(goro__g *g, size_t *size);
 
 /* ---- compact.c: idle-stack compaction */
 /* Reads the configuration and prepares the compactor; at goro_run. after_ns < 0: off. */
@@ -349,6 +359,11 @@ void goro__compact_release_all(void);
 /* Whether addr lies in the stack of a compacted goroutine; its id in *id (fault
  * reports). */
 bool goro__compact_owner(uintptr_t addr, uint64_t *id);
+/* The SIGSEGV handler's part (K6): if addr lies in a stack that is compacted or being
+ * compacted, waits for the compactor, copies the stack back and returns true, so the
+ * faulting access runs again. False if the fault is none of compaction's. Async-signal-
+ * safe: no allocation, no lock. */
+bool goro__compact_fault(uintptr_t addr);
 struct goro_stats;
 void goro__compact_stats(struct goro_stats *out);
 /* Stacks compacted since goro_run began (the spawn budget, gdesc.c B1). Any thread. */
@@ -403,6 +418,24 @@ static inline void goro__wait_dequeued(goro__g *g) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     if (GORO__UNLIKELY(__atomic_load_n(&g->sp, __ATOMIC_RELAXED) == GORO__SP_COMPACTING))
         goro__compact_wait(g);
+}
+
+/* Touch the first and last byte of a buffer a system call is about to use, so that one on
+ * a compacted stack is restored through the fault instead of failing the call with EFAULT
+ * (compact.c, K6). For the kernel's writes the touch is a write too (an atomic or of 0,
+ * which keeps the byte): it also waits out a stack the compactor is copying, which is
+ * read-only meanwhile (K7). With compaction off: a load of the flag and a branch. */
+static inline void goro__touch_kernel_reads(const void *p, size_t n) {
+    if (goro__compacting && n) {
+        (void)*(const volatile char *)p;
+        (void)((const volatile char *)p)[n - 1];
+    }
+}
+static inline void goro__touch_kernel_writes(void *p, size_t n) {
+    if (goro__compacting && n) {
+        __atomic_fetch_or((char *)p, 0, __ATOMIC_RELAXED);
+        __atomic_fetch_or((char *)p + n - 1, 0, __ATOMIC_RELAXED);
+    }
 }
 
 /* ---- replay.c: GORO_DEBUG=deterministic=SEED */

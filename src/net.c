@@ -268,6 +268,7 @@ static ssize_t read_ref(goro__pollfd *pd, bool pollable, int fd, void *buf, size
                         int64_t deadline) {
     if (!pollable) {
         ssize_t r;
+        goro__touch_kernel_writes(buf, n); /* a buffer on a compacted stack (compact.c, K6) */
         do
             r = GORO_BLOCKING(read(fd, buf, n));
         while (r < 0 && errno == EINTR);
@@ -276,6 +277,7 @@ static ssize_t read_ref(goro__pollfd *pd, bool pollable, int fd, void *buf, size
     for (;;) {
         uint32_t rev = goro__pollfd_rev(pd);
         if (!goro__pollfd_drained(pd, rev)) {
+            goro__touch_kernel_writes(buf, n); /* a buffer on a compacted stack (compact.c, K6) */
             ssize_t r = goro__pollfd_is_socket(pd) ? recv(fd, buf, n, 0) : read(fd, buf, n);
             if (r > 0) {
                 if ((size_t)r < n)
@@ -314,6 +316,7 @@ static ssize_t write_ref(goro__pollfd *pd, bool pollable, int fd, const void *bu
     size_t done = 0;
     while (done < n) {
         const char *p = (const char *)buf + done;
+        goro__touch_kernel_reads(p, n - done); /* a buffer on a compacted stack (compact.c, K6) */
         ssize_t r = !pollable                    ? GORO_BLOCKING(write(fd, p, n - done))
                     : goro__pollfd_is_socket(pd) ? send(fd, p, n - done, 0)
                                                  : write(fd, p, n - done);

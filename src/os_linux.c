@@ -10,6 +10,12 @@
  * that the fault address lies in the running goroutine's guard and reports it by name.
  * Any other fault is passed on to the handler that was installed before (ASan's, or the
  * default, which dumps core).
+ *
+ * Compacted stacks: a touch of a parked goroutine's stack that the compactor replaced by a
+ * guard region (or made read-only while copying it) faults too, from any thread; the
+ * handler first lets compact.c copy the stack back (goro__compact_fault, K6) and returns,
+ * so the access runs again. Where faults cannot restore (no guard regions or no
+ * /proc/self/mem), debug builds report such a touch by naming both goroutines.
  */
 #include <errno.h>
 #include <linux/futex.h>
@@ -189,6 +195,13 @@ static void preempt_handler(int sig) {
 static stack_t old_altstack;
 
 static void segv_handler(int sig, siginfo_t *si, void *uc) {
+    /* A touch of a compacted stack, by any thread: put it back and run the access again
+     * (compact.c, K6). Its system calls must not change the interrupted code's errno. */
+    int saved = errno;
+    if (goro__compact_fault((uintptr_t)si->si_addr)) {
+        errno = saved;
+        return;
+    }
     goro__m *m = goro__getm();
     goro__g *g = m ? m->curg : NULL;
     uint64_t owner;

@@ -38,8 +38,15 @@ typedef struct goro__p goro__p;
  * COMPACTING and copies the stack back when COMPACTED. */
 #define GORO__SP_COMPACTING ((void *)2)
 #define GORO__SP_COMPACTED ((void *)3)
+/* g->sp of a compacted goroutine whose stack a fault restored (compact.c, K6) while it
+ * stays parked: its copy is still attached (a channel partner may write its value there),
+ * and the switch to it frees it, after copying that value back (goro__compact_restore). */
+#define GORO__SP_RESTORED ((void *)4)
 /* Whether sp is a saved stack pointer rather than one of the values above. */
-#define GORO__SP_REAL(sp) ((uintptr_t)(sp) > 3)
+#define GORO__SP_REAL(sp) ((uintptr_t)(sp) > 4)
+/* Whether a switch to a goroutine with this sp must go through goro__compact_restore:
+ * COMPACTED or RESTORED, one compare. */
+#define GORO__SP_HAS_COPY(sp) ((uintptr_t)(sp)-3 < 2)
 
 /* Goroutine states. Transitions: FREE -> RUNNABLE (spawn) -> RUNNING <-> RUNNABLE (yield)
  * RUNNING -> WAITING (park) -> RUNNABLE (ready); RUNNING -> FREE (exit). */

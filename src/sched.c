@@ -953,8 +953,8 @@ void *goro__wait_saved(goro__g *to) {
         else
             sched_yield(); /* the parking thread (or the compactor) may have been preempted */
     }
-    /* Acquire above pairs with the compactor's release store of COMPACTED. */
-    return sp == GORO__SP_COMPACTED ? goro__compact_restore(to) : sp;
+    /* Acquire above pairs with the compactor's (or a fault restore's) release store. */
+    return GORO__SP_HAS_COPY(sp) ? goro__compact_restore(to) : sp;
 }
 
 void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {

@@ -81,8 +81,33 @@ typedef struct chunk {
     struct chunk *next;
     char *base;
     size_t len;
+    size_t slot, guard; /* a stack and the guard below it; the guard's bytes */
+    bool mapped;        /* entered in the chunk map (cmap_set) */
+    /* [atomic] The goroutine whose compacted stack each slot holds, written by the
+     * compactor before it releases the pages (goro__stack_set_owner); stale once the
+     * goroutine ran, which goro__stack_owner's readers check against g->stack_lo. */
+    goro__g *owner[GORO__CHUNK_STACKS];
     unsigned vg_id[GORO__CHUNK_STACKS];
 } chunk;
+
+/* The chunk map: which chunk covers an address, readable from a signal handler without a
+ * lock (the fault handler of a compacted stack, compact.c K6). Two levels indexed by the
+ * address: a top table of CMAP_TOP entries, one per 4 GiB, each pointing to a leaf mapped
+ * on first use with one entry per 256 KiB granule (a million default stacks touch 5 MiB
+ * of entries). A chunk spans at least 16 minimum stacks and their guards (320 KiB), more
+ * than a granule, so a granule meets at most two chunks: an entry has two slots. A stack
+ * mapped on its own has a record of its own, which stays out of the map where it would be
+ * a third (its goroutine is then never compacted). Entries are written under stack_lock
+ * when a chunk is mapped or unmapped, read with acquire loads by anyone. Addresses at or
+ * above 2^48 are not mapped either. */
+#define CMAP_GRANULE_SHIFT 18
+#define CMAP_LEAF_SHIFT 32
+#define CMAP_TOP ((size_t)1 << (48 - CMAP_LEAF_SHIFT))
+#define CMAP_LEAF ((size_t)1 << (CMAP_LEAF_SHIFT - CMAP_GRANULE_SHIFT))
+typedef struct cmap_entry {
+    chunk *c[2]; /* [atomic] written under stack_lock */
+} cmap_entry;
+static cmap_entry *cmap[CMAP_TOP]; /* [atomic] written under stack_lock */
 
 static struct {
     pthread_mutex_t lock;  /* "stack_lock" */
@@ -101,6 +126,44 @@ static struct {
     int32_t nq;          /* [lock: stack_lock] */
 #endif
 } stk = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+/* Enters c into the chunk map (add) or takes it out. False if an entry could not be
+ * made (no memory for a leaf): its stacks are then never compacted. Caller holds
+ * stack_lock. */
+static bool cmap_set(chunk *c, bool add) {
+    bool ok = true;
+    uintptr_t first = (uintptr_t)c->base, last = first + c->len - 1;
+    if (last >> 48)
+        return false;
+    for (uintptr_t a = first >> CMAP_GRANULE_SHIFT; a <= last >> CMAP_GRANULE_SHIFT; a++) {
+        size_t t = a >> (CMAP_LEAF_SHIFT - CMAP_GRANULE_SHIFT), l = a & (CMAP_LEAF - 1);
+        cmap_entry *leaf = goro__load_relaxed(&cmap[t]);
+        if (!leaf) {
+            if (!add)
+                continue;
+            void *m = mmap(NULL, CMAP_LEAF * sizeof *leaf, PROT_READ | PROT_WRITE,
+                           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+            if (m == MAP_FAILED)
+                return false;
+            leaf = m;
+            /* Release pairs with goro__stack_owner's acquire: the zeroed leaf first. */
+            goro__store_release(&cmap[t], leaf);
+        }
+        int k = 0;
+        for (; k < 2; k++) {
+            chunk *want = add ? NULL : c;
+            if (goro__load_relaxed(&leaf[l].c[k]) == want) {
+                /* Release pairs with goro__stack_owner's acquire: the chunk's fields. */
+                goro__store_release(&leaf[l].c[k], add ? c : NULL);
+                break;
+            }
+        }
+        ok &= k < 2;
+    }
+    if (add && !ok)
+        cmap_set(c, false); /* in none of them rather than in some */
+    return ok;
+}
 
 static size_t guard_size(int mode) {
     return mode == 1 ? 16384 : goro__page_size;
@@ -177,12 +240,15 @@ static int chunk_new(void) {
     if (!c)
         return GORO_ENOMEM;
     c->len = slot * GORO__CHUNK_STACKS;
+    c->slot = slot;
+    c->guard = guard;
     c->base = mmap(NULL, c->len, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (c->base == MAP_FAILED) {
         free(c);
         return GORO_ENOMEM;
     }
+    c->mapped = cmap_set(c, true);
     for (int i = GORO__CHUNK_STACKS - 1; i >= 0; i--) {
         char *lo = c->base + (size_t)i * slot + guard;
         bool guarded = guard_install(lo - guard, guard);
@@ -249,8 +315,18 @@ static __attribute__((noinline)) int stack_map_single(goro__g *g) {
         return GORO_ENOMEM;
     }
     g->unguarded = !guard_install(base, guard);
+    /* A chunk record of one stack, for the chunk map (K6 in compact.c): its top record's
+     * [5] keeps it. Without memory for it the stack is simply never compacted. */
+    chunk *c = calloc(1, sizeof *c);
+    if (c) {
+        c->base = base;
+        c->len = c->slot = len;
+        c->guard = guard;
+        c->mapped = cmap_set(c, true);
+    }
     pthread_mutex_unlock(&stk.lock);
     g->stack_lo = base + guard;
+    link_of(g->stack_lo, g->stack_size)[5] = c;
 #if GORO_VALGRIND
     link_of(g->stack_lo, g->stack_size)[4] =
         (void *)(uintptr_t)VALGRIND_STACK_REGISTER(g->stack_lo, g->stack_lo + g->stack_size);
@@ -415,6 +491,14 @@ static __attribute__((noinline)) void stack_unmap_single(goro__g *g, char *lo, s
     VALGRIND_STACK_DEREGISTER((unsigned)(uintptr_t)link_of(lo, size)[4]);
 #endif
     size_t guard = guard_size(goro__load_relaxed(&stk.guard_mode));
+    chunk *c = link_of(lo, size)[5];
+    if (c) {
+        pthread_mutex_lock(&stk.lock);
+        if (c->mapped)
+            cmap_set(c, false);
+        pthread_mutex_unlock(&stk.lock);
+        free(c);
+    }
     munmap(lo - guard, guard + size);
     goro__add_relaxed(&stk.count, (uint64_t)-1);
     goro__add_relaxed(&stk.bytes, -(uint64_t)(guard + size));
@@ -492,6 +576,8 @@ void goro__stack_release_all(void) {
         for (int i = 0; i < GORO__CHUNK_STACKS; i++)
             VALGRIND_STACK_DEREGISTER(c->vg_id[i]);
 #endif
+        if (c->mapped)
+            cmap_set(c, false);
         munmap(c->base, c->len);
         free(c);
     }
@@ -518,4 +604,46 @@ bool goro__stack_guard_advice(void) {
 void goro__stack_stats(uint64_t *count, uint64_t *bytes) {
     *count = goro__load_relaxed(&stk.count);
     *bytes = goro__load_relaxed(&stk.bytes);
+}
+
+/* The chunk (or the record of a stack mapped on its own) holding address a, or NULL. */
+static chunk *chunk_of(uintptr_t a) {
+    if (a >> 48)
+        return NULL;
+    cmap_entry *leaf = goro__load_acquire(&cmap[a >> CMAP_LEAF_SHIFT]);
+    if (!leaf)
+        return NULL;
+    cmap_entry *e = &leaf[(a >> CMAP_GRANULE_SHIFT) & (CMAP_LEAF - 1)];
+    for (int k = 0; k < 2; k++) {
+        chunk *c = goro__load_acquire(&e->c[k]);
+        if (c && a >= (uintptr_t)c->base && a < (uintptr_t)c->base + c->len)
+            return c;
+    }
+    return NULL;
+}
+
+bool goro__stack_set_owner(goro__g *g) {
+    chunk *c = chunk_of((uintptr_t)g->stack_lo);
+    if (!c || !c->mapped)
+        return false;
+    size_t i = (size_t)(g->stack_lo - c->base) / c->slot;
+    /* Relaxed: the compactor's madvise, which makes a touch fault, comes after. */
+    goro__store_relaxed(&c->owner[i], g);
+    return true;
+}
+
+bool goro__stack_holds(uintptr_t addr) {
+    return chunk_of(addr) != NULL;
+}
+
+goro__g *goro__stack_owner(uintptr_t addr) {
+    chunk *c = chunk_of(addr);
+    if (!c)
+        return NULL;
+    size_t i = (addr - (uintptr_t)c->base) / c->slot;
+    uintptr_t lo = (uintptr_t)c->base + i * c->slot + c->guard;
+    if (addr < lo)
+        return NULL; /* in the guard: an overflow, not a compacted stack */
+    goro__g *g = goro__load_relaxed(&c->owner[i]);
+    return g && (uintptr_t)goro__load_relaxed(&g->stack_lo) == lo ? g : NULL;
 }

@@ -185,14 +185,20 @@ def _frames_of(g):
         return []
     lo, hi = g.stack_lo, g.stack_lo + g.stack_size
     sp, read = g.sp, _read_ptr
-    if g.sp == 3:
-        # GORO__SP_COMPACTED: the stack's bytes [sp, top) are in its cstk, a struct
-        # goro__cstack {char *sp; uint32_t len; bool guarded; uint64_t bytes[];}
-        # (src/compact.c); read the frames there.
+    if g.sp == 4:
+        # GORO__SP_RESTORED: a fault put the stack back (src/compact.c, K6); the saved
+        # stack pointer is still only in the attached copy's header.
         if not g.cstk:
             return []
         sp = _read_ptr(g.cstk)
-        copy = g.cstk + 16
+    elif g.sp == 3:
+        # GORO__SP_COMPACTED: the stack's bytes [sp, top) are in its cstk, a struct
+        # goro__cstack {char *sp; uint32_t len; bool guarded; uint32_t elem_off,
+        # elem_len; uint64_t bytes[];} (src/compact.c); read the frames there.
+        if not g.cstk:
+            return []
+        sp = _read_ptr(g.cstk)
+        copy = g.cstk + 24
 
         def read(addr):
             return _read_ptr(copy + (addr - sp)) if sp <= addr < hi else 0
