@@ -145,7 +145,7 @@ unsigned goro__fence_word;
 /* initial-exec: a fixed offset from the thread pointer even in libgoro.so, instead of a
  * __tls_get_addr call on every access (the library is linked at start-up, not dlopen'ed
  * late, which is when this model can fail). */
-static __thread goro__m *tls_m __attribute__((tls_model("initial-exec")));
+__thread goro__m *goro__tls_m __attribute__((tls_model("initial-exec")));
 
 /* The asm makes the function impure, so the compiler calls it each time instead of
  * reusing a value (or a thread-local address) computed before a switch. */
@@ -156,33 +156,25 @@ __attribute__((noinline))
 #endif
 goro__m *
 goro__getm(void) {
-    goro__m *m = tls_m;
+    goro__m *m = goro__tls_m;
     __asm__ volatile("" : "+r"(m));
     return m;
 }
 
 void goro__setm(goro__m *m) {
-    tls_m = m;
+    goro__tls_m = m;
 }
 
 /* The M at the entry of an API function, before anything in it may switch: a plain
  * thread-local read. Only for a read that is not repeated after a switch in the same
  * function (the compiler may reuse the thread-local address it computed). */
 static inline goro__m *getm_entry(void) {
-    return tls_m;
+    return goro__getm_entry();
 }
 
 goro__g *goro__getg(void) {
     goro__m *m = goro__getm();
     return m ? m->curg : NULL;
-}
-
-uint64_t goro__rand(goro__m *m) {
-    if (GORO__UNLIKELY(goro__replay_on)) /* one seeded stream (replay.c, V2) */
-        return goro__replay_rand();
-    m->rand += 0xa0761d6478bd642fULL;
-    __uint128_t r = (__uint128_t)m->rand * (m->rand ^ 0xe7037ed1a0b428dbULL);
-    return (uint64_t)(r >> 64) ^ (uint64_t)r;
 }
 
 static void lock_sched(void) {
@@ -789,14 +781,24 @@ static inline __attribute__((always_inline)) goro__m *switch_to_inline(goro__m *
     return run_inline(m, cur, next);
 }
 
-/* Picks the next goroutine of m's P, unless the world is stopping or the runtime
- * exiting (then g0 must run). A due timer of the P runs first. */
-static inline goro__g *pick_next(goro__m *m) {
-    if (GORO__UNLIKELY(goro__load_relaxed(&goro__S.gcwaiting) ||
-                       goro__load_relaxed(&goro__S.exiting)))
+/* pick_next when sched.divert is set: the world is stopping or the runtime exiting (then
+ * g0 must run), or deterministic mode picks. A bit may be set a moment before its field:
+ * the usual pick then. */
+static __attribute__((noinline)) goro__g *pick_diverted(goro__m *m) {
+    if (goro__load_relaxed(&goro__S.gcwaiting) || goro__load_relaxed(&goro__S.exiting))
         return NULL;
-    if (GORO__UNLIKELY(goro__replay_on))
+    if (goro__replay_on)
         return goro__replay_pick(m->p); /* deterministic mode (replay.c) */
+    check_timers(m->p);
+    return pick_local(m->p);
+}
+
+/* Picks the next goroutine of m's P, unless the world is stopping or the runtime
+ * exiting (then g0 must run). A due timer of the P runs first. One load tests all three
+ * reasons not to (sched.divert), a tenth of the checks of a hop's pick. */
+static inline goro__g *pick_next(goro__m *m) {
+    if (GORO__UNLIKELY(goro__load_relaxed(&goro__S.divert)))
+        return pick_diverted(m);
     check_timers(m->p);
     return pick_local(m->p);
 }
@@ -894,6 +896,7 @@ static void g_end(int act) {
     if (cur->is_main) {
         /* As when Go's main returns: the program ends, other goroutines are dropped. */
         goro__race_release(&goro__S.exiting); /* main happens before goro_run returns */
+        __atomic_fetch_or(&goro__S.divert, GORO__DIVERT_EXIT, __ATOMIC_SEQ_CST);
         goro__store_sc(&goro__S.exiting, 1);
         wake_all_for_exit();
     }
@@ -1062,7 +1065,7 @@ static bool yield_alone(goro__m *m, goro__g *cur) {
     goro__p *p = m->p;
     if (goro__load_relaxed(&goro__S.gomaxprocs) != 1 || goro__load_relaxed(&p->timer0) ||
         goro__load_relaxed(&p->runnext) || p->globcheck <= 1 || !goro__lifo_empty(&p->lifo) ||
-        goro__load_relaxed(&goro__S.gcwaiting) || goro__load_relaxed(&goro__S.exiting))
+        goro__load_relaxed(&goro__S.divert))
         return false;
     uint32_t h = goro__load_relaxed(&p->runq.head), t = goro__load_relaxed(&p->runq.tail);
     if (h == t)
