@@ -1006,26 +1006,19 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     goro__releasem(m);
 }
 
-void goro__ready(goro__g *g) {
-    goro__m *m = getm_entry(); /* no switch in here */
-    goro__acquirem_m(m);
-    if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
-        goro__fatal("runtime: waking goroutine %llu, which is not waiting",
-                    (unsigned long long)g->id);
-    goro__trace_go_unblock(m, g);
-    goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
-    goro__p *p = m->p;
-    if (GORO__UNLIKELY(!p)) {
+static __attribute__((noinline, noreturn)) void ready_not_waiting(goro__g *g) {
+    goro__fatal("runtime: waking goroutine %llu, which is not waiting", (unsigned long long)g->id);
+}
+
+/* goro__ready's rare cases, out of line (then its common one saves no register): no P,
+ * or a runnext slot already taken. Ends the caller's goro__acquirem_m. */
+static __attribute__((noinline)) void ready_slow(goro__m *m, goro__p *p, goro__g *g) {
+    if (!p) {
         /* The caller may hold locks, so it cannot wait for a P here. */
         ready_global(g);
     } else {
-        /* An empty slot takes g with a release store (R1), which publishes g's fields
-         * to a thief as the exchange does, without its locked instruction. */
-        goro__g *old = goro__load_relaxed(&p->runnext);
-        if (GORO__LIKELY(!old))
-            goro__store_release(&p->runnext, g);
-        else
-            old = goro__xchg_acqrel(&p->runnext, g);
+        /* A non-empty slot is exchanged: a thief may be taking its goroutine (R1). */
+        goro__g *old = goro__xchg_acqrel(&p->runnext, g);
         if (old) {
             goro__runqput(p, old, false);
             /* Only a backlog is worth a thread: see "Where new work goes" above. */
@@ -1033,6 +1026,24 @@ void goro__ready(goro__g *g) {
                 goro__wakep();
         }
     }
+    goro__releasem(m);
+}
+
+void goro__ready(goro__g *g) {
+    goro__m *m = getm_entry(); /* no switch in here */
+    goro__acquirem_m(m);
+    if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
+        ready_not_waiting(g);
+    goro__trace_go_unblock(m, g);
+    goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
+    goro__p *p = m->p;
+    /* An empty slot takes g with a release store (R1), which publishes g's fields to a
+     * thief as the exchange does, without its locked instruction. */
+    if (GORO__UNLIKELY(!p || goro__load_relaxed(&p->runnext))) {
+        ready_slow(m, p, g);
+        return;
+    }
+    goro__store_release(&p->runnext, g);
     goro__releasem(m);
 }
 
