@@ -111,7 +111,11 @@
  * Stop the world (goro_maxprocs, goro_dump): sched.gcwaiting makes every M give up its
  * P at its next switch (gcstopm); the stopper waits until all Ps are stopped, and takes
  * those in blocking calls itself. A goroutine that never switches delays the stop until
- * the monitor takes its P.
+ * the monitor takes its P. A pick tests one word for the stop, the exit and deterministic
+ * mode (sched.divert, a bit for each, set before gcwaiting or exiting and cleared after
+ * gcwaiting; the stop's bit changes under sched.lock, as gcwaiting does, so two stops
+ * cannot leave it clear while one is on): a bit without its field only sends that pick
+ * down the general path (pick_diverted), which reads the fields themselves.
  *
  * Deterministic mode (GORO_DEBUG=deterministic=SEED, replay.c): one P on one thread;
  * pick_next, findrunnable, goro_yield and goro__rand hand over to replay.c, one branch
