@@ -353,8 +353,10 @@ static inline void race_handoff(goro_chan *c, waiter *w) {
 
 /* The running goroutine, NULL on an M's g0: a timer callback (time.c) may try a
  * non-blocking send there, but nothing may wait outside a goroutine. */
+/* The running goroutine, read at the entry of an operation: every caller reads it before
+ * anything that may switch, and reads no thread-local after its park (goro__getm_entry). */
 static inline goro__g *current_g(void) {
-    goro__m *m = goro__getm();
+    goro__m *m = goro__getm_entry();
     return m ? m->curg : NULL;
 }
 
@@ -528,7 +530,8 @@ static void stop_timer(selwait *s, wstate *ws) {
 }
 
 static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason) {
-    goro__g *g = current_g(); /* NULL on g0: only the non-blocking forms work there */
+    goro__m *m = goro__getm_entry(); /* nothing switched yet (current_g) */
+    goro__g *g = m ? m->curg : NULL; /* NULL on g0: only the non-blocking forms work there */
     goro_chan *order_stack[SELECT_STACK_CASES];
     waiter wc_stack[SELECT_STACK_CASES];
     int perm_stack[SELECT_STACK_CASES];
@@ -547,7 +550,6 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
     /* A uniformly random poll order (Fisher-Yates) over the non-NULL cases, and the
      * distinct channels in address order. */
     size_t live = 0, norder = 0;
-    goro__m *m = goro__getm();
     uint64_t bits = 0; /* random bits not used yet, 32 per case */
     for (size_t i = 0; i < n; i++) {
         /* An op other than GORO_SEND or GORO_RECV (1 and 2): checked here rather than in a

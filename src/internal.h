@@ -62,6 +62,15 @@ extern goro__sched goro__sched_state;
  * a call that may switch goroutines (the goroutine may resume on another thread). */
 goro__m *goro__getm(void);
 void goro__setm(goro__m *m);
+/* The thread's M, in initial-exec TLS (sched.c): a fixed offset from the thread pointer. */
+extern __thread goro__m *goro__tls_m __attribute__((tls_model("initial-exec")));
+/* The M at the entry of a function, before anything in it may switch: a plain
+ * thread-local read, inline. Only for a read that is not repeated after a switch in the
+ * same function (the compiler may reuse the thread-local address it computed); later
+ * reads use goro__getm. */
+static inline goro__m *goro__getm_entry(void) {
+    return goro__tls_m;
+}
 /* The running goroutine, or NULL outside a goroutine. */
 goro__g *goro__getg(void);
 /* Runtime entry and exit around code that uses the M's P (Go's acquirem/releasem; see
@@ -111,8 +120,17 @@ void goro__ready(goro__g *g);
 void goro__yield_now(void);
 /* Wakes an idle M to run an idle P if there is one and nobody is spinning. */
 void goro__wakep(void);
-/* The M's random number generator (wyrand). */
-uint64_t goro__rand(goro__m *m);
+/* The M's random number generator (wyrand), inline: a select draws one per two cases.
+ * In deterministic mode the seeded stream's (replay.c, V2). */
+extern bool goro__replay_on;      /* declared with replay.c's below */
+uint64_t goro__replay_rand(void); /* likewise */
+static inline uint64_t goro__rand(goro__m *m) {
+    if (GORO__UNLIKELY(goro__replay_on))
+        return goro__replay_rand();
+    m->rand += 0xa0761d6478bd642fULL;
+    __uint128_t r = (__uint128_t)m->rand * (m->rand ^ 0xe7037ed1a0b428dbULL);
+    return (uint64_t)(r >> 64) ^ (uint64_t)r;
+}
 /* Scheduler entry points used by proc.c. */
 void goro__schedule(void);
 void goro__acquirep(goro__m *m, goro__p *p);

@@ -153,6 +153,8 @@ int goro_run(const goro_config *cfg, void (*main_fn)(void *), void *arg) {
     goro__debug_parse();
     /* Deterministic mode (replay.c, V1): one P, hence one thread running goroutines. */
     goro__replay_init(goro__debug.deterministic);
+    if (goro__replay_on)
+        goro__S.divert = GORO__DIVERT_REPLAY; /* before any M runs */
     long v = 0;
     int procs = c.maxprocs;
     if (!procs)
@@ -345,7 +347,9 @@ void goro__stop_the_world(void) {
         goro__repossess(m);
     pthread_mutex_lock(&goro__S.lock);
     goro__S.stopwait = goro__S.gomaxprocs;
-    /* Seq-cst: Ms check gcwaiting at every switch and before parking. */
+    /* Seq-cst: Ms check gcwaiting at every switch and before parking; a pick tests the
+     * divert bit first, so it is set first. */
+    __atomic_fetch_or(&goro__S.divert, GORO__DIVERT_STOP, __ATOMIC_SEQ_CST);
     goro__store_sc(&goro__S.gcwaiting, 1);
     goro__S.stopwait--; /* ours */
     while (goro__pidleget())
@@ -414,6 +418,7 @@ void goro__start_the_world(int n) {
         p_drain(goro__S.allp[i], m->p);
     goro__store_sc(&goro__S.gomaxprocs, n);
     goro__store_sc(&goro__S.gcwaiting, 0);
+    __atomic_fetch_and(&goro__S.divert, ~(uint32_t)GORO__DIVERT_STOP, __ATOMIC_SEQ_CST);
     for (int i = n - 1; i >= 0; i--) {
         goro__p *p = goro__S.allp[i];
         if (p == m->p)

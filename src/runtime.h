@@ -110,18 +110,24 @@ struct goro__g {
     uint8_t wkind;          /* [g-local; read by the compactor once it claimed g] GORO__WK_*: what
                                goro__gw(g)->wrec holds while its wlock is set */
     uint32_t stack_size;    /* [g-local] usable stack bytes wanted / held */
-    uint64_t id;            /* [g-local] set at spawn, read by dumps */
-    void (*fn)(void *);     /* [g-local] */
-    void *arg;              /* [g-local] */
     char *stack_lo;         /* [g-local] lowest usable stack byte, NULL before the first run */
-    const char *name;       /* [g-local] */
-    void *spawn_pc;         /* [g-local] return address of the goro_spawn call */
     int64_t wait_since;     /* [g-local] goro_now() when it parked */
+    /* Above: what a channel hand-off reads or writes of the two goroutines (the first 48
+     * bytes). Below: what only a spawn, the first run and dumps use. */
+    uint64_t id;        /* [g-local] set at spawn, read by dumps */
+    void (*fn)(void *); /* [g-local] */
+    void *arg;          /* [g-local] */
+    const char *name;   /* [g-local] */
+    void *spawn_pc;     /* [g-local] return address of the goro_spawn call */
 #if GORO_TSAN
     void *tsan_fiber; /* [g-local] ThreadSanitizer fiber of this goroutine */
     void *race_token; /* [g-local] race build: the spawner's release, until g starts */
 #endif
 };
+#if !GORO_TSAN && defined(__LP64__)
+/* 88 bytes: the parked-memory figures (README, bench_parked) count on it. */
+_Static_assert(sizeof(struct goro__g) == 88, "goroutine descriptor size");
+#endif
 
 /* What a descriptor carries besides struct goro__g in a run that compacts stacks
  * (compact.c): it sits right after the descriptor in its slab (goro__gw), and runs without
@@ -272,6 +278,11 @@ typedef struct goro__sched {
     goro__note stopnote;
     /* Shutdown: main returned. */
     uint32_t exiting; /* [atomic] */
+    /* What sends every pick off its fast path (pick_next in sched.c tests this one word):
+     * GORO__DIVERT_STOP while gcwaiting, GORO__DIVERT_EXIT once exiting (each set just
+     * before its field and cleared just after it), and GORO__DIVERT_REPLAY in deterministic
+     * mode (set at start-up). A bit without its field only sends a pick the slow way. */
+    uint32_t divert; /* [atomic] */
     /* Configuration. */
     size_t stack_size;      /* [init-only] default usable stack bytes */
     int32_t max_threads;    /* [init-only] */
@@ -282,5 +293,7 @@ typedef struct goro__sched {
 } goro__sched;
 
 #define GORO__MAXPROCS_LIMIT 1024
+
+enum { GORO__DIVERT_STOP = 1, GORO__DIVERT_EXIT = 2, GORO__DIVERT_REPLAY = 4 };
 
 #endif

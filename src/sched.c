@@ -111,7 +111,11 @@
  * Stop the world (goro_maxprocs, goro_dump): sched.gcwaiting makes every M give up its
  * P at its next switch (gcstopm); the stopper waits until all Ps are stopped, and takes
  * those in blocking calls itself. A goroutine that never switches delays the stop until
- * the monitor takes its P.
+ * the monitor takes its P. A pick tests one word for the stop, the exit and deterministic
+ * mode (sched.divert, a bit for each, set before gcwaiting or exiting and cleared after
+ * gcwaiting; the stop's bit changes under sched.lock, as gcwaiting does, so two stops
+ * cannot leave it clear while one is on): a bit without its field only sends that pick
+ * down the general path (pick_diverted), which reads the fields themselves.
  *
  * Deterministic mode (GORO_DEBUG=deterministic=SEED, replay.c): one P on one thread;
  * pick_next, findrunnable, goro_yield and goro__rand hand over to replay.c, one branch
@@ -145,7 +149,7 @@ unsigned goro__fence_word;
 /* initial-exec: a fixed offset from the thread pointer even in libgoro.so, instead of a
  * __tls_get_addr call on every access (the library is linked at start-up, not dlopen'ed
  * late, which is when this model can fail). */
-static __thread goro__m *tls_m __attribute__((tls_model("initial-exec")));
+__thread goro__m *goro__tls_m __attribute__((tls_model("initial-exec")));
 
 /* The asm makes the function impure, so the compiler calls it each time instead of
  * reusing a value (or a thread-local address) computed before a switch. */
@@ -156,33 +160,25 @@ __attribute__((noinline))
 #endif
 goro__m *
 goro__getm(void) {
-    goro__m *m = tls_m;
+    goro__m *m = goro__tls_m;
     __asm__ volatile("" : "+r"(m));
     return m;
 }
 
 void goro__setm(goro__m *m) {
-    tls_m = m;
+    goro__tls_m = m;
 }
 
 /* The M at the entry of an API function, before anything in it may switch: a plain
  * thread-local read. Only for a read that is not repeated after a switch in the same
  * function (the compiler may reuse the thread-local address it computed). */
 static inline goro__m *getm_entry(void) {
-    return tls_m;
+    return goro__getm_entry();
 }
 
 goro__g *goro__getg(void) {
     goro__m *m = goro__getm();
     return m ? m->curg : NULL;
-}
-
-uint64_t goro__rand(goro__m *m) {
-    if (GORO__UNLIKELY(goro__replay_on)) /* one seeded stream (replay.c, V2) */
-        return goro__replay_rand();
-    m->rand += 0xa0761d6478bd642fULL;
-    __uint128_t r = (__uint128_t)m->rand * (m->rand ^ 0xe7037ed1a0b428dbULL);
-    return (uint64_t)(r >> 64) ^ (uint64_t)r;
 }
 
 static void lock_sched(void) {
@@ -789,14 +785,24 @@ static inline __attribute__((always_inline)) goro__m *switch_to_inline(goro__m *
     return run_inline(m, cur, next);
 }
 
-/* Picks the next goroutine of m's P, unless the world is stopping or the runtime
- * exiting (then g0 must run). A due timer of the P runs first. */
-static inline goro__g *pick_next(goro__m *m) {
-    if (GORO__UNLIKELY(goro__load_relaxed(&goro__S.gcwaiting) ||
-                       goro__load_relaxed(&goro__S.exiting)))
+/* pick_next when sched.divert is set: the world is stopping or the runtime exiting (then
+ * g0 must run), or deterministic mode picks. A bit may be set a moment before its field:
+ * the usual pick then. */
+static __attribute__((noinline)) goro__g *pick_diverted(goro__m *m) {
+    if (goro__load_relaxed(&goro__S.gcwaiting) || goro__load_relaxed(&goro__S.exiting))
         return NULL;
-    if (GORO__UNLIKELY(goro__replay_on))
+    if (goro__replay_on)
         return goro__replay_pick(m->p); /* deterministic mode (replay.c) */
+    check_timers(m->p);
+    return pick_local(m->p);
+}
+
+/* Picks the next goroutine of m's P, unless the world is stopping or the runtime
+ * exiting (then g0 must run). A due timer of the P runs first. One load tests all three
+ * reasons not to (sched.divert), a tenth of the checks of a hop's pick. */
+static inline goro__g *pick_next(goro__m *m) {
+    if (GORO__UNLIKELY(goro__load_relaxed(&goro__S.divert)))
+        return pick_diverted(m);
     check_timers(m->p);
     return pick_local(m->p);
 }
@@ -894,6 +900,7 @@ static void g_end(int act) {
     if (cur->is_main) {
         /* As when Go's main returns: the program ends, other goroutines are dropped. */
         goro__race_release(&goro__S.exiting); /* main happens before goro_run returns */
+        __atomic_fetch_or(&goro__S.divert, GORO__DIVERT_EXIT, __ATOMIC_SEQ_CST);
         goro__store_sc(&goro__S.exiting, 1);
         wake_all_for_exit();
     }
@@ -1003,26 +1010,19 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     goro__releasem(m);
 }
 
-void goro__ready(goro__g *g) {
-    goro__m *m = getm_entry(); /* no switch in here */
-    goro__acquirem_m(m);
-    if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
-        goro__fatal("runtime: waking goroutine %llu, which is not waiting",
-                    (unsigned long long)g->id);
-    goro__trace_go_unblock(m, g);
-    goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
-    goro__p *p = m->p;
-    if (GORO__UNLIKELY(!p)) {
+static __attribute__((noinline, noreturn)) void ready_not_waiting(goro__g *g) {
+    goro__fatal("runtime: waking goroutine %llu, which is not waiting", (unsigned long long)g->id);
+}
+
+/* goro__ready's rare cases, out of line (then its common one saves no register): no P,
+ * or a runnext slot already taken. Ends the caller's goro__acquirem_m. */
+static __attribute__((noinline)) void ready_slow(goro__m *m, goro__p *p, goro__g *g) {
+    if (!p) {
         /* The caller may hold locks, so it cannot wait for a P here. */
         ready_global(g);
     } else {
-        /* An empty slot takes g with a release store (R1), which publishes g's fields
-         * to a thief as the exchange does, without its locked instruction. */
-        goro__g *old = goro__load_relaxed(&p->runnext);
-        if (GORO__LIKELY(!old))
-            goro__store_release(&p->runnext, g);
-        else
-            old = goro__xchg_acqrel(&p->runnext, g);
+        /* A non-empty slot is exchanged: a thief may be taking its goroutine (R1). */
+        goro__g *old = goro__xchg_acqrel(&p->runnext, g);
         if (old) {
             goro__runqput(p, old, false);
             /* Only a backlog is worth a thread: see "Where new work goes" above. */
@@ -1030,6 +1030,24 @@ void goro__ready(goro__g *g) {
                 goro__wakep();
         }
     }
+    goro__releasem(m);
+}
+
+void goro__ready(goro__g *g) {
+    goro__m *m = getm_entry(); /* no switch in here */
+    goro__acquirem_m(m);
+    if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
+        ready_not_waiting(g);
+    goro__trace_go_unblock(m, g);
+    goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
+    goro__p *p = m->p;
+    /* An empty slot takes g with a release store (R1), which publishes g's fields to a
+     * thief as the exchange does, without its locked instruction. */
+    if (GORO__UNLIKELY(!p || goro__load_relaxed(&p->runnext))) {
+        ready_slow(m, p, g);
+        return;
+    }
+    goro__store_release(&p->runnext, g);
     goro__releasem(m);
 }
 
@@ -1062,7 +1080,7 @@ static bool yield_alone(goro__m *m, goro__g *cur) {
     goro__p *p = m->p;
     if (goro__load_relaxed(&goro__S.gomaxprocs) != 1 || goro__load_relaxed(&p->timer0) ||
         goro__load_relaxed(&p->runnext) || p->globcheck <= 1 || !goro__lifo_empty(&p->lifo) ||
-        goro__load_relaxed(&goro__S.gcwaiting) || goro__load_relaxed(&goro__S.exiting))
+        goro__load_relaxed(&goro__S.divert))
         return false;
     uint32_t h = goro__load_relaxed(&p->runq.head), t = goro__load_relaxed(&p->runq.tail);
     if (h == t)
