@@ -104,7 +104,7 @@ typedef struct goro_config {
      * receive, a mutex, rwmutex or wait group has the few hundred bytes of stack it uses
      * copied aside and its stack pages given back to the kernel, until it runs again: a
      * parked goroutine then costs ~0.6 KiB instead of 4 KiB (docs/ARCHITECTURE.md, 6b).
-     * 0: $GORO_COMPACT_AFTER in milliseconds (0: off); unset, 10 ms where the kernel
+     * 0: $GORO_COMPACT_AFTER in milliseconds (0: off); unset, 100 ms where the kernel
      * lets a touch of a compacted stack restore it (Linux 6.13 guard regions and a
      * writable /proc/self/mem), else off. Negative: off. Where it restores, other
      * goroutines and threads may keep using a parked goroutine's stack (a wait group on
@@ -489,9 +489,6 @@ typedef struct goro_stats {
     /** 0, or, when epoll runs because io_uring could not be set up, why: the negative
      * code of io_uring_setup or of a missing feature (-ENOSYS, -EPERM, -EOPNOTSUPP). */
     int32_t netpoll_fallback;
-    /** Compacted stacks copied back because another goroutine or thread touched them while
-     * their goroutine was parked (6b); included in restores. */
-    uint64_t compact_fault_restores;
 } goro_stats;
 /** Values of goro_stats.netpoll_backend. */
 enum {

@@ -4,7 +4,7 @@
  *
  * A parked goroutine uses a few hundred bytes of its stack (its frames, from the saved
  * stack pointer to the top) but holds at least the page they sit in: 4 KiB. When
- * compaction is on (goro_config.compact_after or $GORO_COMPACT_AFTER; by default 10 ms
+ * compaction is on (goro_config.compact_after or $GORO_COMPACT_AFTER; by default 100 ms
  * where fault restores work, K6, else off), the monitor thread (sysmon.c) looks, every
  * round, for goroutines parked longer than that on a plain channel operation or a
  * semaphore (mutex, wait group, rwmutex), copies the used bytes [sp, top) of each into a
@@ -147,7 +147,11 @@
 #define COMPACT_PERIOD_NS 1000000         /* a round at most every 1 ms, but for a backlog */
 #define COMPACT_BACKOFF_NS 100000000      /* a pass that found nothing: rest 100 ms, */
 #define COMPACT_BACKOFF_MAX_NS 1600000000 /* doubling up to 1.6 s */
-#define COMPACT_DEFAULT_NS 10000000       /* the threshold where faults restore (K6) */
+/* The threshold where faults restore (K6). A wake of a compacted goroutine costs ~20 us
+ * (four system calls and a page fault; bench_wake_compacted), so a goroutine must have
+ * been idle long enough for that to be noise: at 100 ms it is 0.02% of the idle time,
+ * and a goroutine woken more often than ten times a second is never compacted. */
+#define COMPACT_DEFAULT_NS 100000000
 
 /* The bytes [sp, top) of a compacted goroutine's stack. */
 typedef struct goro__cstack {
@@ -793,6 +797,10 @@ uint64_t goro__compact_total(void) {
     return goro__load_relaxed(&cs.ncompactions);
 }
 
+uint64_t goro__compact_fault_restores(void) {
+    return goro__load_relaxed(&cs.nfaults);
+}
+
 void goro__compact_stats(goro_stats *out) {
     out->compacted = goro__load_relaxed(&cs.ncompacted);
     out->compacted_bytes = goro__load_relaxed(&cs.nbytes);
@@ -800,7 +808,6 @@ void goro__compact_stats(goro_stats *out) {
     out->compactions = goro__load_relaxed(&cs.ncompactions);
     out->restores = goro__load_relaxed(&cs.nrestores);
     out->compact_syscalls = goro__load_relaxed(&cs.nsyscalls);
-    out->compact_fault_restores = goro__load_relaxed(&cs.nfaults);
     int64_t resident = out->goroutines - out->compacted;
     out->stack_resident = resident > 0 ? resident * (int64_t)goro__page_size : 0;
 }

@@ -386,6 +386,10 @@ struct goro_stats;
 void goro__compact_stats(struct goro_stats *out);
 /* Stacks compacted since goro_run began (the spawn budget, gdesc.c B1). Any thread. */
 uint64_t goro__compact_total(void);
+/* Of goro_stats.restores, those made through a fault (K6): another goroutine or thread
+ * touched the parked goroutine's stack. Not in goro_stats, whose size is part of the ABI
+ * of release 0.1.0 (the caller allocates it); the tests read it here. Any thread. */
+uint64_t goro__compact_fault_restores(void);
 /* Holds (true) or lets go (false) the compactor, for a reader of other goroutines' stacks
  * with the world stopped (goro_dump): no stack is compacted meanwhile, and no compacted
  * one is restored while no goroutine switches. */
