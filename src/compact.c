@@ -598,6 +598,10 @@ bool goro__compact_round(int64_t now, bool *busy) {
     return done > 0;
 }
 
+int64_t goro__compact_due(void) {
+    return cs.after < 0 ? GORO_FOREVER : cs.next_scan;
+}
+
 void goro__compact_wait(goro__g *g) {
     /* Acquire pairs with the compactor's release of sp. */
     for (unsigned i = 0; goro__load_acquire(&g->sp) == GORO__SP_COMPACTING; i++) {

@@ -372,6 +372,10 @@ void goro__compact_init(int64_t after_ns);
  * Returns whether it compacted any; *busy is set while candidates may still come due
  * (the monitor then keeps its rounds going instead of sleeping). Monitor thread only. */
 bool goro__compact_round(int64_t now, bool *busy);
+/* When the compactor's next pass is due (goro__nanotime), GORO_FOREVER with compaction
+ * off: the monitor's deep sleep ends then, so goroutines that parked while every P was
+ * idle are still compacted. Monitor thread only. */
+int64_t goro__compact_due(void);
 /* Frees the copies of goroutines discarded at shutdown. The runtime is stopped. */
 void goro__compact_release_all(void);
 /* Whether addr lies in the stack of a compacted goroutine; its id in *id (fault

@@ -227,13 +227,30 @@ static void *sysmon_main(void *unused) {
             goro__S.sysmon_deep = deep;
             pthread_mutex_unlock(&goro__S.lock);
             if (deep) {
-                goro__note_sleep(&goro__S.sysmon_note, GORO_FOREVER);
-                goro__note_clear(&goro__S.sysmon_note);
-                /* Woken by a P getting busy: go on at the slow pace (hogs are a 10 ms
-                 * matter; a handoff or a preemption brings the fast rounds back).
-                 * A server's Ps go idle and busy all the time; restarting at 20 us after
-                 * every wake cost ~1000 wake-ups a second. */
-                continue;
+                /* Until a P gets busy, or the compactor's next pass is due: goroutines
+                 * may have parked, and come due, just before every P went idle (the
+                 * last round's compact_busy does not know of them). */
+                int64_t due = goro__compact_due();
+                bool woken = goro__note_sleep(&goro__S.sysmon_note, due);
+                if (woken) {
+                    goro__note_clear(&goro__S.sysmon_note);
+                    /* Woken by a P getting busy: go on at the slow pace (hogs are a
+                     * 10 ms matter; a handoff or a preemption brings the fast rounds
+                     * back). A server's Ps go idle and busy all the time; restarting at
+                     * 20 us after every wake cost ~1000 wake-ups a second. */
+                    continue;
+                }
+                /* The pass is due: no longer deep (a P getting busy meanwhile finds
+                 * the flag clear and does not wake us), then a round. */
+                pthread_mutex_lock(&goro__S.lock);
+                bool raced = !goro__S.sysmon_deep; /* a P got busy and woke us just now */
+                goro__S.sysmon_deep = false;
+                pthread_mutex_unlock(&goro__S.lock);
+                if (raced) {
+                    goro__note_sleep(&goro__S.sysmon_note, GORO_FOREVER); /* its wake-up */
+                    goro__note_clear(&goro__S.sysmon_note);
+                }
+                goro__store_relaxed(&goro__S.coarse_now, goro__nanotime_coarse());
             }
         }
         int64_t now = goro__nanotime();
