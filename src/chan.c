@@ -46,10 +46,10 @@
  *  (C6) A partner readies the goroutine it completed only after dropping the channel
  *       lock(s): that goroutine may return at once and release the last reference to the
  *       channel, so nothing may touch the channel after the ready (Go does the same).
- *  (C7) In a run that compacts stacks, a plain record lives in its goroutine's
- *       descriptor (goro__gw(g)->wrec), not on its stack, and its wlock names the
- *       channel's lock while it is queued: such a goroutine's stack may be compacted while
- *       it waits (compact.c); other runs keep it in the waiting frame. The compactor does so
+ *  (C7) A plain record lives in its goroutine's descriptor (goro__gw(g)->wrec), not on
+ *       its stack, and its wlock names the channel's lock while it is queued: such a
+ *       goroutine's stack may be compacted while it waits (compact.c), and a partner on
+ *       another CPU writes into the descriptor it readies anyway (runtime.h). The compactor does so
  * holding the channel lock, and points the record's elem at the copy when it points into the stack,
  * so a partner's copy lands in (or comes from) the copy. Whoever dequeues a plain record calls
  * goro__wait_dequeued before using it (K3). Select records stay on the stack; a goroutine in a
@@ -694,8 +694,7 @@ static inline __attribute__((always_inline)) int block_plain(goro_chan *c, waitq
         chan_unlock(c);
         return GORO_EPERM;
     }
-    waiter local;
-    waiter *w = goro__wait_record(g, &local); /* (C7) */
+    waiter *w = (waiter *)goro__gw(g)->wrec; /* in the descriptor (C7) */
     w->g = g;
     w->elem = elem;
     w->ws = NULL;

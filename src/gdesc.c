@@ -69,7 +69,7 @@ typedef struct gslab {
     struct gslab *next;
     size_t bytes;  /* of the mapping */
     size_t n;      /* descriptors in g[] */
-    size_t stride; /* bytes from one descriptor to the next: goro__g_stride() */
+    size_t stride; /* bytes from one descriptor to the next: GORO__G_STRIDE */
     char g[];      /* n descriptors, stride bytes apart */
 } gslab;
 
@@ -109,8 +109,8 @@ enum { VA_NONE, VA_AS, VA_DATA };
 static int64_t live_cap(void) {
     int64_t cap = goro__S.max_goroutines; /* physmem / (page + descriptor) */
     if (goro__compact_total() > 0)
-        cap = cap / (int64_t)(goro__g_stride() + GORO__COMPACT_COST) *
-              (int64_t)(goro__page_size + goro__g_stride());
+        cap = cap / (int64_t)(GORO__G_STRIDE + GORO__COMPACT_COST) *
+              (int64_t)(goro__page_size + GORO__G_STRIDE);
     return cap;
 }
 
@@ -176,8 +176,8 @@ static bool avail_allows(size_t n) {
     int64_t avail = mem_available();
     if (avail < 0)
         return true; /* no /proc: (B1) alone */
-    int64_t physmem = goro__S.max_goroutines * (int64_t)(goro__page_size + goro__g_stride());
-    int64_t want = (int64_t)n * (int64_t)(goro__page_size + goro__g_stride());
+    int64_t physmem = goro__S.max_goroutines * (int64_t)(goro__page_size + GORO__G_STRIDE);
+    int64_t want = (int64_t)n * (int64_t)(goro__page_size + GORO__G_STRIDE);
     return avail - want >= physmem / GORO__AVAIL_RESERVE_DIV;
 }
 
@@ -203,7 +203,7 @@ static gslab *gslab_new(void) {
     }
     gslab *s = (gslab *)base;
     s->bytes = bytes;
-    s->stride = goro__g_stride();
+    s->stride = GORO__G_STRIDE;
     s->n = (bytes - sizeof(gslab)) / s->stride;
     return s;
 }
@@ -213,7 +213,7 @@ static gslab *gslab_new(void) {
 static bool gfree_grow(void) {
     if (!goro__S.gslabs)
         va_limits_read(); /* the first slab of a run */
-    if (goro__S.gslabs && !avail_allows(GORO__GSLAB_HUGE / goro__g_stride())) /* (B2) */
+    if (goro__S.gslabs && !avail_allows(GORO__GSLAB_HUGE / GORO__G_STRIDE)) /* (B2) */
         return false;
     gslab *s = gslab_new();
     if (!s)

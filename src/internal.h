@@ -40,6 +40,9 @@
 
 #define GORO__LIKELY(x) __builtin_expect(!!(x), 1)
 #define GORO__UNLIKELY(x) __builtin_expect(!!(x), 0)
+/* Bytes of a cache line (x86-64 and the aarch64 cores goro runs on): what a structure
+ * written by one thread and read by others is aligned and padded to. */
+#define GORO__CACHE_LINE 64
 
 /* Prints "goro: fatal: <message>" and a dump of every goroutine to stderr, then aborts. */
 void goro__fatal(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -409,18 +412,6 @@ void *goro__compact_restore(goro__g *g);
 /* Whether this goro_run compacts stacks (compact.c). [init-only] With it off, the wait
  * paths below cost a load of this flag and a branch. */
 extern bool goro__compacting;
-/* Where a plain channel operation or a semaphore wait keeps its waiter record: in the
- * descriptor's compaction part when the run compacts stacks (K2), else in the waiting
- * frame (local), where it costs nothing. (The frame's unused record then adds its size to
- * a compacted stack's copy; an alloca instead costs every send a frame pointer.) */
-static inline void *goro__wait_record(goro__g *g, void *local) {
-    return goro__compacting ? (void *)goro__gw(g)->wrec : local;
-}
-/* The bytes a descriptor takes in its slab this run: struct goro__g, and its compaction
- * part when the run compacts (gdesc.c). */
-static inline size_t goro__g_stride(void) {
-    return sizeof(goro__g) + (goro__compacting ? sizeof(goro__gwait) : 0);
-}
 /* Publishes g's in-descriptor record of kind as queued under *lock (K2). Caller holds
  * *lock and has enqueued the record; g is the running goroutine. A lock word on g's own
  * stack (a wait group of its own) is not published: it would be compacted with the

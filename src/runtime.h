@@ -129,20 +129,25 @@ struct goro__g {
 _Static_assert(sizeof(struct goro__g) == 88, "goroutine descriptor size");
 #endif
 
-/* What a descriptor carries besides struct goro__g in a run that compacts stacks
- * (compact.c): it sits right after the descriptor in its slab (goro__gw), and runs without
- * compaction leave it out, so their descriptors stay as small as they were (gdesc.c). The
- * waiter record of a plain channel operation or a semaphore wait lives here instead of on
- * the stack, so that the stack can be compacted while the goroutine waits (K2). wlock is
- * the lock word guarding the queue the record is on, set before the record is published
- * and cleared by whoever dequeues it. */
+/* The second part of a descriptor, right after struct goro__g in its slab (goro__gw;
+ * gdesc.c): what idle-stack compaction needs (compact.c). The waiter record of a plain
+ * channel operation or a semaphore wait lives here, not on the stack, so that the stack
+ * can be compacted while the goroutine waits (K2); and so that the partner that completes
+ * the wait on another CPU writes into lines it has already (it readies the descriptor),
+ * not into the waiter's stack: with the record in the waiting frame, fib(27) on 2 Ps took
+ * 1.8x as long (scripts/abtest.sh, bench_fib). wlock is the lock word guarding the queue
+ * the record is on, set (with compaction on) before the record is published and cleared
+ * by whoever dequeues it. */
 typedef struct goro__gwait {
     uint32_t *wlock;           /* [atomic] written under *wlock */
     void *wrec[7];             /* [lock: *wlock] while queued; else [g-local] */
     struct goro__cstack *cstk; /* [g-local; the compactor's while COMPACTING] (K1) */
 } goro__gwait;
 
-/* g's compaction part. Only in a run with goro__compacting set. */
+/* The bytes from one descriptor to the next in a slab (gdesc.c). */
+#define GORO__G_STRIDE (sizeof(goro__g) + sizeof(goro__gwait))
+
+/* g's second part. */
 static inline goro__gwait *goro__gw(goro__g *g) {
     return (goro__gwait *)(g + 1);
 }

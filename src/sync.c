@@ -18,9 +18,9 @@
  *       can run, and a waiter that takes a unit from count does so with the atomic that
  *       was the releaser's last access. So once an acquire returns, no releaser touches
  *       the struct again: it may be freed or reused (a wait group on a stack, say).
- *  (S4) In a run that compacts stacks, the waiter's queue node lives in its goroutine's
- *       descriptor (goro__gw(g)->wrec), so the goroutine's stack may be compacted while it
- *       waits (compact.c, K2); other runs keep it in the waiting frame. It is enqueued
+ *  (S4) The waiter's queue node lives in its goroutine's descriptor (goro__gw(g)->wrec),
+ *       so the goroutine's stack may be compacted while it waits (compact.c, K2). It is
+ *       enqueued
  *       under the lock, which is dropped only once the goroutine is WAITING (park's unlock
  *       callback; sched.c, P1). Whoever dequeues a node calls goro__wait_dequeued (K3).
  *
@@ -74,8 +74,7 @@ void goro__sema_acquire(goro__sema *s, bool lifo, int reason) {
     if (sema_try(s))
         return;
     goro__g *g = goro__getg();
-    sema_waiter local;
-    sema_waiter *w = goro__wait_record(g, &local); /* (S4) */
+    sema_waiter *w = (sema_waiter *)goro__gw(g)->wrec; /* (S4) */
     sema_lock(s);
     if (sema_try(s)) {
         sema_unlock(s);
