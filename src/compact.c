@@ -196,18 +196,6 @@ static long membarrier(int cmd) {
 
 bool goro__compacting;
 
-/* True if the kernel can read the byte at p: a write(2) from it to a pipe fails with
- * EFAULT when p is in a guard region. */
-static bool kernel_can_read(const char *p) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return true;
-    bool ok = write(fds[1], p, 1) == 1;
-    close(fds[0]);
-    close(fds[1]);
-    return ok;
-}
-
 /* Writes len bytes at dst through /proc/self/mem, which writes pages this process cannot
  * (PROT_NONE) as a debugger does. False on an error. Async-signal-safe. The raw system
  * calls (here and for mem_fd's open and close) keep ThreadSanitizer's interceptors out:
@@ -236,11 +224,11 @@ static bool restore_probe(void) {
     if (p == MAP_FAILED)
         return false;
     uint64_t v = 0x676f726f;
-    bool ok = (p[0] = 1) && madvise(p, ps, MADV_GUARD_INSTALL) == 0 && !kernel_can_read(p) &&
+    bool ok = (p[0] = 1) && madvise(p, ps, MADV_GUARD_INSTALL) == 0 && !goro__kernel_can_read(p) &&
               mprotect(p, ps, PROT_READ) == 0 && mprotect(p, ps, PROT_READ | PROT_WRITE) == 0 &&
-              !kernel_can_read(p) && mprotect(p, ps, PROT_NONE) == 0 &&
+              !goro__kernel_can_read(p) && mprotect(p, ps, PROT_NONE) == 0 &&
               madvise(p, ps, MADV_GUARD_REMOVE) == 0 && mem_write(p + 8, &v, sizeof v) &&
-              mprotect(p, ps, PROT_READ | PROT_WRITE) == 0 && kernel_can_read(p) &&
+              mprotect(p, ps, PROT_READ | PROT_WRITE) == 0 && goro__kernel_can_read(p) &&
               *(volatile uint64_t *)(p + 8) == v && p[0] == 0;
     munmap(p, ps);
     return ok;

@@ -346,6 +346,9 @@ void goro__note_clear(goro__note *n);
 void goro__note_wakeup(goro__note *n);
 /* Returns true if woken, false at the deadline. */
 bool goro__note_sleep(goro__note *n, int64_t deadline);
+/* Whether the kernel can read the byte at p: false in a guard region (a write(2) of it to
+ * a pipe fails with EFAULT). The probes of guard regions use it (stack.c, compact.c). */
+bool goro__kernel_can_read(const void *p);
 int goro__ncpu(void);
 int64_t goro__physmem(void);
 void goro__signals_install(void);

@@ -18,6 +18,7 @@
  * /proc/self/mem), debug builds report such a touch by naming both goroutines.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
@@ -295,4 +296,14 @@ void goro__altstack_remove(goro__m *m) {
     }
     munmap(m->altstack, GORO__ALTSTACK_SIZE);
     m->altstack = NULL;
+}
+
+bool goro__kernel_can_read(const void *p) {
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return true;
+    bool ok = write(fds[1], p, 1) == 1;
+    close(fds[0]);
+    close(fds[1]);
+    return ok;
 }

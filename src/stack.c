@@ -42,7 +42,6 @@
  * lazily backed: only the pages a goroutine touches cost memory.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,18 +193,6 @@ static bool guard_install(char *at, size_t len) {
     return false;
 }
 
-/* True if the kernel can read the byte at p: a write(2) from it to a pipe fails with
- * EFAULT when p is in a guard. */
-static bool kernel_can_read(const char *p) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return true;
-    bool ok = write(fds[1], p, 1) == 1;
-    close(fds[0]);
-    close(fds[1]);
-    return ok;
-}
-
 /* Decides the guard mode once, before the first stack is laid out: MADV_GUARD_INSTALL if
  * the kernel has it and it really guards (an emulator such as qemu-user may accept the
  * advice and ignore it), else mprotect. Caller holds stack_lock. */
@@ -216,7 +203,7 @@ static void guard_probe(void) {
     char *p = mmap(NULL, goro__page_size, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p != MAP_FAILED) {
-        if (madvise(p, goro__page_size, MADV_GUARD_INSTALL) == 0 && !kernel_can_read(p))
+        if (madvise(p, goro__page_size, MADV_GUARD_INSTALL) == 0 && !goro__kernel_can_read(p))
             mode = 1;
         munmap(p, goro__page_size);
     }
