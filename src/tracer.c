@@ -642,21 +642,15 @@ static void spool_write(const goro__trace_chunk *c) {
 /* The writer thread: writes queued chunks in order, returns them to the free list. */
 static void *spool_main(void *arg) {
     (void)arg;
-    /* The ticker's deadlines are on CLOCK_REALTIME, the clock of the condition's timed
-     * wait: it is statically initialised, since a pthread_cond_init at each start races,
-     * for the race build's ThreadSanitizer, with the writer's wait (it sees no edge from a
-     * goroutine's pthread_create). A step of the wall clock moves one tick at most. */
     struct timespec next;
-    clock_gettime(CLOCK_REALTIME, &next);
+    clock_gettime(CLOCK_MONOTONIC, &next);
     pthread_mutex_lock(&sp.lock);
     for (;;) {
         while ((!sp.qhead || sp.nqueued < sp.lazy) && !sp.quit) {
             struct timespec now;
-            clock_gettime(CLOCK_REALTIME, &now);
-            int64_t ahead =
-                (int64_t)(next.tv_sec - now.tv_sec) * 1000000000 + (next.tv_nsec - now.tv_nsec);
-            if (ahead <= 0 ||
-                ahead > 2 * GORO__TRACE_TICK_NS) { /* due, or the clock stepped back */
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            if (now.tv_sec > next.tv_sec ||
+                (now.tv_sec == next.tv_sec && now.tv_nsec >= next.tv_nsec)) {
                 /* The ticker (R7): every P's next event reads the clock. */
                 int n = goro__load_relaxed(&goro__S.gomaxprocs);
                 for (int i = 0; i < n && i < GORO__MAXPROCS_LIMIT; i++)
@@ -717,6 +711,13 @@ static int spool_start(void) {
     sp.lazy = tr.max_slabs * GORO__TRACE_SLAB_CHUNKS / 2;
     if (sp.lazy < 1)
         sp.lazy = 1;
+    /* The ticker's timed wait runs on CLOCK_MONOTONIC. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_destroy(&sp.cond);
+    pthread_cond_init(&sp.cond, &ca);
+    pthread_condattr_destroy(&ca);
     sp.lost = 0;
     sp.err = 0;
     /* No signal for the writer: the runtime's go to the threads that run goroutines. */
