@@ -394,6 +394,25 @@ echo "machine: $machine; load average at the end: $(cut -d' ' -f1-3 /proc/loadav
 awk -v def="$default" "$median_awk"'
 function show(v, failed) { return v != "" ? sprintf("%.0f", v) : (failed ? "FAIL" : "-") }
 function ratio(a, b) { return a != "" && b != "" && b > 0 ? sprintf("%.2f", a / b) : "-" }
+function two(v) { return v == "" ? "-" : sprintf("%.2f", v) }
+# The medians of test t for the four servers, into the global m[].
+function medians(t,    s, name) {
+    for (s = 1; s <= 4; s++) {
+        name = s == 1 ? "goro" : s == 2 ? "goro-uring" : s == 3 ? "go" : "nginx"
+        m[name] = vals[t, name] == "" ? "" : median(vals[t, name])
+    }
+}
+# io_uring/epoll for test t: the ratio of the medians, and in brackets the median of
+# the ratios of the single rounds.
+function uring_vs_epoll(t,    r, pr, ue) {
+    pr = ""
+    for (r = 1; r <= nrounds; r++)
+        if ((t, "goro", r) in round && (t, "goro-uring", r) in round && round[t, "goro", r] > 0)
+            pr = pr " " round[t, "goro-uring", r] / round[t, "goro", r]
+    ue = ratio(m["goro-uring"], m["goro"])
+    if (pr != "") ue = ue sprintf(" (%.2f)", median(pr))
+    return ue
+}
 $3 == "FAIL" { fail[$1, $2] = 1; next }
 { vals[$1, $2] = vals[$1, $2] " " $3; round[$1, $2, $4] = $3; if ($4 > nrounds) nrounds = $4 }
 END {
@@ -404,16 +423,8 @@ END {
     split("requests, wrk -c100|requests, wrk -c1000|echo round trips, -c100", what, "|")
     for (i = 1; i <= n; i++) {
         t = tests[i]
-        for (s = 1; s <= 4; s++) {
-            name = s == 1 ? "goro" : s == 2 ? "goro-uring" : s == 3 ? "go" : "nginx"
-            m[name] = vals[t, name] == "" ? "" : median(vals[t, name])
-        }
-        pr = ""
-        for (r = 1; r <= nrounds; r++)
-            if ((t, "goro", r) in round && (t, "goro-uring", r) in round && round[t, "goro", r] > 0)
-                pr = pr " " round[t, "goro-uring", r] / round[t, "goro", r]
-        ue = ratio(m["goro-uring"], m["goro"])
-        if (pr != "") ue = ue sprintf(" (%.2f)", median(pr))
+        medians(t)
+        ue = uring_vs_epoll(t)
         printf fmt, what[i], show(m["goro"], fail[t, "goro"]),
             show(m["goro-uring"], fail[t, "goro-uring"]), show(m["go"], fail[t, "go"]),
             t == "echo-c100" ? "" : show(m["nginx"], fail[t, "nginx"]), ue,
@@ -424,16 +435,9 @@ END {
     fmt = "%-24s %11s %13s %10s %10s %13s\n"
     printf fmt, "p99 latency, ms", "goro epoll", "goro io_uring", "Go", "nginx", "goro/nginx"
     for (i = 1; i <= 2; i++) {
-        t = "p99-" tests[i]
-        for (s = 1; s <= 4; s++) {
-            name = s == 1 ? "goro" : s == 2 ? "goro-uring" : s == 3 ? "go" : "nginx"
-            m[name] = vals[t, name] == "" ? "" : median(vals[t, name])
-        }
-        cs = "%.2f"
-        printf fmt, what[i], m["goro"] == "" ? "-" : sprintf(cs, m["goro"]),
-            m["goro-uring"] == "" ? "-" : sprintf(cs, m["goro-uring"]),
-            m["go"] == "" ? "-" : sprintf(cs, m["go"]),
-            m["nginx"] == "" ? "-" : sprintf(cs, m["nginx"]), ratio(m[def], m["nginx"])
+        medians("p99-" tests[i])
+        printf fmt, what[i], two(m["goro"]), two(m["goro-uring"]), two(m["go"]), two(m["nginx"]),
+            ratio(m[def], m["nginx"])
     }
     print "(wrk --latency, the median over the rounds; goro/nginx below 1: goro answered faster)"
     print ""
@@ -442,21 +446,10 @@ END {
         "goro/nginx"
     for (i = 1; i <= n; i++) {
         t = "cpu-" tests[i]
-        for (s = 1; s <= 4; s++) {
-            name = s == 1 ? "goro" : s == 2 ? "goro-uring" : s == 3 ? "go" : "nginx"
-            m[name] = vals[t, name] == "" ? "" : median(vals[t, name])
-        }
-        pr = ""
-        for (r = 1; r <= nrounds; r++)
-            if ((t, "goro", r) in round && (t, "goro-uring", r) in round && round[t, "goro", r] > 0)
-                pr = pr " " round[t, "goro-uring", r] / round[t, "goro", r]
-        ue = ratio(m["goro-uring"], m["goro"])
-        if (pr != "") ue = ue sprintf(" (%.2f)", median(pr))
-        cs = "%.2f"
-        printf fmt, what[i], m["goro"] == "" ? "-" : sprintf(cs, m["goro"]),
-            m["goro-uring"] == "" ? "-" : sprintf(cs, m["goro-uring"]),
-            m["go"] == "" ? "-" : sprintf(cs, m["go"]),
-            m["nginx"] == "" ? "" : sprintf(cs, m["nginx"]), ue,
+        medians(t)
+        ue = uring_vs_epoll(t)
+        printf fmt, what[i], two(m["goro"]), two(m["goro-uring"]), two(m["go"]),
+            m["nginx"] == "" ? "" : two(m["nginx"]), ue,
             t == "cpu-echo-c100" ? "" : ratio(m[def], m["nginx"])
     }
     print "(user + system time of the server process over a run, per request or round trip; lower is better)"
