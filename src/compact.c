@@ -661,44 +661,55 @@ static void count_restore(goro__g *g, const goro__cstack *copy) {
     goro__add_relaxed(&cs.nrestores, 1);
 }
 
-void *goro__compact_restore(goro__g *g) {
+/* Claims g's compacted stack (COMPACTED -> COMPACTING) and puts its copy back, waiting
+ * while the compactor or another restore owns it; returns the copy, still attached and
+ * sp still COMPACTING, for the caller to finish. NULL if the stack was not compacted (any
+ * more): *seen is then the sp found, a real one or RESTORED. Neither the compactor nor
+ * another restore waits for this thread (K6), so the wait ends. Async-signal-safe. */
+static goro__cstack *claim_put_back(goro__g *g, void **seen) {
     for (unsigned i = 0;; i++) {
-        /* Acquire pairs with the compactor's or a fault restore's release of sp. */
+        /* Acquire pairs with the compactor's release of COMPACTED (its copy and its
+         * guards are in place), or a restore's of the real sp or RESTORED. */
         void *sp = goro__load_acquire(&g->sp);
         if (sp == GORO__SP_COMPACTED) {
-            /* A fault restore may claim it too (K6): whoever wins the CAS puts it back. */
+            /* The switcher and fault restores race for it: whoever wins the CAS. */
             if (!goro__cas_acqrel(&g->sp, &sp, GORO__SP_COMPACTING))
                 continue;
             goro__cstack *copy = goro__gw(g)->cstk;
             put_back(g, copy);
             count_restore(g, copy);
-            goro__gw(g)->cstk = NULL;
-            sp = copy->sp;
-            free(copy);
-            /* Relaxed: only this thread, which is about to run g, reads it now. */
-            goro__store_relaxed(&g->sp, sp);
-            return sp;
+            return copy;
         }
-        if (sp == GORO__SP_RESTORED) {
-            /* A fault put the stack back while g waited; a partner that completed g's
-             * channel operation since wrote (or read) its value in the copy (K6). */
-            goro__cstack *copy = goro__gw(g)->cstk;
-            if (copy->elem_len)
-                copy_bytes(copy->sp + copy->elem_off, (char *)copy->bytes + copy->elem_off,
-                           copy->elem_len);
-            goro__gw(g)->cstk = NULL;
-            sp = copy->sp;
-            free(copy);
-            goro__store_relaxed(&g->sp, sp);
-            return sp;
+        if (sp != GORO__SP_COMPACTING) {
+            *seen = sp;
+            return NULL;
         }
-        if (sp != GORO__SP_COMPACTING)
-            return sp;
         if (i < 100)
             goro__cpu_relax();
         else
-            sched_yield(); /* a fault restore's thread may have been preempted */
+            sched_yield(); /* the owner's thread may have been preempted */
     }
+}
+
+void *goro__compact_restore(goro__g *g) {
+    void *sp;
+    goro__cstack *copy = claim_put_back(g, &sp);
+    if (!copy && sp == GORO__SP_RESTORED) {
+        /* A fault put the stack back while g waited; a partner that completed g's
+         * channel operation since wrote (or read) its value in the copy (K6). */
+        copy = goro__gw(g)->cstk;
+        if (copy->elem_len)
+            copy_bytes(copy->sp + copy->elem_off, (char *)copy->bytes + copy->elem_off,
+                       copy->elem_len);
+    }
+    if (!copy)
+        return sp;
+    goro__gw(g)->cstk = NULL;
+    sp = copy->sp;
+    free(copy);
+    /* Relaxed: only this thread, which is about to run g, reads it now. */
+    goro__store_relaxed(&g->sp, sp);
+    return sp;
 }
 
 bool goro__compact_fault(uintptr_t addr) {
@@ -707,31 +718,14 @@ bool goro__compact_fault(uintptr_t addr) {
     goro__g *g = goro__stack_owner(addr);
     if (!g)
         return false;
-    for (unsigned i = 0;; i++) {
-        /* Acquire pairs with the compactor's release of COMPACTED (its copy and its
-         * guards are in place) or of the real sp (the stack is writable again, K7). */
-        void *sp = goro__load_acquire(&g->sp);
-        if (sp == GORO__SP_COMPACTED) {
-            if (!goro__cas_acqrel(&g->sp, &sp, GORO__SP_COMPACTING))
-                continue;
-            goro__cstack *copy = goro__gw(g)->cstk;
-            put_back(g, copy);
-            count_restore(g, copy);
-            goro__add_relaxed(&cs.nfaults, 1);
-            /* Release pairs with the switcher's acquire: the stack is back; the copy
-             * stays attached until g runs (K6). */
-            goro__store_release(&g->sp, GORO__SP_RESTORED);
-            return true;
-        }
-        if (sp != GORO__SP_COMPACTING)
-            return true; /* put back or given up meanwhile: the access can run again */
-        /* The compactor or another restore owns the stack; neither waits for this thread
-         * (K6), so this ends. */
-        if (i < 100)
-            goro__cpu_relax();
-        else
-            sched_yield();
+    void *sp;
+    if (claim_put_back(g, &sp)) {
+        goro__add_relaxed(&cs.nfaults, 1);
+        /* Release pairs with the switcher's acquire: the stack is back; the copy stays
+         * attached until g runs (K6). */
+        goro__store_release(&g->sp, GORO__SP_RESTORED);
     }
+    return true; /* put back, by us or meanwhile, or given up: the access can run again */
 }
 
 static void free_copy(goro__g *g, void *arg) {
