@@ -529,9 +529,13 @@ static void stop_timer(selwait *s, wstate *ws) {
             goro__cpu_relax(); /* it fired: its callback is finishing on another M */
 }
 
+/* The random state of a thread outside the runtime (no M), for its selects' order. */
+static _Thread_local uint64_t outside_rand;
+
 static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason) {
     goro__m *m = goro__getm_entry(); /* nothing switched yet (current_g) */
     goro__g *g = m ? m->curg : NULL; /* NULL on g0: only the non-blocking forms work there */
+    uint64_t *rand_state = m ? &m->rand : &outside_rand;
     goro_chan *order_stack[SELECT_STACK_CASES];
     waiter wc_stack[SELECT_STACK_CASES];
     int perm_stack[SELECT_STACK_CASES];
@@ -564,7 +568,7 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
         size_t j = 0;
         if (live) {
             if (live % 2 == 1)
-                bits = goro__rand(m);
+                bits = goro__rand_on(rand_state);
             j = (size_t)(((bits & 0xffffffffu) * (live + 1)) >> 32);
             bits >>= 32;
         }
@@ -627,6 +631,7 @@ static int select_impl(goro_case *cases, size_t n, int64_t deadline, int reason)
     }
     if (!g) {
         unlock_all(&s);
+        goro__outside_contact();
         ret = GORO_EPERM;
         goto out;
     }
@@ -692,6 +697,7 @@ static inline __attribute__((always_inline)) int block_plain(goro_chan *c, waitq
     goro__g *g = current_g();
     if (GORO__UNLIKELY(!g)) {
         chan_unlock(c);
+        goro__outside_contact();
         return GORO_EPERM;
     }
     waiter *w = (waiter *)goro__gw(g)->wrec; /* in the descriptor (C7) */
@@ -716,6 +722,7 @@ static __attribute__((noinline)) int block_timed(goro_chan *c, waitq *q, void *e
     goro__g *g = current_g();
     if (!g) {
         chan_unlock(c);
+        goro__outside_contact();
         return GORO_EPERM;
     }
     wstate ws = {.g = g, .done = 0, .winner = -1, .result = 0, .timer_done = 0, .contended = true};
@@ -741,8 +748,10 @@ static __attribute__((noinline)) int block_timed(goro_chan *c, waitq *q, void *e
 static __attribute__((noinline)) int nil_wait(int op, int64_t deadline) {
     if (deadline == 0)
         return GORO_EAGAIN;
-    if (!current_g())
+    if (!current_g()) {
+        goro__outside_contact();
         return GORO_EPERM;
+    }
     if (deadline == GORO_FOREVER)
         goro__park(op == GORO_SEND ? GORO__WAIT_CHAN_SEND_NIL : GORO__WAIT_CHAN_RECV_NIL, NULL,
                    NULL);

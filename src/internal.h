@@ -123,17 +123,22 @@ void goro__ready(goro__g *g);
 void goro__yield_now(void);
 /* Wakes an idle M to run an idle P if there is one and nobody is spinning. */
 void goro__wakep(void);
-/* The M's random number generator (wyrand), inline: a select draws one per two cases.
- * In deterministic mode the seeded stream's (replay.c, V2). */
+/* A thread outside the runtime used a channel (and may wake goroutines): the deadlock
+ * check stands down for the rest of the run (sched.c). */
+void goro__outside_contact(void);
+/* A random number generator (wyrand) on the state *s, inline: a select draws one per two
+ * cases. In deterministic mode the seeded stream's (replay.c, V2). goro__rand uses the
+ * M's state; a thread outside the runtime has one of its own (chan.c). */
 extern bool goro__replay_on;      /* declared with replay.c's below */
 uint64_t goro__replay_rand(void); /* likewise */
-static inline uint64_t goro__rand(goro__m *m) {
+static inline uint64_t goro__rand_on(uint64_t *s) {
     if (GORO__UNLIKELY(goro__replay_on))
         return goro__replay_rand();
-    m->rand += 0xa0761d6478bd642fULL;
-    __uint128_t r = (__uint128_t)m->rand * (m->rand ^ 0xe7037ed1a0b428dbULL);
+    *s += 0xa0761d6478bd642fULL;
+    __uint128_t r = (__uint128_t)*s * (*s ^ 0xe7037ed1a0b428dbULL);
     return (uint64_t)(r >> 64) ^ (uint64_t)r;
 }
+static inline uint64_t goro__rand(goro__m *m) { return goro__rand_on(&m->rand); }
 /* Scheduler entry points used by proc.c. */
 void goro__schedule(void);
 void goro__acquirep(goro__m *m, goro__p *p);

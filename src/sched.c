@@ -366,7 +366,9 @@ static int64_t next_timer(void);
 /* Called by an M about to sleep with no timer pending anywhere (until 0): if every other
  * M sleeps too and every P is idle with nothing queued, no goroutine can ever be woken
  * (only goroutines wake goroutines, and no timer will), so the program is deadlocked.
- * Caller holds sched.lock. */
+ * A thread outside the runtime can wake goroutines too (a channel operation that needs no
+ * waiting, from a plain thread): once one has used a channel in this run (goro__S.outside,
+ * set by goro__outside_contact), no deadlock is declared. Caller holds sched.lock. */
 static void check_deadlock(int64_t until) {
     /* npollwait first, with acquire: a goroutine the poller found (the monitor polls
      * without being an M) leaves the count only once it is queued (netpoll.c, N4), so
@@ -374,7 +376,7 @@ static void check_deadlock(int64_t until) {
     if (until != 0 || goro__load_acquire(&goro__S.npollwait) ||
         goro__load_relaxed(&goro__S.gcwaiting) || goro__S.nmidle != goro__S.mcount - 1 ||
         goro__S.npidle != goro__S.gomaxprocs || goro__load_relaxed(&goro__S.runq_size) != 0 ||
-        goro__load_relaxed(&goro__S.nblocking))
+        goro__load_relaxed(&goro__S.nblocking) || goro__load_relaxed(&goro__S.outside))
         return;
     for (int32_t i = 0; i < goro__S.gomaxprocs; i++)
         if (goro__p_queued(goro__S.allp[i]) || goro__load_relaxed(&goro__S.allp[i]->runnext))
@@ -1036,8 +1038,28 @@ static __attribute__((noinline)) void ready_slow(goro__m *m, goro__p *p, goro__g
     goro__releasem(m);
 }
 
+void goro__outside_contact(void) {
+    if (!goro__load_relaxed(&goro__S.outside))
+        goro__store_relaxed(&goro__S.outside, true);
+}
+
+/* goro__ready from a thread outside the runtime (no M, so no P): a channel operation or an
+ * unlock of a plain thread woke g. It goes to the global queue. Not traced: the tracer
+ * records into a P's buffer. */
+static __attribute__((noinline)) void ready_outside(goro__g *g) {
+    if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
+        ready_not_waiting(g);
+    goro__outside_contact();
+    goro__store_release(&g->status, GORO__G_RUNNABLE);
+    ready_global(g);
+}
+
 void goro__ready(goro__g *g) {
     goro__m *m = getm_entry(); /* no switch in here */
+    if (GORO__UNLIKELY(!m)) {
+        ready_outside(g);
+        return;
+    }
     goro__acquirem_m(m);
     if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
         ready_not_waiting(g);

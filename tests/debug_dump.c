@@ -20,21 +20,41 @@
 static goro_chan *never;
 static goro_mutex mu = GORO_MUTEX_INIT;
 static goro_waitgroup done = GORO_WAITGROUP_INIT;
-static int arrived; /* goroutines about to park */
+static int arrived;  /* goroutines about to park */
+static int id_slots; /* spawned_ids taken */
+/* The ids of the goroutines spawned (goro_self at their start): ids are handed out in
+ * batches per P, so they need not be 2..108 if main moved between Ps while spawning. */
+static uint64_t spawned_ids[NRECV + NMUTEX];
+
+static void note_id(void) {
+    int k = __atomic_fetch_add(&id_slots, 1, __ATOMIC_RELAXED);
+    CHECK(k < NRECV + NMUTEX);
+    __atomic_store_n(&spawned_ids[k], goro_self(), __ATOMIC_RELAXED);
+}
+
+/* Where id is in spawned_ids, or -1. */
+static int spawned_index(uint64_t id) {
+    for (int i = 0; i < NRECV + NMUTEX; i++)
+        if (__atomic_load_n(&spawned_ids[i], __ATOMIC_RELAXED) == id)
+            return i;
+    return -1;
+}
 
 __attribute__((noinline)) void park_recv(void *arg);
 __attribute__((noinline)) void park_mutex(void *arg);
 
 __attribute__((noinline)) void park_recv(void *arg) {
     (void)arg;
-    __atomic_add_fetch(&arrived, 1, __ATOMIC_RELAXED);
+    note_id();
+    __atomic_add_fetch(&arrived, 1, __ATOMIC_RELEASE); /* after note_id */
     CHECK(goro_chan_recv(never, NULL) == GORO_ECLOSED);
     goro_wg_done(&done);
 }
 
 __attribute__((noinline)) void park_mutex(void *arg) {
     (void)arg;
-    __atomic_add_fetch(&arrived, 1, __ATOMIC_RELAXED);
+    note_id();
+    __atomic_add_fetch(&arrived, 1, __ATOMIC_RELEASE); /* after note_id */
     goro_mutex_lock(&mu);
     goro_mutex_unlock(&mu);
     goro_wg_done(&done);
@@ -299,13 +319,16 @@ static void check_json_list(void) {
     jv *list = jget(root, "goroutines", J_ARR);
     CHECK(list->n == 1 + NRECV + NMUTEX);
     CHECK(jget(root, "count", J_NUM)->num == (double)list->n);
-    static char seen[1 + 1 + NRECV + NMUTEX];
+    static char seen[NRECV + NMUTEX];
     int recv = 0, main_seen = 0;
     for (size_t i = 0; i < list->n; i++) {
         jv *g = list->item[i];
         double id = jget(g, "id", J_NUM)->num;
-        CHECK(id >= 1 && id <= 1 + NRECV + NMUTEX && !seen[(int)id]);
-        seen[(int)id] = 1;
+        int k = id == 1 ? -1 : spawned_index((uint64_t)id);
+        CHECKF(id == 1 ? !main_seen : k >= 0 && !seen[k], "goroutine id %g: %s", id,
+               id == 1 || k >= 0 ? "listed twice" : "not main's or a spawned one's");
+        if (k >= 0)
+            seen[k] = 1;
         jget(g, "wait_ms", J_NUM);
         jget(g, "frames", J_ARR);
         if (id == 1) {
@@ -333,7 +356,7 @@ static void main_fn(void *arg) {
         CHECK(goro_spawn(park_mutex, NULL) == 0);
     /* Each has reached its park once it counted itself; the dump's stop of the world
      * lets those on their way finish parking first. */
-    for (long i = 0; __atomic_load_n(&arrived, __ATOMIC_RELAXED) < NRECV + NMUTEX; i++) {
+    for (long i = 0; __atomic_load_n(&arrived, __ATOMIC_ACQUIRE) < NRECV + NMUTEX; i++) {
         CHECKF(i < 10000000, "only %d goroutines arrived", arrived);
         goro_yield();
     }
