@@ -15,6 +15,12 @@
  *    other goroutines. When it resumes it may be on another OS thread: anything that
  *    belongs to the thread (_Thread_local variables, errno, thread ids, locks taken with
  *    pthread_mutex_lock, signal masks) must not be held across a call that may park.
+ *  - A thread that is not running a goroutine (before goro_run, or a plain pthread beside
+ *    it) may call the runtime too. Where a goroutine would park, such a thread waits on
+ *    its own: goro_mutex_lock, the rwmutex locks, goro_wg_wait and goro_cond_wait poll
+ *    (sleeping 1 us, doubling to 1 ms, between looks), goro_sleep sleeps the thread;
+ *    channel operations, select, timers and fd waits that would have to wait return
+ *    GORO_EPERM instead. What it unlocks, sends or signals wakes goroutines as usual.
  *  - The floating-point control state (rounding mode, flush-to-zero, exception masks:
  *    x86-64 MXCSR and x87 control word, aarch64 FPCR) belongs to the goroutine: what it
  *    sets (fesetround, _mm_setcsr, ...) stays with it on every thread it runs on and does

@@ -67,6 +67,21 @@ static bool cond_park_commit(goro__g *g, void *cond) {
     return true;
 }
 
+/* goro_cond_wait outside a goroutine: the thread never enqueues and polls notify, like a
+ * waiter that has not enqueued yet (C2): signal finds no node for its ticket and only
+ * moves notify past it. */
+static __attribute__((noinline)) void wait_outside(goro_cond *c, uint32_t t) {
+    goro__outside_contact();
+    for (unsigned round = 0;;) {
+        goro__spin_lock(&c->lock);
+        bool notified = before(t, goro__load_relaxed(&c->notify));
+        goro__spin_unlock(&c->lock);
+        if (notified)
+            return;
+        goro__outside_pause(&round);
+    }
+}
+
 void goro_cond_wait(goro_cond *c, goro_mutex *m) {
     /* Relaxed: the mutex orders it. Our unlock of m (release) happens before the lock of
      * any signaller that changed the condition afterwards, so its load of ticket sees
@@ -75,6 +90,11 @@ void goro_cond_wait(goro_cond *c, goro_mutex *m) {
     goro_mutex_unlock(m);
 
     cond_waiter w = {.g = goro__getg(), .ticket = t, .next = NULL};
+    if (GORO__UNLIKELY(!w.g)) {
+        wait_outside(c, t);
+        goro_mutex_lock(m);
+        return;
+    }
     goro__spin_lock(&c->lock);
     /* Relaxed: notify is only written under the lock we hold. */
     if (before(t, goro__load_relaxed(&c->notify))) {

@@ -364,6 +364,12 @@ void goro__altstack_remove(goro__m *m);
  * queues, timer heaps). The other bits are the caller's. */
 void goro__spin_lock(uint32_t *l);
 void goro__spin_unlock(uint32_t *l);
+/* A thread outside the runtime (no goroutine) that has to wait for a mutex, a wait group
+ * or a condition waits on its own: it polls, sleeping between looks for 1 us, doubling to
+ * 1 ms (round starts at 0). goro_sleep from it sleeps the thread (CLOCK_MONOTONIC, the
+ * real clock even in deterministic mode). */
+void goro__outside_pause(unsigned *round);
+void goro__outside_sleep_until(int64_t deadline);
 
 /* ---- sync.c: semaphores */
 void goro__sema_acquire(goro__sema *s, bool lifo, int reason);

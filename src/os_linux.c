@@ -121,6 +121,25 @@ bool goro__note_sleep(goro__note *n, int64_t deadline) {
     return true;
 }
 
+void goro__outside_pause(unsigned *round) {
+    /* 1 us, doubling to 1 ms: a short wait costs little latency, a long one little CPU. */
+    long ns = *round < 10 ? 1000L << *round : 1000000L;
+    if (*round < 10)
+        (*round)++;
+    struct timespec ts = {0, ns};
+    nanosleep(&ts, NULL);
+}
+
+void goro__outside_sleep_until(int64_t deadline) {
+    if (deadline == GORO_FOREVER) {
+        for (;;)
+            pause();
+    }
+    struct timespec ts = {deadline / 1000000000, deadline % 1000000000};
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
+    }
+}
+
 void goro__spin_lock(uint32_t *l) {
     for (unsigned i = 0;; i++) {
         uint32_t w = goro__load_relaxed(l);

@@ -320,8 +320,10 @@ static bool sleep_commit(goro__g *g, void *arg) {
 
 int goro_sleep_until(int64_t deadline) {
     goro__g *g = goro__getg();
-    if (!g)
+    if (!g) {
+        goro__outside_sleep_until(deadline); /* a plain thread: it sleeps itself */
         return 0;
+    }
     if (deadline != GORO_FOREVER && deadline <= goro__nanotime()) {
         goro_yield();
         return 0;

@@ -70,10 +70,23 @@ static bool sema_park_commit(goro__g *g, void *sema) {
     return true;
 }
 
+/* goro__sema_acquire outside a goroutine: the thread waits for a unit a release leaves
+ * in the count, never queued, so it gets one only while no goroutine waits (S2 hands
+ * units to queued waiters first). */
+static __attribute__((noinline)) void sema_acquire_outside(goro__sema *s) {
+    goro__outside_contact();
+    for (unsigned round = 0; !sema_try(s);)
+        goro__outside_pause(&round);
+}
+
 void goro__sema_acquire(goro__sema *s, bool lifo, int reason) {
     if (sema_try(s))
         return;
     goro__g *g = goro__getg();
+    if (GORO__UNLIKELY(!g)) {
+        sema_acquire_outside(s);
+        return;
+    }
     sema_waiter *w = (sema_waiter *)goro__gw(g)->wrec; /* (S4) */
     sema_lock(s);
     if (sema_try(s)) {
@@ -112,7 +125,7 @@ void goro__sema_release(goro__sema *s, bool handoff) {
     goro__wait_dequeued(g); /* (S4) */
     sema_unlock(s);         /* our last access (S3) */
     goro__ready(g);
-    if (handoff)
+    if (handoff && goro__getg())
         goro__yield_now(); /* g is in runnext: it runs now, on our time slice */
 }
 
@@ -135,7 +148,8 @@ static bool can_spin(int iter) {
         return false;
     /* Unbracketed read of the P (internal.h): it may be gone (sysmon.c), and then this
      * only peeks at a P that someone else may own, which is harmless. */
-    goro__p *p = goro__getm()->p;
+    goro__m *m = goro__getm();
+    goro__p *p = m ? m->p : NULL; /* no M: a thread outside the runtime */
     return p && !goro__p_queued(p) && !goro__load_relaxed(&p->runnext);
 }
 

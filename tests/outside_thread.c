@@ -1,10 +1,10 @@
 /*
- * chan_outside: channel operations and select called from a plain thread, not a goroutine.
+ * outside_thread: the runtime called from a plain thread, not a goroutine (goro.h).
  *
- * goro.h's rule: an operation that would have to wait outside a goroutine returns
- * GORO_EPERM; one that can complete at once does. Checked from main before any runtime
- * exists, and from a pthread while a runtime runs, where the thread's operations also
- * complete goroutines' waits:
+ * Channels: an operation that would have to wait outside a goroutine returns GORO_EPERM;
+ * one that can complete at once does. Checked from main before any runtime exists, and
+ * from a pthread while a runtime runs, where the thread's operations also complete
+ * goroutines' waits:
  *  - buffered send with room and receive of a buffered value succeed, in FIFO order;
  *  - a send with no room, a receive with nothing there, and a select of several cases none
  *    of which is ready return GORO_EPERM (deadline 0: GORO_EAGAIN), and lose nothing;
@@ -14,6 +14,12 @@
  *    send hands its value to the thread's receive; close from the thread wakes a parked
  *    receiver with GORO_ECLOSED. The goroutines park only after the thread has used a
  *    channel: from then on the deadlock check stands down (while all of them wait for it).
+ * Sync and sleep, where a goroutine would park, make the thread wait: goro_sleep sleeps
+ * it at least as long; goro_mutex_lock of a mutex a goroutine holds returns once the
+ * goroutine unlocks it (and never while it holds it), and a goroutine waiting for a mutex
+ * the thread holds gets it when the thread unlocks; goro_wg_wait returns once goroutines
+ * have called done (not before); goro_cond_wait returns after the goroutine's signal,
+ * with the predicate set.
  */
 #include "testutil.h"
 
@@ -22,7 +28,15 @@
 
 #define SELECTS 200
 
+static void check_sleep(const char *where) {
+    int64_t t0 = goro_now();
+    CHECK_EQ(goro_sleep(5 * TU_MS), 0);
+    CHECKF(goro_now() - t0 >= 5 * TU_MS, "%s: goro_sleep(5 ms) returned after %lld ns", where,
+           (long long)(goro_now() - t0));
+}
+
 static void check_plain_thread(const char *where) {
+    check_sleep(where);
     goro_chan *b, *u;
     CHECK_EQ(goro_chan_make(&b, sizeof(int), 2), 0);
     CHECK_EQ(goro_chan_make(&u, sizeof(int), 0), 0);
@@ -80,8 +94,49 @@ typedef struct partners {
     goro_waitgroup wg;
     atomic_int parked;   /* goroutines about to wait */
     atomic_int outsider; /* the plain thread has used channels (check_plain_thread) */
+    /* Sync: */
+    goro_mutex mu;
+    atomic_int phase;         /* steps of the mutex exchange, see mutex_partner */
+    int in_mu;                /* [mu] who is inside: 1 goroutine, 2 thread */
+    goro_waitgroup wg_thread; /* the thread waits for WG_GOROUTINES dones */
+    atomic_int wg_done;
+    goro_cond cond;
+    int pred; /* [mu] set before the signal */
     int got, closed_rc;
 } partners;
+
+#define WG_GOROUTINES 4
+
+/* Holds mu while the thread tries to lock it (phase 1 -> 2), then waits for the thread to
+ * hold it and locks it again (phase 3), blocking until the thread unlocks. */
+static void mutex_partner(void *arg) {
+    partners *p = arg;
+    goro_mutex_lock(&p->mu);
+    p->in_mu = 1;
+    atomic_store(&p->phase, 1);
+    while (atomic_load(&p->phase) < 2) /* the thread is about to block in lock */
+        goro_yield();
+    goro_sleep(10 * TU_MS); /* let it block: it must not get in while we are */
+    CHECK_EQ(p->in_mu, 1);
+    p->in_mu = 0;
+    goro_mutex_unlock(&p->mu);
+    while (atomic_load(&p->phase) < 3) /* the thread holds mu */
+        goro_yield();
+    goro_mutex_lock(&p->mu); /* parks until the thread unlocks */
+    CHECK_EQ(p->in_mu, 0);
+    p->pred = 1;
+    goro_cond_signal(&p->cond);
+    goro_mutex_unlock(&p->mu);
+    goro_wg_done(&p->wg);
+}
+
+static void wg_partner(void *arg) {
+    partners *p = arg;
+    goro_sleep(5 * TU_MS);
+    atomic_fetch_add(&p->wg_done, 1);
+    goro_wg_done(&p->wg_thread);
+    goro_wg_done(&p->wg);
+}
 
 static void receiver(void *arg) {
     partners *p = arg;
@@ -124,12 +179,35 @@ static void *plain_thread(void *arg) {
     CHECK_EQ(rc, 0);
     CHECK_EQ(out, 77);
     CHECK_EQ(goro_chan_close(p->closing), 0);
+
+    /* Wait group. */
+    goro_wg_wait(&p->wg_thread);
+    CHECK_EQ(atomic_load(&p->wg_done), WG_GOROUTINES);
+    /* Mutex, both ways, and a condition. */
+    while (atomic_load(&p->phase) < 1)
+        sched_yield();
+    atomic_store(&p->phase, 2);
+    goro_mutex_lock(&p->mu); /* held by mutex_partner: waits */
+    CHECK_EQ(p->in_mu, 0);
+    p->in_mu = 2;
+    atomic_store(&p->phase, 3);
+    int64_t t0 = goro_now();
+    while (goro_now() - t0 < 10 * TU_MS) /* mutex_partner blocks in lock meanwhile */
+        sched_yield();
+    CHECK_EQ(p->in_mu, 2);
+    p->in_mu = 0;
+    while (!p->pred)
+        goro_cond_wait(&p->cond, &p->mu); /* unlocks: mutex_partner gets in, signals */
+    goro_mutex_unlock(&p->mu);
     return NULL;
 }
 
 static void test_main(void *arg) {
     (void)arg;
-    partners p = {.wg = GORO_WAITGROUP_INIT};
+    partners p = {.wg = GORO_WAITGROUP_INIT,
+                  .mu = GORO_MUTEX_INIT,
+                  .wg_thread = GORO_WAITGROUP_INIT,
+                  .cond = GORO_COND_INIT};
     CHECK_EQ(goro_chan_make(&p.to_g, sizeof(int), 0), 0);
     CHECK_EQ(goro_chan_make(&p.from_g, sizeof(int), 0), 0);
     CHECK_EQ(goro_chan_make(&p.closing, sizeof(int), 0), 0);
@@ -140,7 +218,11 @@ static void test_main(void *arg) {
      * parking. */
     while (!atomic_load(&p.outsider))
         goro_yield();
-    goro_wg_add(&p.wg, 3);
+    goro_wg_add(&p.wg, 4 + WG_GOROUTINES);
+    goro_wg_add(&p.wg_thread, WG_GOROUTINES);
+    for (int i = 0; i < WG_GOROUTINES; i++)
+        CHECK_EQ(goro_spawn(wg_partner, &p), 0);
+    CHECK_EQ(goro_spawn(mutex_partner, &p), 0);
     CHECK_EQ(goro_spawn(receiver, &p), 0);
     CHECK_EQ(goro_spawn(sender, &p), 0);
     CHECK_EQ(goro_spawn(close_waiter, &p), 0);
@@ -155,7 +237,12 @@ static void test_main(void *arg) {
 
 int main(void) {
     check_plain_thread("main before goro_run");
+    goro_mutex mu = GORO_MUTEX_INIT;
+    goro_mutex_lock(&mu); /* uncontended, before any runtime */
+    goro_mutex_unlock(&mu);
+    goro_waitgroup wg = GORO_WAITGROUP_INIT;
+    goro_wg_wait(&wg); /* a zero count returns at once */
     CHECK_EQ(goro_run(NULL, test_main, NULL), 0);
     check_plain_thread("main after goro_run");
-    return tu_pass("chan_outside");
+    return tu_pass("outside_thread");
 }
