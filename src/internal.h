@@ -126,6 +126,11 @@ void goro__wakep(void);
 /* A thread outside the runtime used a channel (and may wake goroutines): the deadlock
  * check stands down for the rest of the run (sched.c). */
 void goro__outside_contact(void);
+/* n goroutines the netpoller found (RUNNABLE already), to the global queue: they leave
+ * sched.npollwait and enter the queue under sched.lock, so check_deadlock (which holds it)
+ * sees them in one place or the other, and none runs while still counted (netpoll.c, N4).
+ * Never called with sched.lock held. */
+void goro__polled_to_global(goro__g **gs, int n);
 /* A random number generator (wyrand) on the state *s, inline: a select draws one per two
  * cases. In deterministic mode the seeded stream's (replay.c, V2). goro__rand uses the
  * M's state; a thread outside the runtime has one of its own (chan.c). */

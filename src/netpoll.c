@@ -37,7 +37,12 @@
  *       non-zero, and deadlock detection treats them as wakeable. A waiter the poller
  *       found stays counted until its goroutine is in a run queue (inject in sched.c),
  *       so the monitor, which polls without being an M, never holds one that no count
- *       or queue shows.
+ *       or queue shows; and it is uncounted before it can run, so goro_stats'
+ *       netpoll_waiting never counts a goroutine that has run since its wake-up (tests
+ *       wait on it for "parked"). To the global queue both happen under sched.lock
+ *       (goro__polled_to_global); to a P's queue the count drops first, while the
+ *       injecting M runs with that P. Wakers other than the poller (goro_close, a
+ *       deadline) uncount the waiter before they ready it.
  *  (N5) Every goro_read/write/accept/fd_wait holds a reference on the fd (pd->refs) for
  *       its whole duration, and goro_close only sets REF_CLOSING: whoever brings the
  *       count to zero with REF_CLOSING set (goro_close itself, or the last call to
@@ -482,10 +487,7 @@ static int fire(goro__pollev ev, goro__g **gs, int n, int max) {
             gs[n++] = g;
         } else {
             goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
-            goro__globrunq_put(&g, 1);
-            /* Release: after the put, for check_deadlock (N4). */
-            goro__add_acqrel(&goro__S.npollwait, -1);
-            goro__wakep_any();
+            goro__polled_to_global(&g, 1); /* (N4) */
         }
     }
     return n;

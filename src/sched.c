@@ -1298,23 +1298,30 @@ static int64_t next_timer(void) {
     return next;
 }
 
+void goro__polled_to_global(goro__g **gs, int n) {
+    lock_sched();
+    goro__add_relaxed(&goro__S.npollwait, -n);
+    goro__globrunq_put(gs, (uint32_t)n);
+    unlock_sched();
+    goro__wakep_any();
+}
+
 /* Makes the n goroutines the netpoller found runnable. With a P (the caller's) they go
  * to its queue and the first is returned for the caller to run; without, to the global
- * queue for idle Ps, and NULL is returned. They leave sched.npollwait only once queued
- * (netpoll.c, N4). */
+ * queue for idle Ps, and NULL is returned. None of them runs while still counted in
+ * sched.npollwait (netpoll.c, N4). */
 static goro__g *inject(goro__p *p, goro__g **gs, int n) {
     for (int i = 0; i < n; i++)
         goro__store_relaxed(&gs[i]->status, GORO__G_RUNNABLE);
     if (!p) {
-        goro__globrunq_put(gs, (uint32_t)n);
-        /* Release: after the put, for check_deadlock. */
-        goro__add_acqrel(&goro__S.npollwait, -n);
-        goro__wakep_any();
+        goro__polled_to_global(gs, n);
         return NULL;
     }
+    /* Uncounted before they are queued (a thief could run one at once): meanwhile this M
+     * holds a P and runs, which check_deadlock sees. */
+    goro__add_acqrel(&goro__S.npollwait, -n);
     for (int i = 1; i < n; i++)
-        goro__runqput(p, gs[i], false);
-    goro__add_acqrel(&goro__S.npollwait, -n); /* gs[0] is ours: we hold a P */
+        goro__runqput(p, gs[i], false); /* gs[0] is ours */
     /* As goro__ready: a few ready connections are served here sooner than another
      * thread could be woken to take them (~5 us); a batch is worth sharing. */
     if (goro__runq_len(&p->runq) >= GORO__READY_WAKE_MIN)

@@ -281,8 +281,10 @@ static void with_ticker(int hog_kind) {
     CHECKF(worst < bound,
            "%s: no tick for %.1f ms (from %.1f ms into the hog): the hog kept the only P", kind,
            (double)worst / 1e6, (double)worst_at / 1e6);
-    CHECKF(during >= (int)(HOG_NS / TICK_NS / 2), "%s: only %d of %d ticks arrived during the hog",
-           kind, during, (int)(HOG_NS / TICK_NS));
+    /* Half the ticks, natively; under emulation a third of that (47 of 100 seen with qemu,
+     * every gap within the bound). */
+    CHECKF(during >= (int)(HOG_NS / TICK_NS / 2 / nu_slow()),
+           "%s: only %d of %d ticks arrived during the hog", kind, during, (int)(HOG_NS / TICK_NS));
     CHECKF(preempted >= 1, "%s: goro_stats preemptions did not grow (%llu -> %llu)", kind,
            (unsigned long long)before.preemptions, (unsigned long long)after.preemptions);
 }
