@@ -306,10 +306,10 @@ GORO_API void goro_once_do(goro_once *o, void (*fn)(void *), void *arg);
  * GORO_ETIMEDOUT at the deadline). An operation that would have to wait outside a goroutine
  * returns GORO_EPERM; one that can complete at once works from any thread, before, during
  * or after goro_run, and wakes the goroutine it completes. Once a thread outside the
- * runtime has used a channel during a goro_run (woken a goroutine or met GORO_EPERM), the
- * runtime no longer declares "all goroutines are asleep - deadlock!" in that run: the
- * thread may wake them. Goroutines that all wait for such a thread before its first use
- * are declared deadlocked. Channels are reference counted: make returns one
+ * runtime has woken a goroutine or had to wait (GORO_EPERM here, or a wait of its own in
+ * a sync call) during a goro_run, the runtime no longer declares "all goroutines are
+ * asleep - deadlock!" in that run: the thread may wake them. Goroutines that all wait for
+ * such a thread before it first does so are declared deadlocked. Channels are reference counted: make returns one
  * reference; the last goro_chan_release frees it (no goroutine may still use it).
  */
 typedef struct goro_chan goro_chan;

@@ -123,8 +123,8 @@ void goro__ready(goro__g *g);
 void goro__yield_now(void);
 /* Wakes an idle M to run an idle P if there is one and nobody is spinning. */
 void goro__wakep(void);
-/* A thread outside the runtime used a channel (and may wake goroutines): the deadlock
- * check stands down for the rest of the run (sched.c). */
+/* A thread outside the runtime woke a goroutine or had to wait (so it may wake goroutines):
+ * the deadlock check stands down for the rest of the run (sched.c). */
 void goro__outside_contact(void);
 /* n goroutines the netpoller found (RUNNABLE already), to the global queue: they leave
  * sched.npollwait and enter the queue under sched.lock, so check_deadlock (which holds it)

@@ -247,8 +247,8 @@ typedef struct goro__sched {
     goro__m *allm;      /* [lock: sched.lock] */
     int32_t mcount;     /* [atomic] written under sched.lock */
     int32_t nblocking;  /* [atomic] Ms in blocking calls */
-    bool outside;       /* [atomic] a thread outside the runtime has used a channel: it may
-                           wake goroutines, so the deadlock check is off (sched.c) */
+    bool outside;       /* [atomic] a thread outside the runtime woke a goroutine or had to
+                           wait: it may wake goroutines, so no deadlock check (sched.c) */
     /* Netpoller (netpoll.c). */
     int32_t npollwait;  /* [atomic] goroutines parked on the netpoller, or found by it and
                            not yet queued (netpoll.c, N4) */

@@ -366,9 +366,9 @@ static int64_t next_timer(void);
 /* Called by an M about to sleep with no timer pending anywhere (until 0): if every other
  * M sleeps too and every P is idle with nothing queued, no goroutine can ever be woken
  * (only goroutines wake goroutines, and no timer will), so the program is deadlocked.
- * A thread outside the runtime can wake goroutines too (a channel operation that needs no
- * waiting, from a plain thread): once one has used a channel in this run (goro__S.outside,
- * set by goro__outside_contact), no deadlock is declared. Caller holds sched.lock. */
+ * A thread outside the runtime can wake goroutines too (a send or an unlock from a plain
+ * thread): once one has woken a goroutine or had to wait in this run (goro__S.outside, set
+ * by goro__outside_contact), no deadlock is declared. Caller holds sched.lock. */
 static void check_deadlock(int64_t until) {
     /* npollwait first, with acquire: a goroutine the poller found (the monitor polls
      * without being an M) leaves the count only once it is queued (netpoll.c, N4), so
