@@ -705,7 +705,7 @@ static inline __attribute__((always_inline)) int block_plain(goro_chan *c, waitq
     w->elem = elem;
     w->ws = NULL;
     enqueue(q, w);
-    goro__wait_queued(g, GORO__WK_CHAN, &c->lock);
+    goro__wait_queued_off_stack(g, GORO__WK_CHAN, &c->lock); /* c is a heap block */
     /* The commit drops the lock once we are WAITING (C4); chan_unlock's store. */
     goro__park(reason, goro__commit_unlock_word, &c->lock);
     return w->result; /* dequeued and completed by a partner or close */

@@ -431,17 +431,23 @@ void *goro__compact_restore(goro__g *g);
 /* Whether this goro_run compacts stacks (compact.c). [init-only] With it off, the wait
  * paths below cost a load of this flag and a branch. */
 extern bool goro__compacting;
-/* Publishes g's in-descriptor record of kind as queued under *lock (K2). Caller holds
- * *lock and has enqueued the record; g is the running goroutine. A lock word on g's own
- * stack (a wait group of its own) is not published: it would be compacted with the
- * stack, so such a wait is never a candidate. */
-static inline void goro__wait_queued(goro__g *g, int kind, uint32_t *lock) {
-    if (!goro__compacting ||
-        ((char *)lock >= g->stack_lo && (char *)lock < g->stack_lo + g->stack_size))
+/* Publishes g's in-descriptor record of kind as queued under *lock (K2), a lock word that
+ * is not on g's stack (a channel's: in its heap block). Caller holds *lock and has
+ * enqueued the record; g is the running goroutine. */
+static inline void goro__wait_queued_off_stack(goro__g *g, int kind, uint32_t *lock) {
+    if (!goro__compacting)
         return;
     g->wkind = (uint8_t)kind;
     /* Relaxed: read by the compactor once g is parked, after its acquire of g->sp. */
     __atomic_store_n(&goro__gw(g)->wlock, lock, __ATOMIC_RELAXED);
+}
+/* The same for a lock word anywhere. One on g's own stack (a wait group of its own) is
+ * not published: it would be compacted with the stack, so such a wait is never a
+ * candidate. */
+static inline void goro__wait_queued(goro__g *g, int kind, uint32_t *lock) {
+    if (goro__compacting &&
+        !((char *)lock >= g->stack_lo && (char *)lock < g->stack_lo + g->stack_size))
+        goro__wait_queued_off_stack(g, kind, lock);
 }
 /* (K3) Whoever takes g's in-descriptor record off its queue, holding *goro__gw(g)->wlock, calls
  * this before touching what the record points at: a compactor that claimed g either sees

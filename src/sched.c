@@ -806,10 +806,11 @@ static __attribute__((noinline)) goro__g *pick_diverted(goro__m *m) {
  * exiting (then g0 must run). A due timer of the P runs first. One load tests all three
  * reasons not to (sched.divert), a tenth of the checks of a hop's pick. */
 static inline goro__g *pick_next(goro__m *m) {
+    goro__p *p = m->p; /* read once: the atomic load below makes the compiler read it again */
     if (GORO__UNLIKELY(goro__load_relaxed(&goro__S.divert)))
         return pick_diverted(m);
-    check_timers(m->p);
-    return pick_local(m->p);
+    check_timers(p);
+    return pick_local(p);
 }
 
 static void wake_all_for_exit(void) {
