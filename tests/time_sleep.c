@@ -74,20 +74,36 @@ static void sleep_until(void) {
 }
 
 static _Atomic int64_t helper_ran_at;
+static _Atomic long helper_tid;
 
 static void helper(void *arg) {
     (void)arg;
+    atomic_store(&helper_tid, (long)syscall(SYS_gettid));
     atomic_store(&helper_ran_at, goro_now());
 }
 
+/* The sleeper's thread runs the goroutine spawned before the sleep while the sleeper
+ * sleeps. With several Ps another thread may take the helper first (and, on a loaded
+ * machine, be descheduled past the wake-up: seen under TSan), so up to 5 tries must show
+ * it once; a goro_sleep that blocked its thread would never. */
 static void sleep_parks(void) {
-    CHECK(goro_spawn(helper, NULL) == 0);
-    goro_sleep(30 * TU_MS);
-    int64_t woke = goro_now();
-    int64_t ran = atomic_load(&helper_ran_at);
-    CHECKF(ran != 0 && ran < woke,
-           "a goroutine spawned before a 30 ms goro_sleep had not run when the sleeper woke: "
-           "goro_sleep blocks its thread instead of parking");
+    for (int attempt = 1;; attempt++) {
+        atomic_store(&helper_ran_at, 0);
+        atomic_store(&helper_tid, 0);
+        long tid = (long)syscall(SYS_gettid);
+        CHECK(goro_spawn(helper, NULL) == 0);
+        goro_sleep(30 * TU_MS);
+        int64_t woke = goro_now();
+        int64_t ran = atomic_load(&helper_ran_at);
+        if (ran != 0 && ran < woke && atomic_load(&helper_tid) == tid)
+            return;
+        CHECKF(attempt < 5,
+               "a goroutine spawned before a 30 ms goro_sleep did not run on the sleeper's thread "
+               "while it slept, in %d tries: goro_sleep blocks its thread instead of parking",
+               attempt);
+        while (atomic_load(&helper_ran_at) == 0)
+            goro_yield(); /* this try's helper finishes before the next one */
+    }
 }
 
 /* ---------------------------------------------------------------- many sleepers */
