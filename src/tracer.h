@@ -29,6 +29,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "tracer_json.h"
 
 /* Nonzero while a trace records. [atomic] Written by goro_trace_start/stop with the world
  * stopped (relaxed is enough for the hooks: the stop and start of the world order it for
@@ -71,7 +72,6 @@ typedef uintptr_t goro__tw;
 void goro__trace_go_create_slow(goro__tw p, goro__tw g, goro__tw unused);
 /* m, g, type | reason << 8; the event's arg is the waker for GORO__EV_GO_UNBLOCK. */
 void goro__trace_go_ev_slow(goro__tw m, goro__tw g, goro__tw type_reason);
-void goro__trace_go_switch_slow(goro__tw m, goro__tw from, goro__tw to);
 void goro__trace_go_unpark_slow(goro__tw m, goro__tw g, goro__tw parked);
 void goro__trace_proc_slow(goro__tw m, goro__tw p, goro__tw type);
 void goro__trace_syscall_enter_slow(goro__tw m, goro__tw g, goro__tw unused);
@@ -116,6 +116,42 @@ void goro__trace_run_end(void);
 #define GORO__TRACE_CALL(fn, a, b, c) (fn)((goro__tw)(a), (goro__tw)(b), (goro__tw)(c))
 #endif
 
+/* ---- the inline fast path of the hot goroutine hooks (start, stop, block, unblock)
+ *
+ * Recording one of these four on an owned P (tracer.c, R1) is one 8-byte store into the
+ * P's chunk: the compact word (tracer_json.h), without a timestamp (the JSON writer
+ * interpolates it between the stamped records around it, tracer.c R7). No clock read, no
+ * call. The out-of-line half (through the trampoline) runs when the cursor reaches
+ * lim: the chunk is full, the stamp countdown ran out (every GORO__TRACE_STAMP_EVERY
+ * events), the ticker asked for a stamp (it stores NULL into lim), or the P has no chunk
+ * yet. */
+
+/* A P's write cursor. [owner-P] pos; lim [atomic]: the owner and the ticker (tracer.c). */
+typedef struct goro__trace_cur {
+    uint64_t *pos; /* the next free word of the P's chunk, NULL if none */
+    uint64_t *lim; /* the fast path writes while pos < lim */
+} __attribute__((aligned(64))) goro__trace_cur;
+extern goro__trace_cur goro__trace_curs[GORO__MAXPROCS_LIMIT] __attribute__((visibility("hidden")));
+
+/* Writes the compact record w for m's P, or calls the out-of-line half slow(m, g, tr). */
+#define GORO__TRACE_FAST(m, g, w, slow, tr)                                                        \
+    do {                                                                                           \
+        if (GORO__TRACING()) {                                                                     \
+            goro__p *p_ = (m)->p;                                                                  \
+            goro__g *c_ = (m)->curg;                                                               \
+            if (GORO__LIKELY(p_ && !(c_ && c_->blocking_depth))) {                                 \
+                goro__trace_cur *k_ = &goro__trace_curs[p_->id];                                   \
+                uint64_t *pos_ = k_->pos;                                                          \
+                if (GORO__LIKELY(pos_ < goro__load_relaxed(&k_->lim))) {                           \
+                    *pos_ = (w);                                                                   \
+                    k_->pos = pos_ + 1;                                                            \
+                    break;                                                                         \
+                }                                                                                  \
+            }                                                                                      \
+            GORO__TRACE_CALL(slow, m, g, tr);                                                      \
+        }                                                                                          \
+    } while (0)
+
 /* ---- the hooks, one line each at their call sites */
 
 #define GORO__TRACE_HOOK(fn, a, b, c)                                                              \
@@ -131,22 +167,28 @@ static inline void goro__trace_go_create(goro__p *p, goro__g *g) {
 
 /* run(), hand_stack: g starts running on m's P. */
 static inline void goro__trace_go_start(goro__m *m, goro__g *g) {
-    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_START);
+    GORO__TRACE_FAST(m, g, GORO__TRACE_WORD(GORO__EV_GO_START, 0, g->id), goro__trace_go_ev_slow,
+                     GORO__EV_GO_START);
 }
 
 /* A yield or a preemption (why: GORO__TRACE_STOP_*): g stops running, stays runnable. */
 static inline void goro__trace_go_stop(goro__m *m, goro__g *g, int why) {
-    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_STOP | (goro__tw)why << 8);
+    GORO__TRACE_FAST(m, g, GORO__TRACE_WORD(GORO__EV_GO_STOP, why, g->id), goro__trace_go_ev_slow,
+                     GORO__EV_GO_STOP | (goro__tw)why << 8);
 }
 
 /* The one-P yield's inlined switch: from yields, to starts. */
 static inline void goro__trace_go_switch(goro__m *m, goro__g *from, goro__g *to) {
-    GORO__TRACE_HOOK(goro__trace_go_switch_slow, m, from, to);
+    GORO__TRACE_FAST(m, from, GORO__TRACE_WORD(GORO__EV_GO_STOP, GORO__TRACE_STOP_YIELD, from->id),
+                     goro__trace_go_ev_slow, GORO__EV_GO_STOP);
+    GORO__TRACE_FAST(m, to, GORO__TRACE_WORD(GORO__EV_GO_START, 0, to->id), goro__trace_go_ev_slow,
+                     GORO__EV_GO_START);
 }
 
 /* goro__park, before anything publishes g as waiting. */
 static inline void goro__trace_go_block(goro__m *m, goro__g *g, int reason) {
-    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_BLOCK | (goro__tw)reason << 8);
+    GORO__TRACE_FAST(m, g, GORO__TRACE_WORD(GORO__EV_GO_BLOCK, reason, g->id),
+                     goro__trace_go_ev_slow, GORO__EV_GO_BLOCK | (goro__tw)reason << 8);
 }
 
 /* goro__park when g runs on without a switch: not parked after all (unlockf said no), or
@@ -157,7 +199,8 @@ static inline void goro__trace_go_unpark(goro__m *m, goro__g *g, bool parked) {
 
 /* goro__ready: m's running goroutine (or the runtime on g0) makes the waiting g runnable. */
 static inline void goro__trace_go_unblock(goro__m *m, goro__g *g) {
-    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_UNBLOCK);
+    GORO__TRACE_FAST(m, g, GORO__TRACE_WORD(GORO__EV_GO_UNBLOCK, 0, g->id), goro__trace_go_ev_slow,
+                     GORO__EV_GO_UNBLOCK);
 }
 
 /* g_end: g returned from its function or called goro_exit. */

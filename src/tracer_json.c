@@ -24,14 +24,21 @@
  *  (J1) The writer checks the order of every goroutine's events (tracer.h's grammar) and
  *       counts what breaks it in "otherData": "anomalies", with the first few described.
  *       A correct runtime writes 0; the tests check it.
- *  (J2) A start may carry a timestamp a little earlier than the wake-up or stop that
- *       made its goroutine runnable, when that was written to another stream: a start
- *       after a goroutine-to-goroutine switch reuses the stamp of the stop before it
- *       (tracer.c) and the picked goroutine may have come from the global queue; and
- *       two CPUs' counter reads may disagree by a few cycles. Such a start waits, and is
- *       applied right after the event that makes its goroutine runnable, at that event's
- *       time ("reordered_starts" counts them); one still waiting at the end is an
- *       anomaly.
+ *  (J2) Most events of the hot paths carry no timestamp of their own: before the merge,
+ *       each stream's unstamped records get times interpolated between the stamped ones
+ *       around them (tracer.c, R7). So an event may come, by its time, a little before
+ *       the event of another stream that made it possible (a start before the wake-up
+ *       that made its goroutine runnable, a wake-up before the block), as two CPUs'
+ *       counter reads may also disagree by a few cycles. The merge takes, among the
+ *       streams' next events, the earliest whose goroutine is in a state that allows it;
+ *       a stream whose next event is not allowed yet waits (stalled), and resumes right
+ *       after the event that allows it, at that event's time at the earliest (so a
+ *       stream's times never go back). "reordered_starts" counts the events that
+ *       waited. When every stream waits, the earliest goes anyway: an anomaly.
+ *  (J3) A compact record (tracer_json.h) names neither its P nor its M nor a waker: the
+ *       P is the stream's, the M the one of the stream's last full record (every owner
+ *       change of a P starts with a full proc start), and an unblock's waker the
+ *       goroutine running on the P when it is applied.
  *
  * Strings from the program (goroutine names, regions, log messages) are escaped for JSON
  * by json_out.c; bytes that are not valid UTF-8 become U+FFFD.
@@ -54,6 +61,7 @@ enum { PID_PROCS = 1, PID_GOROUTINES = 2, PID_REGIONS = 3, PID_RUNTIME = 4 };
 enum { S_NONE = 0, S_RUNNABLE, S_RUNNING, S_BLOCKED, S_SYSCALL };
 #define MAX_REGIONS 32
 #define MAX_SAMPLES 8
+#define GORO__TRACE_WAKER_P UINT64_MAX /* (J3) the waker is the P's goroutine */
 
 /* Starts an event object: {"ph":..,"pid":..,"tid":..,"ts":.. and leaves it open. */
 static void ev_open(goro__jout *o, char ph, int pid, uint64_t tid, double ts_ns) {
@@ -88,9 +96,7 @@ typedef struct gst {
     const char *name;   /* in a chunk's payload, not terminated */
     uint16_t namelen;
     double since, psince;
-    uint64_t flow;          /* a wake arrow waiting for its next start, 0 if none */
-    bool has_pending;       /* a start that came early (J2) */
-    goro__trace_ev pending; /* that start */
+    uint64_t flow; /* a wake arrow waiting for its next start, 0 if none */
     int nregions;
     const char *rname[MAX_REGIONS];
     uint16_t rlen[MAX_REGIONS];
@@ -341,16 +347,31 @@ static void expect(conv *c, gst *g, int want, double t, const char *what) {
                 state_str(g->state));
 }
 
-static void process(conv *c, const goro__trace_ev *e, double t);
-
-/* g has just become runnable: a start that came early runs now (J2). */
-static void pending_start(conv *c, gst *g, double t) {
-    if (!g->has_pending || g->state != S_RUNNABLE)
-        return;
-    g->has_pending = false;
-    goro__trace_ev e = g->pending;
-    c->events--; /* counted when it came */
-    process(c, &e, t);
+/* Whether e's goroutine is in a state that allows e (J2). An unknown goroutine: yes (the
+ * event is an anomaly anyway). */
+static bool allowed(conv *c, const goro__trace_ev *e) {
+    int want;
+    switch (e->type) {
+    case GORO__EV_GO_START:
+        want = S_RUNNABLE;
+        break;
+    case GORO__EV_GO_UNBLOCK:
+    case GORO__EV_NETPOLL_WAKE:
+        want = S_BLOCKED;
+        break;
+    case GORO__EV_GO_BLOCK:
+    case GORO__EV_GO_END:
+    case GORO__EV_SYSCALL_ENTER:
+    case GORO__EV_GO_STOP:
+        want = S_RUNNING;
+        break;
+    default:
+        return true;
+    }
+    const gst *g = g_find(c, e->g);
+    if (!g || g->state == want)
+        return true;
+    return e->type == GORO__EV_GO_STOP && g->state == S_SYSCALL;
 }
 
 static void process(conv *c, const goro__trace_ev *e, double t) {
@@ -400,12 +421,6 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
     case GORO__EV_GO_START:
         if (!(g = g_get(c, e->g, t, "start")))
             return;
-        if (g->state != S_RUNNABLE && g->state != S_NONE && !g->has_pending) {
-            g->pending = *e; /* early (J2) */
-            g->has_pending = true;
-            c->reordered++;
-            return;
-        }
         expect(c, g, S_RUNNABLE, t, "start");
         gslice_close(c, g, t, false);
         g->state = S_RUNNING;
@@ -429,7 +444,6 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         gslice_close(c, g, t, false);
         pslice_close(c, g, t);
         g->state = S_RUNNABLE;
-        pending_start(c, g, t);
         break;
     case GORO__EV_GO_BLOCK:
         if (!(g = g_get(c, e->g, t, "block")))
@@ -448,7 +462,10 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         gslice_close(c, g, t, false);
         g->state = S_RUNNABLE;
         c->unblocks++;
-        gst *w = e->arg && e->arg != g->id ? g_find(c, e->arg) : NULL;
+        uint64_t waker = e->arg;
+        if (waker == GORO__TRACE_WAKER_P) /* (J3) */
+            waker = e->p >= 0 && e->p < GORO__MAXPROCS_LIMIT ? c->pg[e->p] : 0;
+        gst *w = waker && waker != g->id ? g_find(c, waker) : NULL;
         if (w && w->state == S_RUNNING) {
             g->flow = ++c->nflows;
             ev_open(o, 's', PID_GOROUTINES, w->id, t);
@@ -458,7 +475,6 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
             ev_open(o, 'i', PID_GOROUTINES, g->id, t);
             GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"netpoll wake\"}");
         }
-        pending_start(c, g, t);
         break;
     }
     case GORO__EV_GO_END:
@@ -586,17 +602,88 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
 /* ------------------------------------------------------------------ the merge */
 
 typedef struct cursor {
-    const goro__trace_chunk *c;
+    goro__trace_chunk *c;
     uint32_t off;
-    int idx; /* stream index: ties go to the lower one */
+    int idx;                 /* stream index: ties go to the lower one */
+    int16_t p;               /* the stream's P, -1 for the global stream */
+    uint16_t m;              /* the M of the stream's last full record (J3) */
+    double floor;            /* its events' times are at least this (J2) */
+    uint64_t ta, tb;         /* the run of unstamped records: stamps before and after (J2) */
+    uint64_t run_n, run_i;   /* its length, and the records of it already read */
+    uint64_t tail_max, end;  /* after the last stamp: at most this long, and the stop */
+    const goro__trace_ev *e; /* the next event: in the chunk, or ev (compact) */
+    goro__trace_ev ev;
 } cursor;
 
-static const goro__trace_ev *cur_ev(const cursor *k) {
-    return (const goro__trace_ev *)(k->c->data + k->off);
+/* From k's record, an unstamped one: how many unstamped records follow in a row (it
+ * included), and the stamp after them (the last stamp plus tail_max, at most the stop,
+ * when the stream ends first). */
+static void cur_scan_run(cursor *k) {
+    uint64_t n = 0;
+    const goro__trace_chunk *c = k->c;
+    uint32_t off = k->off;
+    uint64_t tb = 0;
+    while (c) {
+        if (off >= c->used) {
+            c = c->next;
+            off = 0;
+            continue;
+        }
+        const uint64_t *w = (const uint64_t *)(const void *)(c->data + off);
+        if (!(w[0] & GORO__TRACE_COMPACT)) {
+            tb = w[0];
+            break;
+        }
+        n++;
+        off += 8;
+    }
+    if (!c) {
+        tb = k->ta + k->tail_max;
+        if (tb > k->end || tb < k->ta)
+            tb = k->end;
+    }
+    if (tb < k->ta)
+        tb = k->ta;
+    k->run_n = n;
+    k->run_i = 0;
+    k->tb = tb;
+}
+
+/* Points k->e at the record at k's position, decoding a compact one (J3) and giving an
+ * unstamped one its interpolated time (J2). */
+static void cur_load(cursor *k) {
+    const char *r = k->c->data + k->off;
+    const goro__trace_ev *full = (const goro__trace_ev *)(const void *)r;
+    uint64_t w, ts;
+    if (full->ts & GORO__TRACE_COMPACT) {
+        if (k->run_i >= k->run_n)
+            cur_scan_run(k);
+        k->run_i++;
+        w = full->ts;
+        ts = k->ta + (uint64_t)((unsigned __int128)(k->tb - k->ta) * k->run_i / (k->run_n + 1));
+    } else if (full->g & GORO__TRACE_COMPACT) {
+        w = full->g;
+        ts = k->ta = full->ts;
+        k->run_n = k->run_i = 0;
+    } else {
+        k->ta = full->ts;
+        k->run_n = k->run_i = 0;
+        k->e = full;
+        return;
+    }
+    int type = (int)(w >> 56 & 0x7f);
+    k->ev = (goro__trace_ev){.ts = ts,
+                             .g = w & GORO__TRACE_GID_MASK,
+                             .arg = type == GORO__EV_GO_UNBLOCK ? GORO__TRACE_WAKER_P : 0,
+                             .type = (uint8_t)type,
+                             .reason = (uint8_t)(w >> 48),
+                             .p = k->p,
+                             .m = k->m};
+    k->e = &k->ev;
 }
 
 static bool cur_less(const cursor *a, const cursor *b) {
-    uint64_t ta = cur_ev(a)->ts, tb = cur_ev(b)->ts;
+    uint64_t ta = a->e->ts, tb = b->e->ts;
     return ta < tb || (ta == tb && a->idx < b->idx);
 }
 
@@ -612,19 +699,51 @@ static void sift_down(cursor *h, int n, int i) {
         cursor t = h[i];
         h[i] = h[s];
         h[s] = t;
+        if (h[i].e == &h[s].ev)
+            h[i].e = &h[i].ev;
+        if (h[s].e == &h[i].ev)
+            h[s].e = &h[s].ev;
         i = s;
     }
 }
 
+static void sift_up(cursor *h, int i) {
+    while (i > 0) {
+        int u = (i - 1) / 2;
+        if (!cur_less(&h[i], &h[u]))
+            return;
+        cursor t = h[i];
+        h[i] = h[u];
+        h[u] = t;
+        if (h[i].e == &h[u].ev)
+            h[i].e = &h[i].ev;
+        if (h[u].e == &h[i].ev)
+            h[u].e = &h[u].ev;
+        i = u;
+    }
+}
+
+/* Copies a cursor, keeping its decoded event its own. */
+static void cur_copy(cursor *dst, const cursor *src) {
+    *dst = *src;
+    if (src->e == &src->ev)
+        dst->e = &dst->ev;
+}
+
 /* Moves k past its event; false when its stream is done. */
 static bool cur_next(cursor *k) {
-    const goro__trace_ev *e = cur_ev(k);
-    k->off += (uint32_t)(sizeof *e + (((size_t)e->len + 7) & ~(size_t)7));
+    const goro__trace_ev *e = k->e;
+    if (e != &k->ev && k->p >= 0)
+        k->m = e->m; /* (J3) */
+    k->off += (uint32_t)goro__trace_rec_size(k->c->data + k->off);
     while (k->c && k->off >= k->c->used) {
         k->c = k->c->next;
         k->off = 0;
     }
-    return k->c != NULL;
+    if (!k->c)
+        return false;
+    cur_load(k);
+    return true;
 }
 
 int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
@@ -632,9 +751,10 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
     goro__jout *o = malloc(sizeof *o);
     conv *c = calloc(1, sizeof *c);
     cursor *heap = calloc((size_t)n + 1, sizeof *heap);
+    cursor *stalled = calloc((size_t)n + 1, sizeof *stalled);
     uint64_t *mcur = calloc(GORO__TRACE_NONE16 + 1, sizeof *mcur);
     int err = GORO_ENOMEM;
-    if (!o || !c || !heap || !mcur)
+    if (!o || !c || !heap || !stalled || !mcur)
         goto out_free;
     o->fd = fd;
     o->err = 0;
@@ -664,25 +784,82 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
     meta_sort(o, "process_sort_index", PID_RUNTIME, 0, 4);
     meta_name(o, "thread_name", PID_RUNTIME, 0, "no P", 4);
 
-    int nh = 0;
+    /* (J2) After a stream's last stamp, unstamped records lie within two of the
+     * ticker's periods (an event after that would have been stamped). */
+    uint64_t tail_max = (uint64_t)((double)(2 * clock->tick_ns) / scale);
+
+    int nh = 0, ns = 0;
     for (int i = 0; i < n; i++) {
-        cursor k = {.c = streams[i].head, .off = 0, .idx = i};
+        cursor k = {.c = streams[i].head,
+                    .off = 0,
+                    .idx = i,
+                    .p = (int16_t)streams[i].p,
+                    .m = GORO__TRACE_NONE16,
+                    .ta = clock->ticks0,
+                    .tail_max = tail_max,
+                    .end = clock->ticks1};
         while (k.c && k.c->used == 0)
             k.c = k.c->next;
-        if (k.c)
-            heap[nh++] = k;
+        if (k.c) {
+            cur_copy(&heap[nh], &k);
+            cur_load(&heap[nh]);
+            nh++;
+        }
     }
     for (int i = nh / 2 - 1; i >= 0; i--)
         sift_down(heap, nh, i);
-    while (nh > 0) {
-        const goro__trace_ev *e = cur_ev(&heap[0]);
+    double now = 0;     /* the time of the last event applied */
+    bool force = false; /* every stream waited: the heap's top goes anyway */
+    while (nh > 0 || ns > 0) {
+        cursor *k;
+        if (nh > 0) {
+            k = &heap[0];
+            if (!force && !allowed(c, k->e)) {
+                /* (J2) Not yet: the stream waits for the event that allows it. */
+                cur_copy(&stalled[ns++], k);
+                cur_copy(&heap[0], &heap[--nh]);
+                sift_down(heap, nh, 0);
+                continue;
+            }
+        } else {
+            /* Every stream waits: the earliest goes anyway (an anomaly). */
+            int best = 0;
+            for (int i = 1; i < ns; i++)
+                if (cur_less(&stalled[i], &stalled[best]))
+                    best = i;
+            cur_copy(&heap[nh++], &stalled[best]);
+            cur_copy(&stalled[best], &stalled[--ns]);
+            force = true;
+            continue;
+        }
+        force = false;
+        const goro__trace_ev *e = k->e;
         double t = (double)(e->ts - clock->ticks0) * scale;
         if (e->ts < clock->ticks0)
             t = 0;
+        if (t < k->floor)
+            t = k->floor;
+        k->floor = t;
+        if (t > now)
+            now = t;
         process(c, e, t);
-        if (!cur_next(&heap[0]))
-            heap[0] = heap[--nh];
+        if (!cur_next(k))
+            cur_copy(&heap[0], &heap[--nh]);
         sift_down(heap, nh, 0);
+        /* The streams this event lets go on resume at its time at the earliest. */
+        for (int i = 0; i < ns;) {
+            if (!allowed(c, stalled[i].e)) {
+                i++;
+                continue;
+            }
+            c->reordered++;
+            if (stalled[i].floor < now)
+                stalled[i].floor = now;
+            cur_copy(&heap[nh], &stalled[i]);
+            sift_up(heap, nh);
+            nh++;
+            cur_copy(&stalled[i], &stalled[--ns]);
+        }
     }
 
     /* The end of the trace: what is still open ends here, marked unfinished. */
@@ -690,9 +867,6 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
         gst *g = &c->tab[i];
         if (!g->id)
             continue;
-        if (g->has_pending)
-            anomaly(c, end_ns, "start of goroutine %llu while %s, never runnable after",
-                    (unsigned long long)g->id, state_str(g->state));
         gslice_close(c, g, end_ns, true);
         pslice_close(c, g, end_ns);
         while (g->nregions > 0)
@@ -738,6 +912,7 @@ out_free:
         free(c->tab);
     free(mcur);
     free(heap);
+    free(stalled);
     free(c);
     free(o);
     return err;

@@ -132,7 +132,9 @@ def main():
 
     created = ended = 0
     for tid in [] if args.dropped else set(slices) | set(instants):
-        sl = sorted(slices[tid])
+        # By start time, ties in file order: the writer writes each goroutine's slices in
+        # order, and a few may last 0 ns (events the merge held back, tracer_json.c J2).
+        sl = sorted(slices[tid], key=lambda s: s[0])
         ins = sorted(instants[tid])
         creates = [t for t, n in ins if n == "create"]
         ends = [t for t, n in ins if n == "end"]
