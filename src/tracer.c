@@ -418,7 +418,8 @@ static void emit(goro__m *m, goro__p *p, const goro__trace_ev *e, const void *pa
             uint64_t *w = p_reserve(pid, 16);
             if (w) {
                 w[0] = t;
-                w[1] = GORO__TRACE_WORD(e->type, e->reason, e->g);
+                w[1] = GORO__TRACE_COMPACT | (uint64_t)(e->type - GORO__EV_GO_START) << 61 |
+                       (uint64_t)(e->reason & 31) << 56 | e->g;
                 p_rearm(pid);
             }
             return;
@@ -451,10 +452,11 @@ static goro__p *owned_p(goro__m *m) {
     return m->p;
 }
 
-static void emit_g(goro__m *m, int type, uint64_t g, uint64_t arg, int reason) {
+/* An event of goroutine g (its word: GORO__TRACE_GG) on m's P, or the global stream. */
+static void emit_g(goro__m *m, int type, uint64_t gg, uint64_t arg, int reason) {
     goro__p *p = owned_p(m);
     goro__trace_ev e = {
-        .g = g, .arg = arg, .type = (uint8_t)type, .reason = (uint8_t)reason, .p = -1};
+        .g = gg, .arg = arg, .type = (uint8_t)type, .reason = (uint8_t)reason, .p = -1};
     emit(m, p, &e, NULL, 0);
 }
 
@@ -474,8 +476,9 @@ void goro__trace_go_create_slow(goro__tw pw, goro__tw gw, goro__tw unused) {
         memcpy(payload + 8, g->name, n);
         len += n;
     }
-    goro__trace_ev e = {
-        .g = g->id, .arg = m && m->curg ? m->curg->id : 0, .type = GORO__EV_GO_CREATE};
+    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, g->trace_gen),
+                        .arg = m && m->curg ? m->curg->id : 0,
+                        .type = GORO__EV_GO_CREATE};
     emit(m, p, &e, payload, len);
 }
 
@@ -486,15 +489,18 @@ void goro__trace_go_ev_slow(goro__tw mw, goro__tw gw, goro__tw type_reason) {
     uint64_t arg = 0;
     if (type == GORO__EV_GO_UNBLOCK && m->curg)
         arg = m->curg->id; /* the waker, if a goroutine runs (tracer_json.c checks) */
-    emit_g(m, type, g->id, arg, (int)(type_reason >> 8));
+    uint16_t gen = type == GORO__EV_GO_END ? g->trace_gen : (uint16_t)(type_reason >> 16);
+    emit_g(m, type, GORO__TRACE_GG(g->id, gen), arg, (int)(type_reason >> 8 & 0xff));
 }
 
 void goro__trace_go_unpark_slow(goro__tw mw, goro__tw gw, goro__tw parked) {
     goro__m *m = (goro__m *)mw;
     goro__g *g = (goro__g *)gw;
+    uint16_t gen = g->trace_gen;
     if (!parked) /* nobody saw it waiting: it wakes itself */
-        emit_g(m, GORO__EV_GO_UNBLOCK, g->id, 0, 0);
-    emit_g(m, GORO__EV_GO_START, g->id, 0, 0);
+        emit_g(m, GORO__EV_GO_UNBLOCK, GORO__TRACE_GG(g->id, gen), 0, 0);
+    g->trace_gen = (uint16_t)(gen + 1); /* a start counts the generation up */
+    emit_g(m, GORO__EV_GO_START, GORO__TRACE_GG(g->id, gen), 0, 0);
 }
 
 void goro__trace_proc_slow(goro__tw mw, goro__tw pw, goro__tw type) {
@@ -512,15 +518,20 @@ void goro__trace_proc_slow(goro__tw mw, goro__tw pw, goro__tw type) {
 void goro__trace_syscall_enter_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
     (void)unused;
     goro__m *m = (goro__m *)mw;
-    goro__trace_ev e = {
-        .g = ((goro__g *)gw)->id, .type = GORO__EV_SYSCALL_ENTER, .p = (int16_t)m->p->id};
+    goro__g *g = (goro__g *)gw;
+    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, g->trace_gen),
+                        .type = GORO__EV_SYSCALL_ENTER,
+                        .p = (int16_t)m->p->id};
     emit(m, m->p, &e, NULL, 0); /* still ours: the release store that offers it follows */
 }
 
 void goro__trace_syscall_exit_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
     (void)unused;
     goro__m *m = (goro__m *)mw;
-    goro__trace_ev e = {.g = ((goro__g *)gw)->id,
+    goro__g *g = (goro__g *)gw;
+    uint16_t gen = g->trace_gen;
+    g->trace_gen = (uint16_t)(gen + 1); /* a return counts the generation up, as a start */
+    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, gen),
                         .type = GORO__EV_SYSCALL_EXIT,
                         .p = m->p ? (int16_t)m->p->id : -1};
     emit(m, m->p, &e, NULL, 0); /* blocking_depth is 0 again: m->p is ours if set */
@@ -529,7 +540,8 @@ void goro__trace_syscall_exit_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
 void goro__trace_netpoll_wake_slow(goro__tw gw, goro__tw unused1, goro__tw unused2) {
     (void)unused1;
     (void)unused2;
-    emit_g(goro__getm(), GORO__EV_NETPOLL_WAKE, ((goro__g *)gw)->id, 0, 0);
+    goro__g *g = (goro__g *)gw;
+    emit_g(goro__getm(), GORO__EV_NETPOLL_WAKE, GORO__TRACE_GG(g->id, g->trace_gen), 0, 0);
 }
 
 void goro__trace_timer_fire_slow(goro__tw unused0, goro__tw unused1, goro__tw unused2) {
@@ -560,7 +572,9 @@ static void user_event(int type, const char *a, const char *b) {
     }
     goro__acquirem_m(m);
     goro__p *p = owned_p(m);
-    goro__trace_ev e = {.g = m->curg->id, .type = (uint8_t)type, .p = p ? (int16_t)p->id : -1};
+    goro__trace_ev e = {.g = GORO__TRACE_GG(m->curg->id, m->curg->trace_gen),
+                        .type = (uint8_t)type,
+                        .p = p ? (int16_t)p->id : -1};
     emit(m, p, &e, payload, len);
     goro__releasem(m);
 }
@@ -599,7 +613,7 @@ static void snapshot_g(goro__g *g, void *arg) {
         len = strnlen(n, GORO__TRACE_NAME_MAX - 1);
         memcpy(name, n, len);
     }
-    goro__trace_ev e = {.g = goro__load_relaxed(&g->id),
+    goro__trace_ev e = {.g = GORO__TRACE_GG(goro__load_relaxed(&g->id), g->trace_gen),
                         .arg = goro__load_relaxed(&g->wait_reason),
                         .type = GORO__EV_GO_EXISTING,
                         .reason = (uint8_t)st,

@@ -70,7 +70,8 @@ enum { GORO__TRACE_STOP_YIELD = 0, GORO__TRACE_STOP_PREEMPT = 1 };
  * tracing. */
 typedef uintptr_t goro__tw;
 void goro__trace_go_create_slow(goro__tw p, goro__tw g, goro__tw unused);
-/* m, g, type | reason << 8; the event's arg is the waker for GORO__EV_GO_UNBLOCK. */
+/* m, g, GORO__TRACE_TR(type, reason, gen) (for a start, the generation before it counted
+ * it up; for an end it is read from g); the event's arg is the waker for GORO__EV_GO_UNBLOCK. */
 void goro__trace_go_ev_slow(goro__tw m, goro__tw g, goro__tw type_reason);
 void goro__trace_go_unpark_slow(goro__tw m, goro__tw g, goro__tw parked);
 void goro__trace_proc_slow(goro__tw m, goro__tw p, goro__tw type);
@@ -134,23 +135,45 @@ typedef struct goro__trace_cur {
 extern goro__trace_cur goro__trace_curs[GORO__MAXPROCS_LIMIT] __attribute__((visibility("hidden")));
 
 /* Writes the compact record w for m's P, or calls the out-of-line half slow(m, g, tr). */
-#define GORO__TRACE_FAST(m, g, w, slow, tr)                                                        \
+#define GORO__TRACE_PUT(m, g, w, slow, tr)                                                         \
+    do {                                                                                           \
+        goro__p *p_ = (m)->p;                                                                      \
+        goro__g *c_ = (m)->curg;                                                                   \
+        if (GORO__LIKELY(p_ && !(c_ && c_->blocking_depth))) {                                     \
+            goro__trace_cur *k_ = &goro__trace_curs[p_->id];                                       \
+            uint64_t *pos_ = k_->pos;                                                              \
+            if (GORO__LIKELY(pos_ < goro__load_relaxed(&k_->lim))) {                               \
+                *pos_ = (w);                                                                       \
+                k_->pos = pos_ + 1;                                                                \
+                break;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
+        GORO__TRACE_CALL(slow, m, g, tr);                                                          \
+    } while (0)
+
+/* The out-of-line half's third word: the type, the reason in bits 8-15, the goroutine's
+ * generation (tracer_json.h) in bits 16-31. */
+#define GORO__TRACE_TR(type, reason, gen)                                                          \
+    ((goro__tw)(type) | (goro__tw)(uint8_t)(reason) << 8 | (goro__tw)(uint16_t)(gen) << 16)
+
+/* Records a start, stop, block or unblock of g with its generation now (a start counts it
+ * up: the start it records is the generation's first event, tracer_json.h). */
+#define GORO__TRACE_GO(m, g, type, reason)                                                         \
     do {                                                                                           \
         if (GORO__TRACING()) {                                                                     \
-            goro__p *p_ = (m)->p;                                                                  \
-            goro__g *c_ = (m)->curg;                                                               \
-            if (GORO__LIKELY(p_ && !(c_ && c_->blocking_depth))) {                                 \
-                goro__trace_cur *k_ = &goro__trace_curs[p_->id];                                   \
-                uint64_t *pos_ = k_->pos;                                                          \
-                if (GORO__LIKELY(pos_ < goro__load_relaxed(&k_->lim))) {                           \
-                    *pos_ = (w);                                                                   \
-                    k_->pos = pos_ + 1;                                                            \
-                    break;                                                                         \
-                }                                                                                  \
-            }                                                                                      \
-            GORO__TRACE_CALL(slow, m, g, tr);                                                      \
+            uint16_t gen_ = (g)->trace_gen;                                                        \
+            if ((type) == GORO__EV_GO_START)                                                       \
+                (g)->trace_gen = (uint16_t)(gen_ + 1);                                             \
+            GORO__TRACE_PUT(m, g, GORO__TRACE_WORD(type, reason, (g)->id, gen_),                   \
+                            goro__trace_go_ev_slow, GORO__TRACE_TR(type, reason, gen_));           \
         }                                                                                          \
     } while (0)
+
+_Static_assert(GORO__EV_GO_STOP == GORO__EV_GO_START + 1 &&
+                   GORO__EV_GO_BLOCK == GORO__EV_GO_START + 2 &&
+                   GORO__EV_GO_UNBLOCK == GORO__EV_GO_START + 3,
+               "the compact records' types (tracer_json.h)");
+_Static_assert(GORO__WAIT_NREASONS <= 32, "a compact record's reason has 5 bits");
 
 /* ---- the hooks, one line each at their call sites */
 
@@ -167,28 +190,23 @@ static inline void goro__trace_go_create(goro__p *p, goro__g *g) {
 
 /* run(), hand_stack: g starts running on m's P. */
 static inline void goro__trace_go_start(goro__m *m, goro__g *g) {
-    GORO__TRACE_FAST(m, g, GORO__TRACE_WORD(GORO__EV_GO_START, 0, g->id), goro__trace_go_ev_slow,
-                     GORO__EV_GO_START);
+    GORO__TRACE_GO(m, g, GORO__EV_GO_START, 0);
 }
 
 /* A yield or a preemption (why: GORO__TRACE_STOP_*): g stops running, stays runnable. */
 static inline void goro__trace_go_stop(goro__m *m, goro__g *g, int why) {
-    GORO__TRACE_FAST(m, g, GORO__TRACE_WORD(GORO__EV_GO_STOP, why, g->id), goro__trace_go_ev_slow,
-                     GORO__EV_GO_STOP | (goro__tw)why << 8);
+    GORO__TRACE_GO(m, g, GORO__EV_GO_STOP, why);
 }
 
 /* The one-P yield's inlined switch: from yields, to starts. */
 static inline void goro__trace_go_switch(goro__m *m, goro__g *from, goro__g *to) {
-    GORO__TRACE_FAST(m, from, GORO__TRACE_WORD(GORO__EV_GO_STOP, GORO__TRACE_STOP_YIELD, from->id),
-                     goro__trace_go_ev_slow, GORO__EV_GO_STOP);
-    GORO__TRACE_FAST(m, to, GORO__TRACE_WORD(GORO__EV_GO_START, 0, to->id), goro__trace_go_ev_slow,
-                     GORO__EV_GO_START);
+    GORO__TRACE_GO(m, from, GORO__EV_GO_STOP, GORO__TRACE_STOP_YIELD);
+    GORO__TRACE_GO(m, to, GORO__EV_GO_START, 0);
 }
 
 /* goro__park, before anything publishes g as waiting. */
 static inline void goro__trace_go_block(goro__m *m, goro__g *g, int reason) {
-    GORO__TRACE_FAST(m, g, GORO__TRACE_WORD(GORO__EV_GO_BLOCK, reason, g->id),
-                     goro__trace_go_ev_slow, GORO__EV_GO_BLOCK | (goro__tw)reason << 8);
+    GORO__TRACE_GO(m, g, GORO__EV_GO_BLOCK, reason);
 }
 
 /* goro__park when g runs on without a switch: not parked after all (unlockf said no), or
@@ -197,10 +215,11 @@ static inline void goro__trace_go_unpark(goro__m *m, goro__g *g, bool parked) {
     GORO__TRACE_HOOK(goro__trace_go_unpark_slow, m, g, parked);
 }
 
-/* goro__ready: m's running goroutine (or the runtime on g0) makes the waiting g runnable. */
+/* goro__ready: m's running goroutine (or the runtime on g0) makes the waiting g runnable,
+ * before anything publishes it as runnable (so before it can start and count its
+ * generation up). */
 static inline void goro__trace_go_unblock(goro__m *m, goro__g *g) {
-    GORO__TRACE_FAST(m, g, GORO__TRACE_WORD(GORO__EV_GO_UNBLOCK, 0, g->id), goro__trace_go_ev_slow,
-                     GORO__EV_GO_UNBLOCK);
+    GORO__TRACE_GO(m, g, GORO__EV_GO_UNBLOCK, 0);
 }
 
 /* g_end: g returned from its function or called goro_exit. */

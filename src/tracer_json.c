@@ -24,17 +24,28 @@
  *  (J1) The writer checks the order of every goroutine's events (tracer.h's grammar) and
  *       counts what breaks it in "otherData": "anomalies", with the first few described.
  *       A correct runtime writes 0; the tests check it.
- *  (J2) Most events of the hot paths carry no timestamp of their own: before the merge,
- *       each stream's unstamped records get times interpolated between the stamped ones
- *       around them (tracer.c, R7). So an event may come, by its time, a little before
- *       the event of another stream that made it possible (a start before the wake-up
- *       that made its goroutine runnable, a wake-up before the block), as two CPUs'
- *       counter reads may also disagree by a few cycles. The merge takes, among the
- *       streams' next events, the earliest whose goroutine is in a state that allows it;
- *       a stream whose next event is not allowed yet waits (stalled), and resumes right
- *       after the event that allows it, at that event's time at the earliest (so a
- *       stream's times never go back). "reordered_starts" counts the events that
- *       waited. When every stream waits, the earliest goes anyway: an anomaly.
+ *  (J2) The merge orders by causality first, by time second. Most events of the hot
+ *       paths carry no timestamp of their own (tracer.c R7): each stream's unstamped
+ *       records get times interpolated between the stamped ones around them, so by time
+ *       alone a start could come before the wake-up that made its goroutine runnable on
+ *       another P, or before its create. Every event that names a goroutine carries the
+ *       goroutine's generation (tracer_json.h): how many times it had started or returned
+ *       from a blocking call. Within one generation a goroutine passes through each state
+ *       at most once (running, then blocked, runnable or in a call, then runnable), so its
+ *       generation and state say exactly which of its events comes next. The merge takes
+ *       the earliest of the streams' next events; one that is not its goroutine's next
+ *       (allowed() is false) holds its stream back (stalled) until the event before it,
+ *       on another stream, has been applied. This cannot deadlock: the order in which the
+ *       runtime recorded the events is one that respects both each stream's order and
+ *       each goroutine's, so some stream's next event is always allowed. (An earlier
+ *       version held streams back by state alone: two streams' starts of one goroutine
+ *       could both look allowed, the wrong one went first, and the streams then waited
+ *       on each other.) Only lost events (R4 there) can leave every stream waiting: then
+ *       the earliest goes anyway, as an anomaly. Times: an event is written at its own
+ *       time, raised to the time of its stream's last event and of its goroutine's last
+ *       event, so a held event comes at or after the one it waited for, and times never
+ *       go back on a stream, a goroutine's track or a P's tracks. "reordered_starts"
+ *       counts the events that waited.
  *  (J3) A compact record (tracer_json.h) names neither its P nor its M nor a waker: the
  *       P is the stream's, the M the one of the stream's last full record (every owner
  *       change of a P starts with a full proc start), and an unblock's waker the
@@ -87,8 +98,10 @@ static void meta_sort(goro__jout *o, const char *what, int pid, uint64_t tid, lo
 /* ------------------------------------------------------------------ state */
 
 typedef struct gst {
-    uint64_t id; /* 0: empty slot */
+    uint64_t id; /* 0: empty slot; the id mod 2^40 (tracer_json.h) */
     uint8_t state, reason;
+    uint16_t gen;       /* its generation now (tracer_json.h): its next event's must match */
+    double lastt;       /* the time of its last event: its times never go back (J2) */
     bool insyscall;     /* entered a blocking call and lost its P: the exit is pending */
     bool regions_named; /* its Regions track has a name */
     int16_t p;          /* the P whose track shows it now, -1 */
@@ -110,6 +123,7 @@ typedef struct conv {
     uint64_t pg[GORO__MAXPROCS_LIMIT]; /* goroutine on each P's track, 0 if none */
     int32_t pm[GORO__MAXPROCS_LIMIT];  /* M holding each P, -1 */
     double pmsince[GORO__MAXPROCS_LIMIT];
+    double pt[GORO__MAXPROCS_LIMIT]; /* the latest time on each P's tracks (J2) */
     bool pseen[GORO__MAXPROCS_LIMIT];
     uint64_t *mcur; /* goroutine running on each M (by id), 0 */
     uint64_t nflows;
@@ -230,9 +244,19 @@ static void gslice_close(conv *c, gst *g, double t, bool unfinished) {
     g->since = t;
 }
 
+/* t, or the latest time already on P p's tracks if later: an event from another stream
+ * (a P taken by the monitor) may come a little behind them (J2). */
+static double p_time(conv *c, int p, double t) {
+    if (t < c->pt[p])
+        return c->pt[p];
+    c->pt[p] = t;
+    return t;
+}
+
 static void pslice_close(conv *c, gst *g, double t) {
     if (g->p < 0)
         return;
+    t = p_time(c, g->p, t);
     goro__jout *o = c->o;
     ev_open(o, 'X', PID_PROCS, 2 * (uint64_t)g->p, g->psince);
     GORO__JOUT_LIT(o, ",\"dur\":");
@@ -271,13 +295,14 @@ static void pslice_open(conv *c, gst *g, int p, double t, bool syscall) {
     c->pseen[p] = true;
     g->p = (int16_t)p;
     g->p_syscall = syscall;
-    g->psince = t;
+    g->psince = p_time(c, p, t);
     c->pg[p] = g->id;
 }
 
 static void mslice_close(conv *c, int p, double t) {
     if (c->pm[p] < 0)
         return;
+    t = p_time(c, p, t);
     goro__jout *o = c->o;
     ev_open(o, 'X', PID_PROCS, 2 * (uint64_t)p + 1, c->pmsince[p]);
     GORO__JOUT_LIT(o, ",\"dur\":");
@@ -347,10 +372,11 @@ static void expect(conv *c, gst *g, int want, double t, const char *what) {
                 state_str(g->state));
 }
 
-/* Whether e's goroutine is in a state that allows e (J2). An unknown goroutine: yes (the
- * event is an anomaly anyway). */
+/* Whether e is the next event of its goroutine (J2): the goroutine is known, e's generation
+ * is the goroutine's, and its state is the one e leaves. Events that name no goroutine, and
+ * those that do not change its state (regions, logs), are always allowed. */
 static bool allowed(conv *c, const goro__trace_ev *e) {
-    int want;
+    int want, also = -1;
     switch (e->type) {
     case GORO__EV_GO_START:
         want = S_RUNNABLE;
@@ -359,32 +385,58 @@ static bool allowed(conv *c, const goro__trace_ev *e) {
     case GORO__EV_NETPOLL_WAKE:
         want = S_BLOCKED;
         break;
+    case GORO__EV_GO_STOP:
+        want = S_RUNNING;
+        also = S_SYSCALL; /* lost its P in a blocking call: it waits for one */
+        break;
     case GORO__EV_GO_BLOCK:
     case GORO__EV_GO_END:
     case GORO__EV_SYSCALL_ENTER:
-    case GORO__EV_GO_STOP:
         want = S_RUNNING;
+        break;
+    case GORO__EV_SYSCALL_EXIT:
+        want = S_SYSCALL;
+        also = S_RUNNING; /* it waited for a P in the global queue and runs already */
         break;
     default:
         return true;
     }
-    const gst *g = g_find(c, e->g);
-    if (!g || g->state == want)
-        return true;
-    return e->type == GORO__EV_GO_STOP && g->state == S_SYSCALL;
+    const gst *g = g_find(c, GORO__TRACE_GG_GID(e->g));
+    if (!g || g->gen != GORO__TRACE_GG_GEN(e->g))
+        return false; /* its create, or the event before it, is still to come */
+    if (e->type == GORO__EV_SYSCALL_EXIT && g->state == S_RUNNING)
+        return g->insyscall;
+    return g->state == want || g->state == also;
 }
 
-static void process(conv *c, const goro__trace_ev *e, double t) {
+/* Applies e at time t (at least the time of the goroutine's last event), returns the time
+ * it was written at. */
+static double process(conv *c, const goro__trace_ev *e, double t) {
     goro__jout *o = c->o;
     const char *payload = (const char *)(e + 1);
-    gst *g = NULL;
+    uint64_t gid = GORO__TRACE_GG_GID(e->g);
+    uint16_t gen = GORO__TRACE_GG_GEN(e->g);
+    gst *g = gid ? g_find(c, gid) : NULL;
+    if (g) {
+        if (t < g->lastt)
+            t = g->lastt;
+        g->lastt = t;
+        /* Its generation from now (J2): a start or a return from a blocking call counts it
+         * up; an event applied out of order (an anomaly) resynchronises it. */
+        g->gen = e->type == GORO__EV_GO_START || e->type == GORO__EV_SYSCALL_EXIT
+                     ? (uint16_t)(gen + 1)
+                     : gen;
+    }
+    g = NULL;
     c->events++;
     switch (e->type) {
     case GORO__EV_GO_CREATE: {
-        if (g_find(c, e->g))
-            anomaly(c, t, "create of live goroutine %llu", (unsigned long long)e->g);
-        if (!(g = g_insert(c, e->g)))
-            return;
+        if (g_find(c, gid))
+            anomaly(c, t, "create of live goroutine %llu", (unsigned long long)gid);
+        if (!(g = g_insert(c, gid)))
+            return t;
+        g->gen = gen;
+        g->lastt = t;
         uint64_t pc;
         memcpy(&pc, payload, 8);
         g->name = e->len > 8 ? payload + 8 : NULL;
@@ -403,8 +455,10 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         break;
     }
     case GORO__EV_GO_EXISTING:
-        if (!(g = g_insert(c, e->g)))
-            return;
+        if (!(g = g_insert(c, gid)))
+            return t;
+        g->gen = gen;
+        g->lastt = t;
         g->name = e->len ? payload : NULL;
         g->namelen = e->len;
         g->since = t;
@@ -419,8 +473,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         c->existing++;
         break;
     case GORO__EV_GO_START:
-        if (!(g = g_get(c, e->g, t, "start")))
-            return;
+        if (!(g = g_get(c, gid, t, "start")))
+            return t;
         expect(c, g, S_RUNNABLE, t, "start");
         gslice_close(c, g, t, false);
         g->state = S_RUNNING;
@@ -435,8 +489,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         }
         break;
     case GORO__EV_GO_STOP:
-        if (!(g = g_get(c, e->g, t, "stop")))
-            return;
+        if (!(g = g_get(c, gid, t, "stop")))
+            return t;
         if (g->state == S_SYSCALL)
             g->insyscall = true; /* lost its P in the call and waits for one */
         else
@@ -446,8 +500,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         g->state = S_RUNNABLE;
         break;
     case GORO__EV_GO_BLOCK:
-        if (!(g = g_get(c, e->g, t, "block")))
-            return;
+        if (!(g = g_get(c, gid, t, "block")))
+            return t;
         expect(c, g, S_RUNNING, t, "block");
         gslice_close(c, g, t, false);
         pslice_close(c, g, t);
@@ -456,8 +510,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         break;
     case GORO__EV_GO_UNBLOCK:
     case GORO__EV_NETPOLL_WAKE: {
-        if (!(g = g_get(c, e->g, t, "unblock")))
-            return;
+        if (!(g = g_get(c, gid, t, "unblock")))
+            return t;
         expect(c, g, S_BLOCKED, t, "unblock");
         gslice_close(c, g, t, false);
         g->state = S_RUNNABLE;
@@ -465,6 +519,7 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         uint64_t waker = e->arg;
         if (waker == GORO__TRACE_WAKER_P) /* (J3) */
             waker = e->p >= 0 && e->p < GORO__MAXPROCS_LIMIT ? c->pg[e->p] : 0;
+        waker = GORO__TRACE_GG_GID(waker);
         gst *w = waker && waker != g->id ? g_find(c, waker) : NULL;
         if (w && w->state == S_RUNNING) {
             g->flow = ++c->nflows;
@@ -478,8 +533,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         break;
     }
     case GORO__EV_GO_END:
-        if (!(g = g_get(c, e->g, t, "end")))
-            return;
+        if (!(g = g_get(c, gid, t, "end")))
+            return t;
         expect(c, g, S_RUNNING, t, "end");
         gslice_close(c, g, t, false);
         pslice_close(c, g, t);
@@ -499,7 +554,7 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         p_clear(c, e->p, t);
         mslice_close(c, e->p, t);
         c->pm[e->p] = (int32_t)e->arg;
-        c->pmsince[e->p] = t;
+        c->pmsince[e->p] = p_time(c, e->p, t);
         /* An M that goes on running its goroutine on another P (a resize, a P taken
          * back after a preemption): the goroutine is on this P's track from now. */
         uint64_t cur = e->arg < GORO__TRACE_NONE16 ? c->mcur[e->arg] : 0;
@@ -520,16 +575,16 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         }
         break;
     case GORO__EV_SYSCALL_ENTER:
-        if (!(g = g_get(c, e->g, t, "syscall enter")))
-            return;
+        if (!(g = g_get(c, gid, t, "syscall enter")))
+            return t;
         expect(c, g, S_RUNNING, t, "syscall enter");
         gslice_close(c, g, t, false);
         g->state = S_SYSCALL;
         pslice_open(c, g, e->p, t, true);
         break;
     case GORO__EV_SYSCALL_EXIT:
-        if (!(g = g_get(c, e->g, t, "syscall exit")))
-            return;
+        if (!(g = g_get(c, gid, t, "syscall exit")))
+            return t;
         if (g->state == S_SYSCALL) {
             gslice_close(c, g, t, false);
             pslice_close(c, g, t);
@@ -550,8 +605,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"timer\"}");
         break;
     case GORO__EV_REGION_BEGIN:
-        if (!(g = g_get(c, e->g, t, "region begin")))
-            return;
+        if (!(g = g_get(c, gid, t, "region begin")))
+            return t;
         if (!g->regions_named) {
             char name[64];
             int k = snprintf(name, sizeof name, "G%llu regions", (unsigned long long)g->id);
@@ -568,8 +623,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         c->region_begins++;
         break;
     case GORO__EV_REGION_END:
-        if (!(g = g_get(c, e->g, t, "region end")))
-            return;
+        if (!(g = g_get(c, gid, t, "region end")))
+            return t;
         if (g->nregions == 0) {
             c->unmatched_region_ends++;
             break;
@@ -581,8 +636,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         size_t catlen = strnlen(payload, e->len);
         const char *msg = catlen < e->len ? payload + catlen + 1 : "";
         size_t msglen = catlen < e->len ? e->len - catlen - 1 : 0;
-        if (e->g)
-            ev_open(o, 'i', PID_GOROUTINES, e->g, t);
+        if (gid)
+            ev_open(o, 'i', PID_GOROUTINES, gid, t);
         else
             ev_open(o, 'i', PID_RUNTIME, 0, t);
         GORO__JOUT_LIT(o, ",\"s\":\"t\",\"cat\":\"log\",\"name\":");
@@ -597,6 +652,7 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         anomaly(c, t, "unknown event type %d", e->type);
         break;
     }
+    return t;
 }
 
 /* ------------------------------------------------------------------ the merge */
@@ -671,12 +727,12 @@ static void cur_load(cursor *k) {
         k->e = full;
         return;
     }
-    int type = (int)(w >> 56 & 0x7f);
+    int type = GORO__TRACE_WORD_TYPE(w);
     k->ev = (goro__trace_ev){.ts = ts,
-                             .g = w & GORO__TRACE_GID_MASK,
+                             .g = GORO__TRACE_WORD_GG(w),
                              .arg = type == GORO__EV_GO_UNBLOCK ? GORO__TRACE_WAKER_P : 0,
                              .type = (uint8_t)type,
-                             .reason = (uint8_t)(w >> 48),
+                             .reason = GORO__TRACE_WORD_REASON(w),
                              .p = k->p,
                              .m = k->m};
     k->e = &k->ev;
@@ -839,10 +895,10 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
             t = 0;
         if (t < k->floor)
             t = k->floor;
+        t = process(c, e, t); /* at least the time of its goroutine's last event */
         k->floor = t;
         if (t > now)
             now = t;
-        process(c, e, t);
         if (!cur_next(k))
             cur_copy(&heap[0], &heap[--nh]);
         sift_down(heap, nh, 0);
