@@ -231,6 +231,10 @@ struct goro__p {
     /* Statistics; written by the owner with relaxed stores, summed by goro_stats_get. */
     int64_t ngoroutines;        /* [atomic] spawned minus exited on this P */
     uint64_t nspawned, nsteals; /* [atomic] */
+    /* The execution tracer's write cursor in the P's current chunk (tracer.h, tracer.c R7):
+     * the hot hooks write a record at trace_pos while it is below trace_lim. */
+    uint64_t *trace_pos; /* [owner-P] NULL while the P has no chunk */
+    uint64_t *trace_lim; /* [atomic] the owner, and the tracer's ticker (stores NULL) */
 };
 
 /* The scheduler's global state. */

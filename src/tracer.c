@@ -51,19 +51,19 @@
  *       which stamps, sets it budget records ahead (within the chunk). The budget
  *       adapts at each stamp: 1 when the records since the last stamp were on average
  *       more than GORO__TRACE_SPARSE_TICKS apart (a read then costs them under 2%),
- *       else doubling up to GORO__TRACE_STAMP_EVERY (64). The spool writer thread
+ *       else doubling up to GORO__TRACE_STAMP_EVERY (128). The spool writer thread
  *       doubles as a ticker: every GORO__TRACE_TICK_NS (0.5 ms) it stores NULL into
  *       every P's limit, so the first record after a pause is stamped (an owner's
  *       concurrent store of a new limit may undo that; its own stamp was just taken,
  *       and the next tick comes). So an unstamped record lies between the stamps around
  *       it, at most about a tick after the one before: the JSON writer interpolates it
  *       there (tracer_json.c J2). GORO_TRACE_STAMPS=exact stamps every record (the
- *       fast path never runs), =sampled every 64 whatever their spacing (for
+ *       fast path never runs), =sampled every 128 whatever their spacing (for
  *       instruction counts under Valgrind, whose slowness looks sparse).
  *
  * Cost. A hook while not tracing: one load and one predicted branch (tracer.h). While
  * tracing, a hand-off's hook on an owned P: a few loads, a compare and one 8-byte store
- * (tracer.h); one in up to 64 takes the slow path through the trampoline, with a clock
+ * (tracer.h); one in up to 128 takes the slow path through the trampoline, with a clock
  * read and a 16-byte stamped record; every ~8,000 compact records a chunk goes to the
  * writer (a lock, maybe a wake-up). Other events: the slow path, stamped.
  *
@@ -99,11 +99,14 @@
 #include "tracer_json.h"
 
 uint32_t goro__tracing;
-goro__trace_cur goro__trace_curs[GORO__MAXPROCS_LIMIT];
+/* The Ps whose cursors (p->trace_pos, trace_lim) this trace has set, by P id: the ticker
+ * (R7) and the stop find them here. [atomic] Stored by the P's owner (release), when it first
+ * records; cleared at the stop. */
+static goro__p *tps[GORO__MAXPROCS_LIMIT];
 
 /* Every how many events of a P stream the clock is read (R7), unless the ticker asks
  * sooner; 1 with GORO_TRACE_CLOCK=exact. */
-#define GORO__TRACE_STAMP_EVERY 64
+#define GORO__TRACE_STAMP_EVERY 128
 /* The ticker's period (R7): an event not stamped happened at most about this long after
  * the stamped one before it. */
 #define GORO__TRACE_TICK_NS 500000
@@ -328,26 +331,28 @@ static int stamp_every = GORO__TRACE_STAMP_EVERY;
  * however far apart (R7). */
 static bool stamp_adaptive = true;
 
-/* Room for need bytes at the end of the stream of P pid, whose cursor is
- * goro__trace_curs[pid] (the chunk's used field is brought up to date only when the
- * chunk is handed to the writer); NULL when out of memory (R4). */
-static inline __attribute__((always_inline)) uint64_t *p_reserve(int pid, size_t need) {
+/* Room for need bytes at the end of the stream of P p, whose cursor is p->trace_pos (the
+ * chunk's used field is brought up to date only when the chunk is handed to the writer);
+ * NULL when out of memory (R4). */
+static inline __attribute__((always_inline)) uint64_t *p_reserve(goro__p *p, size_t need) {
+    int pid = p->id;
     stream *s = &pstreams[pid];
-    goro__trace_cur *k = &goro__trace_curs[pid];
     goro__trace_chunk *c = s->tail;
-    char *pos = (char *)k->pos;
+    char *pos = (char *)p->trace_pos;
     if (GORO__UNLIKELY(!c || !pos || pos + need > c->data + GORO__TRACE_CHUNK_DATA)) {
         if (c && pos)
             c->used = (uint32_t)(pos - c->data);
+        if (!goro__load_relaxed(&tps[pid]))
+            goro__store_release(&tps[pid], p); /* for the ticker and the stop */
         if (!(c = chunk_next(s, (int16_t)pid))) {
             s->dropped++;
-            k->pos = NULL;
-            goro__store_relaxed(&k->lim, NULL);
+            p->trace_pos = NULL;
+            goro__store_relaxed(&p->trace_lim, NULL);
             return NULL;
         }
         pos = c->data;
     }
-    k->pos = (uint64_t *)(pos + need);
+    p->trace_pos = (uint64_t *)(pos + need);
     /* The next lines, for the fast path's stores: a reused chunk's lines were last read
      * by the writer thread on another CPU, and the runtime's next locked instruction
      * would otherwise wait for a store's miss. */
@@ -358,16 +363,15 @@ static inline __attribute__((always_inline)) uint64_t *p_reserve(int pid, size_t
     return (uint64_t *)pos;
 }
 
-/* After a stamped record of P pid: the fast path may write stamp_every - 1 records, as
+/* After a stamped record of P p: the fast path may write stamp_every - 1 records, as
  * long as each fits in the chunk (R7). */
-static inline __attribute__((always_inline)) void p_rearm(int pid) {
-    goro__trace_cur *k = &goro__trace_curs[pid];
-    stream *s = &pstreams[pid];
+static inline __attribute__((always_inline)) void p_rearm(goro__p *p) {
+    stream *s = &pstreams[p->id];
     goro__trace_chunk *c = s->tail;
     uint64_t *end = (uint64_t *)(c->data + GORO__TRACE_CHUNK_DATA);
-    s->stamp_pos = k->pos;
-    uint64_t *lim = k->pos + (s->budget - 1);
-    goro__store_relaxed(&k->lim, lim < end ? lim : end);
+    s->stamp_pos = p->trace_pos;
+    uint64_t *lim = p->trace_pos + (s->budget - 1);
+    goro__store_relaxed(&p->trace_lim, lim < end ? lim : end);
 }
 
 /* Writes e's fields to d one by one: e is the caller's local, built field by field, and
@@ -396,10 +400,10 @@ static void emit(goro__m *m, goro__p *p, const goro__trace_ev *e, const void *pa
     if (p) {
         int pid = p->id;
         stream *s = &pstreams[pid];
-        uint64_t t = now_ticks();
+        uint64_t t = now_ticks() & ~(uint64_t)1; /* even (tracer_json.h) */
         /* (R7) The records since the last stamp, and how far apart they were: dense
          * ones get a stamp every few, sparse ones every one. */
-        uint64_t *pos = goro__trace_curs[pid].pos, *sp0 = s->stamp_pos;
+        uint64_t *pos = p->trace_pos, *sp0 = s->stamp_pos;
         uint64_t n = pos && sp0 && s->tail && (char *)sp0 >= s->tail->data && pos >= sp0 &&
                              (char *)pos <= s->tail->data + GORO__TRACE_CHUNK_DATA
                          ? (uint64_t)(pos - sp0)
@@ -409,34 +413,35 @@ static void emit(goro__m *m, goro__p *p, const goro__trace_ev *e, const void *pa
         else if (s->budget < stamp_every)
             s->budget = s->budget * 2 < stamp_every ? s->budget * 2 : stamp_every;
         if (t <= s->last)
-            t = s->last + 1;
+            t = s->last + 2;
         s->last = t;
         if (!len && (e->type == GORO__EV_GO_START || e->type == GORO__EV_GO_STOP ||
                      e->type == GORO__EV_GO_BLOCK || e->type == GORO__EV_GO_UNBLOCK)) {
             /* The compact form, stamped (tracer.h); an unblock's waker is the goroutine
              * the P runs, which the writer knows. */
-            uint64_t *w = p_reserve(pid, 16);
+            uint64_t *w = p_reserve(p, 16);
             if (w) {
                 w[0] = t;
-                w[1] = GORO__TRACE_COMPACT | (uint64_t)(e->type - GORO__EV_GO_START) << 61 |
-                       (uint64_t)(e->reason & 31) << 56 | e->g;
-                p_rearm(pid);
+                w[1] =
+                    e->g | (uint64_t)((e->reason & 31) << 3 | (e->type - GORO__EV_GO_START) << 1 |
+                                      1); /* GORO__TRACE_WORD */
+                p_rearm(p);
             }
             return;
         }
         size_t need = sizeof(goro__trace_ev) + ((len + 7) & ~(size_t)7);
-        goro__trace_ev *d = (goro__trace_ev *)p_reserve(pid, need);
+        goro__trace_ev *d = (goro__trace_ev *)p_reserve(p, need);
         if (d) {
             ev_write(d, e, t, (int16_t)pid, mid, payload, len);
-            p_rearm(pid);
+            p_rearm(p);
         }
         return;
     }
     pthread_mutex_lock(&tr.lock);
     if (goro__load_relaxed(&goro__tracing) || snapshotting) { /* (R2) */
-        uint64_t t = now_ticks();
+        uint64_t t = now_ticks() & ~(uint64_t)1;              /* even (tracer_json.h) */
         if (t <= gstream.last)
-            t = gstream.last + 1;
+            t = gstream.last + 2;
         gstream.last = t;
         goro__trace_ev *d = stream_reserve(&gstream, -1, len);
         if (d)
@@ -672,9 +677,11 @@ static void *spool_main(void *arg) {
             if (ahead <= 0 ||
                 ahead > 2 * GORO__TRACE_TICK_NS) { /* due, or the clock stepped back */
                 /* The ticker (R7): every P's next event reads the clock. */
-                int n = goro__load_relaxed(&goro__S.gomaxprocs);
-                for (int i = 0; i < n && i < GORO__MAXPROCS_LIMIT; i++)
-                    goro__store_relaxed(&goro__trace_curs[i].lim, NULL);
+                for (int i = 0; i < GORO__MAXPROCS_LIMIT; i++) {
+                    goro__p *p = goro__load_acquire(&tps[i]);
+                    if (p)
+                        goro__store_relaxed(&p->trace_lim, NULL);
+                }
                 next = now;
                 next.tv_nsec += GORO__TRACE_TICK_NS;
                 if (next.tv_nsec >= 1000000000L) {
@@ -756,8 +763,9 @@ static void spool_finish(void) {
         st->tail = NULL;
         if (!c)
             continue;
-        if (i >= 0 && goro__trace_curs[i].pos) /* the cursor is the truth (p_reserve) */
-            c->used = (uint32_t)((char *)goro__trace_curs[i].pos - c->data);
+        goro__p *p = i >= 0 ? goro__load_relaxed(&tps[i]) : NULL;
+        if (p && p->trace_pos) /* the cursor is the truth (p_reserve) */
+            c->used = (uint32_t)((char *)p->trace_pos - c->data);
         if (!c->used) {
             c->next = sp.free;
             sp.free = c;
@@ -821,8 +829,12 @@ static void clear_streams(void) {
     memset(pstreams, 0, sizeof pstreams);
     memset(&gstream, 0, sizeof gstream);
     for (int i = 0; i < GORO__MAXPROCS_LIMIT; i++) {
-        goro__trace_curs[i].pos = NULL;
-        goro__store_relaxed(&goro__trace_curs[i].lim, NULL);
+        goro__p *p = goro__load_relaxed(&tps[i]);
+        if (!p)
+            continue;
+        p->trace_pos = NULL;
+        goro__store_relaxed(&p->trace_lim, NULL);
+        goro__store_relaxed(&tps[i], NULL);
     }
 }
 

@@ -127,24 +127,20 @@ void goro__trace_run_end(void);
  * events), the ticker asked for a stamp (it stores NULL into lim), or the P has no chunk
  * yet. */
 
-/* A P's write cursor. [owner-P] pos; lim [atomic]: the owner and the ticker (tracer.c). */
-typedef struct goro__trace_cur {
-    uint64_t *pos; /* the next free word of the P's chunk, NULL if none */
-    uint64_t *lim; /* the fast path writes while pos < lim */
-} __attribute__((aligned(64))) goro__trace_cur;
-extern goro__trace_cur goro__trace_curs[GORO__MAXPROCS_LIMIT] __attribute__((visibility("hidden")));
-
-/* Writes the compact record w for m's P, or calls the out-of-line half slow(m, g, tr). */
-#define GORO__TRACE_PUT(m, g, w, slow, tr)                                                         \
+/* Writes the compact record w into the chunk of m's P (p->trace_pos, below p->trace_lim:
+ * runtime.h), or calls the out-of-line half slow(m, g, tr). The P, if m has one, is m's
+ * own: these hooks run in the runtime entries of a goroutine that is not in a blocking call
+ * (goro.h: between goro_blocking_begin and _end a goroutine calls no goro_ function), or on
+ * g0, so no other thread may have taken it (goro__ready's runnext store counts on the same).
+ * has_p: m holds a P for sure (a start: the goroutine is one of m's P's), no test. */
+#define GORO__TRACE_PUT(m, g, w, slow, tr, has_p)                                                  \
     do {                                                                                           \
         goro__p *p_ = (m)->p;                                                                      \
-        goro__g *c_ = (m)->curg;                                                                   \
-        if (GORO__LIKELY(p_ && !(c_ && c_->blocking_depth))) {                                     \
-            goro__trace_cur *k_ = &goro__trace_curs[p_->id];                                       \
-            uint64_t *pos_ = k_->pos;                                                              \
-            if (GORO__LIKELY(pos_ < goro__load_relaxed(&k_->lim))) {                               \
+        if (GORO__LIKELY((has_p) || p_ != NULL)) {                                                 \
+            uint64_t *pos_ = p_->trace_pos;                                                        \
+            if (GORO__LIKELY(pos_ < goro__load_relaxed(&p_->trace_lim))) {                         \
                 *pos_ = (w);                                                                       \
-                k_->pos = pos_ + 1;                                                                \
+                p_->trace_pos = pos_ + 1;                                                          \
                 break;                                                                             \
             }                                                                                      \
         }                                                                                          \
@@ -165,7 +161,8 @@ extern goro__trace_cur goro__trace_curs[GORO__MAXPROCS_LIMIT] __attribute__((vis
             if ((type) == GORO__EV_GO_START)                                                       \
                 (g)->trace_gen = (uint16_t)(gen_ + 1);                                             \
             GORO__TRACE_PUT(m, g, GORO__TRACE_WORD(type, reason, (g)->id, gen_),                   \
-                            goro__trace_go_ev_slow, GORO__TRACE_TR(type, reason, gen_));           \
+                            goro__trace_go_ev_slow, GORO__TRACE_TR(type, reason, gen_),            \
+                            (type) == GORO__EV_GO_START);                                          \
         }                                                                                          \
     } while (0)
 

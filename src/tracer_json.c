@@ -519,7 +519,7 @@ static double process(conv *c, const goro__trace_ev *e, double t) {
         uint64_t waker = e->arg;
         if (waker == GORO__TRACE_WAKER_P) /* (J3) */
             waker = e->p >= 0 && e->p < GORO__MAXPROCS_LIMIT ? c->pg[e->p] : 0;
-        waker = GORO__TRACE_GG_GID(waker);
+        waker &= GORO__TRACE_GID_MASK; /* an id, or the P's goroutine's key */
         gst *w = waker && waker != g->id ? g_find(c, waker) : NULL;
         if (w && w->state == S_RUNNING) {
             g->flow = ++c->nflows;

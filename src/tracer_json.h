@@ -12,38 +12,38 @@
 /* Longest name or message kept (bytes, the terminator included); longer ones are cut. */
 #define GORO__TRACE_NAME_MAX 128
 
-/* A record's goroutine word (the g field of a full record, the low bits of a compact one):
- * the goroutine's id, mod 2^40, in bits 0-39, and in bits 40-55 its generation (g->trace_gen,
+/* A record's goroutine word (the g field of a full record, the high bits of a compact one):
+ * the goroutine's id, mod 2^40, in bits 24-63, and in bits 8-23 its generation (g->trace_gen,
  * mod 2^16) when the event happened: the number of times it started running or returned from a
  * blocking call, counted up by those events (a start or a return records the count it
  * found). The writer applies a goroutine's events in the order of their generations and
  * states (tracer_json.c J2), whatever their times say. Ids past 2^40 are shown mod 2^40
- * (then two live goroutines 2^40 spawns apart would share a track). */
+ * (then two live goroutines 2^40 spawns apart would share a track). Bits 0-7 are 0. */
 #define GORO__TRACE_GID_BITS 40
 #define GORO__TRACE_GID_MASK ((UINT64_C(1) << GORO__TRACE_GID_BITS) - 1)
-#define GORO__TRACE_GG(gid, gen)                                                                   \
-    (((uint64_t)(gid)&GORO__TRACE_GID_MASK) | (uint64_t)(uint16_t)(gen) << GORO__TRACE_GID_BITS)
-#define GORO__TRACE_GG_GID(w) ((w)&GORO__TRACE_GID_MASK)
-#define GORO__TRACE_GG_GEN(w) ((uint16_t)((w) >> GORO__TRACE_GID_BITS))
+#define GORO__TRACE_GG(gid, gen) ((uint64_t)(gid) << 24 | (uint64_t)(uint16_t)(gen) << 8)
+#define GORO__TRACE_GG_GID(w) ((w) >> 24)
+#define GORO__TRACE_GG_GEN(w) ((uint16_t)((w) >> 8))
 
-/* A compact record (tracer.h's fast path): this one word, bit 63 set, the type in bits
- * 61-62 (GORO__EV_GO_START, STOP, BLOCK or UNBLOCK, less GORO__EV_GO_START), the reason
- * (a block's wait reason, a stop's why) in 56-60, the goroutine word in 0-55. Not stamped: the
- * writer interpolates its time (tracer.c R7). Stamped (the slow path), it follows a word
- * holding its timestamp: a full record's first word is a timestamp too, but its second a
- * goroutine word, below 2^63. Its P is the stream's, its M the one of the stream's last proc
- * start, and an unblock's waker the goroutine running on the P then. */
-#define GORO__TRACE_COMPACT (UINT64_C(1) << 63)
+/* A compact record (tracer.h's fast path): this one word, bit 0 set, the type in bits 1-2
+ * (GORO__EV_GO_START, STOP, BLOCK or UNBLOCK, less GORO__EV_GO_START), the reason (a block's
+ * wait reason, a stop's why) in 3-7, the goroutine word above. Built from the id with a shift,
+ * the generation with another and one OR of a small constant. Not stamped: the writer
+ * interpolates its time (tracer.c R7). Stamped (the slow path), it follows a word holding its
+ * timestamp: a full record's first word is a timestamp too, but its second a goroutine word,
+ * and timestamps and goroutine words are even. Its P is the stream's, its M the one of the
+ * stream's last proc start, and an unblock's waker the goroutine running on the P then. */
+#define GORO__TRACE_COMPACT UINT64_C(1)
 #define GORO__TRACE_WORD(type, reason, gid, gen)                                                   \
-    (GORO__TRACE_COMPACT | (uint64_t)((type)-GORO__EV_GO_START) << 61 |                            \
-     (uint64_t)((reason)&31) << 56 | GORO__TRACE_GG(gid, gen))
-#define GORO__TRACE_WORD_TYPE(w) (GORO__EV_GO_START + (int)((w) >> 61 & 3))
-#define GORO__TRACE_WORD_REASON(w) ((uint8_t)((w) >> 56 & 31))
-#define GORO__TRACE_WORD_GG(w) ((w) & ((UINT64_C(1) << 56) - 1))
+    (GORO__TRACE_GG(gid, gen) |                                                                    \
+     (uint64_t)(((reason)&31) << 3 | ((type)-GORO__EV_GO_START) << 1 | 1))
+#define GORO__TRACE_WORD_TYPE(w) (GORO__EV_GO_START + (int)((w) >> 1 & 3))
+#define GORO__TRACE_WORD_REASON(w) ((uint8_t)((w) >> 3 & 31))
+#define GORO__TRACE_WORD_GG(w) ((w) & ~(uint64_t)0xff)
 
 /* One full event; a payload of len bytes follows it, padded to 8. */
 typedef struct goro__trace_ev {
-    uint64_t ts;    /* clock ticks (tracer.c, R3) */
+    uint64_t ts;    /* clock ticks, even (tracer.c, R3) */
     uint64_t g;     /* goroutine word (GORO__TRACE_GG), 0 if none */
     uint64_t arg;   /* per type (tracer.h) */
     uint8_t type;   /* GORO__EV_* */
@@ -60,7 +60,7 @@ static inline size_t goro__trace_rec_size(const char *r) {
     if (e->ts & GORO__TRACE_COMPACT)
         return 8;
     if (e->g & GORO__TRACE_COMPACT)
-        return 16;
+        return 16; /* a stamp, and the compact record it stamps */
     return sizeof *e + (((size_t)e->len + 7) & ~(size_t)7);
 }
 
