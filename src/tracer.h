@@ -154,16 +154,21 @@ void goro__trace_run_end(void);
 
 /* Records a start, stop, block or unblock of g with its generation now (a start counts it
  * up: the start it records is the generation's first event, tracer_json.h). */
+#define GORO__TRACE_GO_ON(m, g, type, reason)                                                      \
+    do {                                                                                           \
+        uint16_t gen_ = (g)->trace_gen;                                                            \
+        if ((type) == GORO__EV_GO_START)                                                           \
+            (g)->trace_gen = (uint16_t)(gen_ + 1);                                                 \
+        GORO__TRACE_PUT(m, g, GORO__TRACE_WORD(type, reason, (g)->id, gen_),                       \
+                        goro__trace_go_ev_slow, GORO__TRACE_TR(type, reason, gen_),                \
+                        (type) == GORO__EV_GO_START);                                              \
+    } while (0)
+
+/* The same, if a trace records. */
 #define GORO__TRACE_GO(m, g, type, reason)                                                         \
     do {                                                                                           \
-        if (GORO__TRACING()) {                                                                     \
-            uint16_t gen_ = (g)->trace_gen;                                                        \
-            if ((type) == GORO__EV_GO_START)                                                       \
-                (g)->trace_gen = (uint16_t)(gen_ + 1);                                             \
-            GORO__TRACE_PUT(m, g, GORO__TRACE_WORD(type, reason, (g)->id, gen_),                   \
-                            goro__trace_go_ev_slow, GORO__TRACE_TR(type, reason, gen_),            \
-                            (type) == GORO__EV_GO_START);                                          \
-        }                                                                                          \
+        if (GORO__TRACING())                                                                       \
+            GORO__TRACE_GO_ON(m, g, type, reason);                                                 \
     } while (0)
 
 _Static_assert(GORO__EV_GO_STOP == GORO__EV_GO_START + 1 &&
@@ -195,10 +200,12 @@ static inline void goro__trace_go_stop(goro__m *m, goro__g *g, int why) {
     GORO__TRACE_GO(m, g, GORO__EV_GO_STOP, why);
 }
 
-/* The one-P yield's inlined switch: from yields, to starts. */
+/* The one-P yield's inlined switch: from yields, to starts (one test for both). */
 static inline void goro__trace_go_switch(goro__m *m, goro__g *from, goro__g *to) {
-    GORO__TRACE_GO(m, from, GORO__EV_GO_STOP, GORO__TRACE_STOP_YIELD);
-    GORO__TRACE_GO(m, to, GORO__EV_GO_START, 0);
+    if (GORO__TRACING()) {
+        GORO__TRACE_GO_ON(m, from, GORO__EV_GO_STOP, GORO__TRACE_STOP_YIELD);
+        GORO__TRACE_GO_ON(m, to, GORO__EV_GO_START, 0);
+    }
 }
 
 /* goro__park, before anything publishes g as waiting. */
