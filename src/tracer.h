@@ -17,6 +17,9 @@
  * Event order per goroutine, which the JSON writer (tracer_json.c) checks:
  *   create -> start -> {stop -> start | block -> unblock -> start |
  *                       syscall enter -> syscall exit} ... -> end.
+ * A hook that records a goroutine's unblock, create or start (which reads or counts up
+ * g->trace_gen) runs before anything publishes the goroutine to another thread, so its
+ * generation is the one it had when the event happened (tracer_json.c J2).
  *
  * See-also: tracer.c (buffers, clock, start and stop), tracer_json.c (the file format),
  * docs/TRACING.md (how to use it).
@@ -124,8 +127,9 @@ void goro__trace_run_end(void);
  * interpolates it between the stamped records around it, tracer.c R7). No clock read, no
  * call. The out-of-line half (through the trampoline) runs when the cursor reaches
  * lim: the chunk is full, the stamp countdown ran out (every GORO__TRACE_STAMP_EVERY
- * events), the ticker asked for a stamp (it stores NULL into lim), or the P has no chunk
- * yet. */
+ * events), the ticker asked for a stamp (it stores NULL into p->trace_lim), or the P has
+ * no chunk yet. A record carries its goroutine's generation (tracer_json.h), which a
+ * start counts up, so the writer can order the P streams by causality. */
 
 /* Writes the compact record w into the chunk of m's P (p->trace_pos, below p->trace_lim:
  * runtime.h), or calls the out-of-line half slow(m, g, tr). The P, if m has one, is m's

@@ -16,6 +16,9 @@ Checks, independently of the writer's own checks:
     instant; runnable -> running; running -> runnable | blocked: * | syscall | end;
     blocked -> runnable; syscall -> running | runnable (the call lost its P); "end" is
     the last thing on the track and comes when a running slice ends;
+  - the writer's times never go back: each goroutine's slices, and each P track's, come in
+    the file in the order of their start times (the merge orders events by causality and
+    raises a held event's time to the one it waited for, tracer_json.c J2);
   - every P's goroutine track and thread track: slices in time order, no overlap;
   - every flow start ("s") has its finish ("f") with the same id, not earlier;
   - the program's wait reasons show up: chan receive, sleep, mutex, IO wait (read); and a
@@ -132,9 +135,14 @@ def main():
 
     created = ended = 0
     for tid in [] if args.dropped else set(slices) | set(instants):
-        # By start time, ties in file order: the writer writes each goroutine's slices in
-        # order, and a few may last 0 ns (events the merge held back, tracer_json.c J2).
-        sl = sorted(slices[tid], key=lambda s: s[0])
+        # The writer writes each goroutine's slices in order, at times that never go back;
+        # a few may last 0 ns (events the merge held back, tracer_json.c J2).
+        sl = slices[tid]
+        for (b0, _, n0, _), (b1, _, n1, _) in zip(sl, sl[1:]):
+            if b1 < b0 - EPS:
+                fail("G%d: %s at %.3f written after %s at %.3f: time went back" %
+                     (tid, n1, b1, n0, b0))
+        sl = sorted(sl, key=lambda s: s[0])
         ins = sorted(instants[tid])
         creates = [t for t, n in ins if n == "create"]
         ends = [t for t, n in ins if n == "end"]
@@ -179,6 +187,10 @@ def main():
         if e.get("pid") == 1 and e.get("ph") == "X":
             ptracks[e["tid"]].append((e["ts"], e["ts"] + e["dur"], e["name"]))
     for tid, sl in ptracks.items():
+        for (b0, _, n0), (b1, _, n1) in zip(sl, sl[1:]):
+            if b1 < b0 - EPS:
+                fail("P track %d: %s at %.3f written after %s at %.3f: time went back" %
+                     (tid, n1, b1, n0, b0))
         sl.sort()
         for (b0, e0, n0), (b1, e1, n1) in zip(sl, sl[1:]):
             if b1 < e0 - EPS:
