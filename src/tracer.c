@@ -563,8 +563,12 @@ void goro__trace_timer_fire_slow(goro__tw unused0, goro__tw unused1, goro__tw un
 
 /* ------------------------------------------------------------------ user annotations */
 
-/* Records an event of the running goroutine, inside a runtime entry so the P stays (R1). */
-static void user_event(int type, const char *a, const char *b) {
+/* Task ids (goro_trace_task_begin). [atomic] */
+static uint64_t task_ids;
+
+/* Records an event of the running goroutine, inside a runtime entry so the P stays (R1).
+ * arg: the event's task, 0 if none. */
+static void user_event(int type, const char *a, const char *b, uint64_t arg) {
     goro__m *m = goro__getm();
     if (!m || !m->curg)
         return;
@@ -583,6 +587,7 @@ static void user_event(int type, const char *a, const char *b) {
     goro__acquirem_m(m);
     goro__p *p = owned_p(m);
     goro__trace_ev e = {.g = GORO__TRACE_GG(m->curg->id, m->curg->trace_gen),
+                        .arg = arg,
                         .type = (uint8_t)type,
                         .p = p ? (int16_t)p->id : -1};
     emit(m, p, &e, payload, len);
@@ -591,17 +596,41 @@ static void user_event(int type, const char *a, const char *b) {
 
 void goro_trace_region_begin(const char *name) {
     if (GORO__TRACING())
-        user_event(GORO__EV_REGION_BEGIN, name ? name : "", NULL);
+        user_event(GORO__EV_REGION_BEGIN, name ? name : "", NULL, 0);
 }
 
 void goro_trace_region_end(void) {
     if (GORO__TRACING())
-        user_event(GORO__EV_REGION_END, NULL, NULL);
+        user_event(GORO__EV_REGION_END, NULL, NULL, 0);
 }
 
 void goro_trace_log(const char *category, const char *msg) {
     if (GORO__TRACING())
-        user_event(GORO__EV_LOG, category ? category : "", msg ? msg : "");
+        user_event(GORO__EV_LOG, category ? category : "", msg ? msg : "", 0);
+}
+
+uint64_t goro_trace_task_begin(const char *name) {
+    goro__m *m = goro__getm();
+    if (!GORO__TRACING() || !m || !m->curg)
+        return 0;
+    uint64_t id = goro__add_relaxed(&task_ids, 1);
+    user_event(GORO__EV_TASK_BEGIN, name ? name : "", NULL, id);
+    return id;
+}
+
+void goro_trace_task_end(uint64_t id) {
+    if (id && GORO__TRACING())
+        user_event(GORO__EV_TASK_END, NULL, NULL, id);
+}
+
+void goro_trace_task_region_begin(uint64_t task, const char *name) {
+    if (GORO__TRACING())
+        user_event(GORO__EV_REGION_BEGIN, name ? name : "", NULL, task);
+}
+
+void goro_trace_task_log(uint64_t task, const char *category, const char *msg) {
+    if (GORO__TRACING())
+        user_event(GORO__EV_LOG, category ? category : "", msg ? msg : "", task);
 }
 
 int goro_trace_enabled(void) {

@@ -60,9 +60,11 @@ enum {
     GORO__EV_SYSCALL_EXIT,  /* g leaves goro_blocking_end (p: the P it runs on now) */
     GORO__EV_NETPOLL_WAKE,  /* the netpoller found g's fd ready */
     GORO__EV_TIMER_FIRE,    /* a timer's callback runs */
-    GORO__EV_REGION_BEGIN,  /* payload: name */
+    GORO__EV_REGION_BEGIN,  /* payload: name; arg: its task, 0 if none */
     GORO__EV_REGION_END,
-    GORO__EV_LOG, /* payload: category, NUL, message */
+    GORO__EV_LOG,        /* payload: category, NUL, message; arg: its task, 0 if none */
+    GORO__EV_TASK_BEGIN, /* arg: the task's id; payload: name */
+    GORO__EV_TASK_END,   /* arg: the task's id */
     GORO__EV_NTYPES
 };
 

@@ -19,6 +19,9 @@
  *   3 "Regions"    tid = goroutine id: goro_trace_region_begin/end slices (their own
  *                  track: a region spans blocks and runs, which would not nest).
  *   4 "Runtime"    tid 0: events with neither P nor goroutine.
+ *   5 "Tasks"      one async slice ("b" / "e", cat "task", id = the task's) per
+ *                  goro_trace_task_begin/end, whichever goroutines call them; the
+ *                  regions and logs of a task name it in their args ("task").
  *
  * Invariants.
  *  (J1) The writer checks the order of every goroutine's events (tracer.h's grammar) and
@@ -68,7 +71,7 @@
 #include "tracer.h"
 #include "tracer_json.h"
 
-enum { PID_PROCS = 1, PID_GOROUTINES = 2, PID_REGIONS = 3, PID_RUNTIME = 4 };
+enum { PID_PROCS = 1, PID_GOROUTINES = 2, PID_REGIONS = 3, PID_RUNTIME = 4, PID_TASKS = 5 };
 enum { S_NONE = 0, S_RUNNABLE, S_RUNNING, S_BLOCKED, S_SYSCALL };
 #define MAX_REGIONS 32
 #define MAX_SAMPLES 8
@@ -114,7 +117,15 @@ typedef struct gst {
     const char *rname[MAX_REGIONS];
     uint16_t rlen[MAX_REGIONS];
     double rsince[MAX_REGIONS];
+    uint64_t rtask[MAX_REGIONS]; /* the region's task, 0 if none */
 } gst;
+
+/* An open task: its name, for its end event. */
+typedef struct task {
+    uint64_t id;
+    const char *name; /* in a chunk's payload, not terminated */
+    uint16_t len;
+} task;
 
 typedef struct conv {
     goro__jout *o;
@@ -127,9 +138,11 @@ typedef struct conv {
     bool pseen[GORO__MAXPROCS_LIMIT];
     uint64_t *mcur; /* goroutine running on each M (by id), 0 */
     uint64_t nflows;
+    task *tasks; /* the open tasks, in begin order */
+    size_t ntasks, ctasks;
     /* Counts for otherData. */
     uint64_t events, created, existing, ended, unblocks, region_begins, region_ends, logs,
-        anomalies, unmatched_region_ends, reordered;
+        anomalies, unmatched_region_ends, reordered, task_begins, task_ends, unmatched_task_ends;
     char samples[MAX_SAMPLES][160];
 } conv;
 
@@ -333,8 +346,10 @@ static void region_close(conv *c, gst *g, double t, bool unfinished) {
     goro__jout_us(o, t - g->rsince[i]);
     GORO__JOUT_LIT(o, ",\"name\":");
     goro__jout_str(o, g->rname[i], g->rlen[i]);
-    goro__jout_fmt(o, ",\"args\":{\"g\":%llu%s}}", (unsigned long long)g->id,
-                   unfinished ? ",\"unfinished\":true" : "");
+    goro__jout_fmt(o, ",\"args\":{\"g\":%llu", (unsigned long long)g->id);
+    if (g->rtask[i])
+        goro__jout_fmt(o, ",\"task\":%llu", (unsigned long long)g->rtask[i]);
+    goro__jout_fmt(o, "%s}}", unfinished ? ",\"unfinished\":true" : "");
 }
 
 static void site_str(uint64_t pc, char *buf, size_t size) {
@@ -618,6 +633,7 @@ static double process(conv *c, const goro__trace_ev *e, double t) {
             g->rname[g->nregions] = payload;
             g->rlen[g->nregions] = e->len;
             g->rsince[g->nregions] = t;
+            g->rtask[g->nregions] = e->arg;
         }
         g->nregions++;
         c->region_begins++;
@@ -644,8 +660,43 @@ static double process(conv *c, const goro__trace_ev *e, double t) {
         goro__jout_str(o, payload, catlen);
         GORO__JOUT_LIT(o, ",\"args\":{\"message\":");
         goro__jout_str(o, msg, msglen);
+        if (e->arg)
+            goro__jout_fmt(o, ",\"task\":%llu", (unsigned long long)e->arg);
         GORO__JOUT_LIT(o, "}}");
         c->logs++;
+        break;
+    }
+    case GORO__EV_TASK_BEGIN:
+        if (c->ntasks == c->ctasks) {
+            size_t n = c->ctasks ? 2 * c->ctasks : 16;
+            task *nt = realloc(c->tasks, n * sizeof *nt);
+            if (!nt)
+                break;
+            c->tasks = nt;
+            c->ctasks = n;
+        }
+        c->tasks[c->ntasks++] = (task){.id = e->arg, .name = payload, .len = e->len};
+        ev_open(o, 'b', PID_TASKS, 0, t);
+        goro__jout_fmt(o, ",\"cat\":\"task\",\"id\":%llu,\"name\":", (unsigned long long)e->arg);
+        goro__jout_str(o, payload, e->len);
+        goro__jout_fmt(o, ",\"args\":{\"g\":%llu}}", (unsigned long long)gid);
+        c->task_begins++;
+        break;
+    case GORO__EV_TASK_END: {
+        size_t i = c->ntasks;
+        while (i > 0 && c->tasks[i - 1].id != e->arg)
+            i--;
+        if (i == 0) {
+            c->unmatched_task_ends++;
+            break;
+        }
+        task k = c->tasks[i - 1];
+        c->tasks[i - 1] = c->tasks[--c->ntasks];
+        ev_open(o, 'e', PID_TASKS, 0, t);
+        goro__jout_fmt(o, ",\"cat\":\"task\",\"id\":%llu,\"name\":", (unsigned long long)k.id);
+        goro__jout_str(o, k.name, k.len);
+        goro__jout_fmt(o, ",\"args\":{\"g\":%llu}}", (unsigned long long)gid);
+        c->task_ends++;
         break;
     }
     default:
@@ -839,6 +890,8 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
     meta_name(o, "process_name", PID_RUNTIME, 0, "Runtime", 7);
     meta_sort(o, "process_sort_index", PID_RUNTIME, 0, 4);
     meta_name(o, "thread_name", PID_RUNTIME, 0, "no P", 4);
+    meta_name(o, "process_name", PID_TASKS, 0, "Tasks", 5);
+    meta_sort(o, "process_sort_index", PID_TASKS, 0, 5);
 
     /* (J2) After a stream's last stamp, unstamped records lie within two of the
      * ticker's periods (an event after that would have been stamped). */
@@ -928,6 +981,13 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
         while (g->nregions > 0)
             region_close(c, g, end_ns, true);
     }
+    for (size_t i = 0; i < c->ntasks; i++) {
+        ev_open(o, 'e', PID_TASKS, 0, end_ns);
+        goro__jout_fmt(
+            o, ",\"cat\":\"task\",\"id\":%llu,\"name\":", (unsigned long long)c->tasks[i].id);
+        goro__jout_str(o, c->tasks[i].name, c->tasks[i].len);
+        GORO__JOUT_LIT(o, ",\"args\":{\"unfinished\":true}}");
+    }
     for (int p = 0; p < GORO__MAXPROCS_LIMIT; p++) {
         mslice_close(c, p, end_ns);
         if (!c->pseen[p])
@@ -947,6 +1007,7 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
         "\"goroutines_existing\":%llu,\"goroutines_ended\":%llu,\"unblocks\":%llu,"
         "\"flows\":%llu,\"region_begins\":%llu,\"region_ends\":%llu,"
         "\"unmatched_region_ends\":%llu,\"logs\":%llu,\"reordered_starts\":%llu,"
+        "\"task_begins\":%llu,\"task_ends\":%llu,\"unmatched_task_ends\":%llu,"
         "\"anomaly_samples\":[",
         clock->counter ? "cpu counter" : "CLOCK_MONOTONIC", end_ns, (unsigned long long)c->events,
         (unsigned long long)dropped, (unsigned long long)c->anomalies,
@@ -954,7 +1015,9 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
         (unsigned long long)c->ended, (unsigned long long)c->unblocks,
         (unsigned long long)c->nflows, (unsigned long long)c->region_begins,
         (unsigned long long)c->region_ends, (unsigned long long)c->unmatched_region_ends,
-        (unsigned long long)c->logs, (unsigned long long)c->reordered);
+        (unsigned long long)c->logs, (unsigned long long)c->reordered,
+        (unsigned long long)c->task_begins, (unsigned long long)c->task_ends,
+        (unsigned long long)c->unmatched_task_ends);
     for (uint64_t i = 0; i < c->anomalies && i < MAX_SAMPLES; i++) {
         if (i)
             GORO__JOUT_LIT(o, ",");
@@ -964,8 +1027,10 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
     goro__jout_flush(o);
     err = o->err;
 out_free:
-    if (c)
+    if (c) {
         free(c->tab);
+        free(c->tasks);
+    }
     free(mcur);
     free(heap);
     free(stalled);
