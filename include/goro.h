@@ -585,6 +585,20 @@ GORO_API void goro_trace_region_end(void);
  * msg its text; both are copied (up to 127 bytes each). Never parks. */
 GORO_API void goro_trace_log(const char *category, const char *msg);
 
+/** Begins a task: a named piece of work that may span goroutines (Go's trace.NewTask),
+ * shown on the "Tasks" track as one slice from this call to goro_trace_task_end, which
+ * any goroutine may call. Returns the task's id (nonzero), or 0 while no trace records or
+ * outside a goroutine (the other task calls ignore 0). The name is copied (up to 127
+ * bytes). Never parks. */
+GORO_API uint64_t goro_trace_task_begin(const char *name);
+/** Ends task id (goro_trace_task_begin), from any goroutine. Never parks. */
+GORO_API void goro_trace_task_end(uint64_t id);
+/** goro_trace_region_begin for a region that is part of task id: its slice names the
+ * task (end it with goro_trace_region_end). */
+GORO_API void goro_trace_task_region_begin(uint64_t task, const char *name);
+/** goro_trace_log for a message about task id: the event names the task. */
+GORO_API void goro_trace_task_log(uint64_t task, const char *category, const char *msg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,7 +13,9 @@
 # one implementation's median but not the other's.
 # The raw output goes to <BUILD_DIR>/bench/results.txt. Extra flags for one benchmark can be
 # given in BENCH_ARGS_<name>, e.g. BENCH_ARGS_parked="--n 100000"; both twins get them.
-# BENCH_ONLY="pi yield" runs only those. tenmillion (ten million parked goroutines, a few
+# BENCH_ONLY="pi yield" runs only those. A last row, "trace", is the execution tracer's
+# overhead (scripts/trace_overhead.sh: ping-pong with tracing off and on, BENCH_TRACE=0
+# skips it). tenmillion (ten million parked goroutines, a few
 # minutes with its twin) is not in the default list: BENCH_ONLY=tenmillion runs it. Both of
 # its twins run under scripts/memcap.sh, capped at BENCH_MEMCAP_MIB (default: three
 # quarters of MemAvailable), Go's with RLIMIT_DATA too, so that Go running out of memory
@@ -186,6 +188,20 @@ END {
     }
     for (f in fail) { split(f, k, " "); if (!(k[1] in seen)) { printf fmt, k[1], "(no result)", k[2] == "goro" ? "FAIL" : "-", k[2] == "go" ? "FAIL" : "-", "-", "-"; seen[k[1]] = 1 } }
 }' "$samples"
+
+# ---------------------------------------------------------------- tracer overhead
+
+# The execution tracer's cost while it records (docs/TRACING.md): ping-pong with 1 P
+# without and with GORO_TRACE, the same binary, BENCH_ROUNDS alternating rounds.
+# BENCH_TRACE=0 skips it.
+if [ "${BENCH_TRACE:-1}" != 0 ] && [ -x "$outdir/bench_pingpong" ]; then
+    echo
+    printf 'running trace (pingpong_1p, tracing off vs on)\n'
+    verdict=$("$root/scripts/trace_overhead.sh" -r "$rounds" "$outdir/bench_pingpong" pingpong_1p \
+        -- --n 300000 2>&1 | tail -n 1)
+    printf '%s\n' "$verdict" >>"$raw"
+    printf '%-8s %-18s %s\n' trace "on/off pingpong_1p" "${verdict#median }"
+fi
 
 echo
 echo "raw output: $raw"

@@ -109,6 +109,9 @@ struct goro__g {
     uint8_t blocking_depth; /* [g-local] nesting of goro_blocking_begin (syscall.c) */
     uint8_t wkind;          /* [g-local; read by the compactor once it claimed g] GORO__WK_*: what
                                goro__gw(g)->wrec holds while its wlock is set */
+    uint16_t trace_gen;     /* [g-local; read by its waker, which readies it] while tracing,
+                               g's starts and blocking-call returns, mod 2^16: each trace
+                               record of g carries it (tracer.h) */
     uint32_t stack_size;    /* [g-local] usable stack bytes wanted / held */
     char *stack_lo;         /* [g-local] lowest usable stack byte, NULL before the first run */
     int64_t wait_since;     /* [g-local] goro_now() when it parked */
@@ -228,6 +231,10 @@ struct goro__p {
     /* Statistics; written by the owner with relaxed stores, summed by goro_stats_get. */
     int64_t ngoroutines;        /* [atomic] spawned minus exited on this P */
     uint64_t nspawned, nsteals; /* [atomic] */
+    /* The execution tracer's write cursor in the P's current chunk (tracer.h, tracer.c R7):
+     * the hot hooks write a record at trace_pos while it is below trace_lim. */
+    uint64_t *trace_pos; /* [owner-P] NULL while the P has no chunk */
+    uint64_t *trace_lim; /* [atomic] the owner, and the tracer's ticker (stores NULL) */
 };
 
 /* The scheduler's global state. */

@@ -989,9 +989,14 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     goro__store_release(&cur->status, GORO__G_WAITING);
     goro__race_park(m);
     bool parked = true;
-    if (unlockf == goro__commit_unlock_word) /* a channel's wait: its call inline */
+    if (unlockf == goro__commit_unlock_word) { /* a channel's wait: its call inline */
+#if defined(__x86_64__) && !GORO_TSAN
+        /* arg stays in rdx, where it arrived: the tracer's inline block hook (cold) would
+         * otherwise have the compiler move it to another register on every park. */
+        __asm__("" : "+d"(arg));
+#endif
         goro__store_release((uint32_t *)arg, 0);
-    else if (unlockf)
+    } else if (unlockf)
         parked = unlockf(cur, arg);
     /* With the locks dropped, the pick may run a due timer, whose callback may take them
      * (a goro_timer's sends on a channel) or ready cur itself (a select's timeout). */

@@ -2,11 +2,14 @@
  * tracer.c - the execution tracer: recording events (goro_trace_start/stop, the hooks of
  * tracer.h, user annotations) into per-P buffers.
  *
- * Terms. An event is a fixed 32-byte record (struct goro__trace_ev: timestamp, goroutine,
+ * Terms. An event is a full 32-byte record (struct goro__trace_ev: timestamp, goroutine,
  * one argument, type, P, M) followed by an optional payload (a spawn pc, a name, a log
- * message) padded to 8 bytes. Events go into chunks of GORO__TRACE_CHUNK bytes; a stream
- * is the ordered list of chunks one writer filled: one stream per P id, and one global
- * stream. tracer_json.c merges the streams by timestamp into the JSON file.
+ * message) padded to 8 bytes, or, for a goroutine's start, stop, block and unblock on a
+ * P's stream, a compact record (tracer_json.h): one 8-byte word without a timestamp
+ * (tracer.h's inline fast path), or 16 bytes with one (this file's slow path). Events go into
+ * chunks of GORO__TRACE_CHUNK bytes; a stream is the ordered list of chunks one writer filled: one
+ * stream per P id, and one global stream. tracer_json.c merges the streams by timestamp into the
+ * JSON file.
  *
  * Invariants.
  *  (R1) A P's stream is written only by the M that holds the P, inside a runtime entry
@@ -17,7 +20,7 @@
  *       blocked in the netpoller) writes the global stream, under trace_lock, and checks
  *       goro__tracing again under it: the stopper clears the flag and detaches the stream
  *       under the same lock.
- *  (R3) Timestamps strictly increase within a stream (each is at least the previous + 1
+ *  (R3) Stamps strictly increase within a stream (each is at least the previous + 1
  *       tick), so a stream is sorted and the merge needs no sort. Across streams the
  *       clock is the same (an invariant TSC on x86-64, the virtual counter on aarch64,
  *       else CLOCK_MONOTONIC), so an event that happens before another across threads
@@ -34,18 +37,46 @@
  *       live goroutine is written as an "existing" event, so the trace knows the state
  *       of each; at stop no P writes while the streams are taken.
  *  (R6) A full chunk goes, under spool.lock, to a queue that one writer thread appends
- *       to an unlinked temporary file (in $TMPDIR, else /tmp) in queue order, and the
+ *       to an unlinked temporary file (in $TMPDIR, else /tmp) in queue order, once the
+ *       queue holds half the memory limit's chunks (lazily: see spool_start), and the
  *       stream takes a written chunk from the free list in exchange: a trace's length is
  *       bounded by the disk, not by memory. A stream's chunks are queued in its order
  *       (one owner at a time, R1), so the file holds each stream in order; at stop the
  *       file is mapped and each stream's chunks threaded back together.
  *
- * Cost. A hook while not tracing: one load and one predicted branch (tracer.h). While
- * tracing: a counter read (~12 ns on this machine's TSC in a KVM guest; CLOCK_MONOTONIC
- * through the vDSO ~30 ns) and a 32-byte store into the P's chunk; every 2,000 events a
- * lock and maybe a wake-up of the writer.
+ *  (R7) Not every record is stamped: a clock read costs 12-25 ns on this project's
+ *       machine (rdtsc is microcoded on AMD, and a KVM guest's; CLOCK_MONOTONIC ~30 ns),
+ *       more than a channel hand-off. A P stream's cursor (p->trace_pos) has a limit
+ * (p->trace_lim): the fast path writes unstamped compact records below it, and the slow path, which
+ * stamps, sets it budget records ahead (within the chunk). The budget adapts at each stamp: 1 when
+ * the records since the last stamp were on average more than GORO__TRACE_SPARSE_TICKS apart (a read
+ * then costs them under 2%), else doubling up to GORO__TRACE_STAMP_EVERY (128). The spool writer
+ * thread doubles as a ticker: every GORO__TRACE_TICK_NS (0.5 ms) it stores NULL into the limit of
+ * every P that recorded (tps), so the first record after a pause is stamped (an owner's concurrent
+ * store of a new limit may undo that; its own stamp was just taken, and the next tick comes). So an
+ * unstamped record lies between the stamps around it, at most about a tick after the one before:
+ * the JSON writer interpolates it there, and orders the streams by each goroutine's generation, not
+ * by these times (tracer_json.c J2). GORO_TRACE_STAMPS=exact stamps every record (the fast path
+ * never runs), =sampled every 128 whatever their spacing (for instruction counts under Valgrind,
+ * whose slowness looks sparse).
  *
- * Rejected. A writer thread streaming JSON while recording: the JSON of a goroutine's
+ * Cost. A hook while not tracing: one load and one predicted branch (tracer.h). While
+ * tracing, a hand-off's hook on an owned P: ~17-20 instructions, the loads of the P's
+ * cursor and limit and of the goroutine's id and generation, a compare, two shifts and
+ * ORs, and one 8-byte store (tracer.h); one in up to 128 takes the slow path through the
+ * trampoline, with a clock read and a 16-byte stamped record; every ~8,000 compact records a chunk
+ * goes to the writer (a lock, maybe a wake-up). Other events: the slow path, stamped.
+ *
+ * Rejected. Merging the streams by time and holding back an event whose goroutine is not in
+ * the state it leaves: interpolated times put two starts of one goroutine, on two Ps, both
+ * in a legal state, and the wrong one went first (tracer_json.c J2). Folding a park's block
+ * and the next start into one record: the pick in between may run timers whose wake-ups
+ * would then come before the block in the P's stream, and the streams could wait on each
+ * other. One stamp per switch shared by its events: still two clock reads per
+ * ping-pong round trip, ~25-50 ns on ~85 (measured: the first version stamped all but
+ * starts and cost 2.6x). A per-M stream written through a thread-local cursor (one load
+ * less): an M's events would then need their P in each record, and an M loses its P
+ * outside the runtime. A writer thread streaming JSON while recording: the JSON of a goroutine's
  * slices needs the events of every P in time order (a goroutine moves between Ps), so it
  * would have to wait for the slowest P's chunk anyway; the spool writes the 32-byte
  * records as they are, and the JSON is written at stop. Go's binary format with a
@@ -73,6 +104,20 @@
 #include "tracer_json.h"
 
 uint32_t goro__tracing;
+/* The Ps whose cursors (p->trace_pos, trace_lim) this trace has set, by P id: the ticker
+ * (R7) and the stop find them here. [atomic] Stored by the P's owner (release), when it first
+ * records; cleared at the stop. */
+static goro__p *tps[GORO__MAXPROCS_LIMIT];
+
+/* Every how many events of a P stream the clock is read (R7), unless the ticker asks
+ * sooner; 1 with GORO_TRACE_CLOCK=exact. */
+#define GORO__TRACE_STAMP_EVERY 128
+/* The ticker's period (R7): an event not stamped happened at most about this long after
+ * the stamped one before it. */
+#define GORO__TRACE_TICK_NS 500000
+/* Events further apart than this on average (ticks: 0.7-2 us at 1.5-3 GHz; ns for
+ * CLOCK_MONOTONIC) are stamped every one (R7): a clock read costs them under 2%. */
+#define GORO__TRACE_SPARSE_TICKS 3000
 
 enum { TRACE_IDLE = 0, TRACE_STARTING, TRACE_ON, TRACE_STOPPING };
 
@@ -82,6 +127,8 @@ typedef struct stream {
     goro__trace_chunk *tail; /* the chunk being filled, NULL if none */
     char *slab, *slab_end;   /* the rest of the stream's current slab */
     uint64_t last;           /* the last timestamp written (ticks) (R3) */
+    uint64_t *stamp_pos;     /* P streams: the cursor after the last stamped record (R7) */
+    int budget;              /* P streams: records per stamp now, 1..stamp_every (R7) */
     uint64_t dropped;        /* events lost for want of memory (R4) */
 } __attribute__((aligned(64))) stream;
 
@@ -111,6 +158,8 @@ static struct {
     goro__trace_chunk *free;          /* [lock: spool.lock] written chunks */
     bool waiting;                     /* [lock: spool.lock] the writer waits on cond */
     bool quit;                        /* [lock: spool.lock] write the queue, then exit */
+    int64_t nqueued;                  /* [lock: spool.lock] chunks in the queue */
+    int64_t lazy;                     /* [init-only per trace] the writer starts at this many */
     int fd;                           /* [init-only per trace] the temporary file */
     uint64_t lost;                    /* [writer; read after the join] events not written */
     int err;                          /* [writer; read after the join] first write error */
@@ -238,11 +287,12 @@ static __attribute__((noinline)) goro__trace_chunk *chunk_next(stream *s, int16_
         else
             sp.qhead = full;
         sp.qtail = full;
+        sp.nqueued++;
     }
     goro__trace_chunk *c = sp.free;
     if (c)
         sp.free = c->next;
-    bool wake = full && sp.waiting;
+    bool wake = full && sp.waiting && sp.nqueued >= sp.lazy;
     pthread_mutex_unlock(&sp.lock);
     if (wake)
         pthread_cond_signal(&sp.cond);
@@ -280,6 +330,55 @@ static inline __attribute__((always_inline)) goro__trace_ev *stream_reserve(stre
     return d;
 }
 
+/* [init-only per trace] events per stamp (R7): GORO__TRACE_STAMP_EVERY, or 1 (exact). */
+static int stamp_every = GORO__TRACE_STAMP_EVERY;
+/* [init-only per trace] false with GORO_TRACE_STAMPS=sampled: every stamp_every records,
+ * however far apart (R7). */
+static bool stamp_adaptive = true;
+
+/* Room for need bytes at the end of the stream of P p, whose cursor is p->trace_pos (the
+ * chunk's used field is brought up to date only when the chunk is handed to the writer);
+ * NULL when out of memory (R4). */
+static inline __attribute__((always_inline)) uint64_t *p_reserve(goro__p *p, size_t need) {
+    int pid = p->id;
+    stream *s = &pstreams[pid];
+    goro__trace_chunk *c = s->tail;
+    char *pos = (char *)p->trace_pos;
+    if (GORO__UNLIKELY(!c || !pos || pos + need > c->data + GORO__TRACE_CHUNK_DATA)) {
+        if (c && pos)
+            c->used = (uint32_t)(pos - c->data);
+        if (!goro__load_relaxed(&tps[pid]))
+            goro__store_release(&tps[pid], p); /* for the ticker and the stop */
+        if (!(c = chunk_next(s, (int16_t)pid))) {
+            s->dropped++;
+            p->trace_pos = NULL;
+            goro__store_relaxed(&p->trace_lim, NULL);
+            return NULL;
+        }
+        pos = c->data;
+    }
+    p->trace_pos = (uint64_t *)(pos + need);
+    /* The next lines, for the fast path's stores: a reused chunk's lines were last read
+     * by the writer thread on another CPU, and the runtime's next locked instruction
+     * would otherwise wait for a store's miss. */
+    __builtin_prefetch(pos + 128, 1, 3);
+    __builtin_prefetch(pos + 192, 1, 3);
+    __builtin_prefetch(pos + 256, 1, 3);
+    __builtin_prefetch(pos + 320, 1, 3);
+    return (uint64_t *)pos;
+}
+
+/* After a stamped record of P p: the fast path may write stamp_every - 1 records, as
+ * long as each fits in the chunk (R7). */
+static inline __attribute__((always_inline)) void p_rearm(goro__p *p) {
+    stream *s = &pstreams[p->id];
+    goro__trace_chunk *c = s->tail;
+    uint64_t *end = (uint64_t *)(c->data + GORO__TRACE_CHUNK_DATA);
+    s->stamp_pos = p->trace_pos;
+    uint64_t *lim = p->trace_pos + (s->budget - 1);
+    goro__store_relaxed(&p->trace_lim, lim < end ? lim : end);
+}
+
 /* Writes e's fields to d one by one: e is the caller's local, built field by field, and
  * a struct copy reading it back as 16-byte words stalls on store forwarding (~20% of an
  * event's cost, perf). */
@@ -300,41 +399,60 @@ static inline __attribute__((always_inline)) void ev_write(goro__trace_ev *d,
 }
 
 /* Stamps e with the clock (R3) and appends it to the stream of p, the P m holds, or, if p
- * is NULL, to the global stream. m may be NULL (the monitor). With same_ts, e takes the
- * timestamp of p's previous event (+1 tick) instead of reading the clock: for a start
- * that follows the stop or block of the goroutine switched away from on the same M, a
- * few dozen ns before (tracer_json.c orders a start after the wake-up it needs, J2). */
-static inline __attribute__((always_inline)) void emit_ts(goro__m *m, goro__p *p,
-                                                          const goro__trace_ev *e,
-                                                          const void *payload, size_t len,
-                                                          bool same_ts) {
+ * is NULL, to the global stream. m may be NULL (the monitor). */
+static void emit(goro__m *m, goro__p *p, const goro__trace_ev *e, const void *payload, size_t len) {
     uint16_t mid = m ? (uint16_t)m->id : GORO__TRACE_NONE16;
     if (p) {
-        stream *s = &pstreams[p->id];
-        uint64_t t = same_ts ? s->last + 1 : now_ticks();
+        int pid = p->id;
+        stream *s = &pstreams[pid];
+        uint64_t t = now_ticks() & ~(uint64_t)1; /* even (tracer_json.h) */
+        /* (R7) The records since the last stamp, and how far apart they were: dense
+         * ones get a stamp every few, sparse ones every one. */
+        uint64_t *pos = p->trace_pos, *sp0 = s->stamp_pos;
+        uint64_t n = pos && sp0 && s->tail && (char *)sp0 >= s->tail->data && pos >= sp0 &&
+                             (char *)pos <= s->tail->data + GORO__TRACE_CHUNK_DATA
+                         ? (uint64_t)(pos - sp0)
+                         : (uint64_t)s->budget;
+        if ((stamp_adaptive && t - s->last > (n + 1) * GORO__TRACE_SPARSE_TICKS) || s->budget < 1)
+            s->budget = 1;
+        else if (s->budget < stamp_every)
+            s->budget = s->budget * 2 < stamp_every ? s->budget * 2 : stamp_every;
         if (t <= s->last)
-            t = s->last + 1;
+            t = s->last + 2;
         s->last = t;
-        goro__trace_ev *d = stream_reserve(s, (int16_t)p->id, len);
-        if (d)
-            ev_write(d, e, t, (int16_t)p->id, mid, payload, len);
+        if (!len && (e->type == GORO__EV_GO_START || e->type == GORO__EV_GO_STOP ||
+                     e->type == GORO__EV_GO_BLOCK || e->type == GORO__EV_GO_UNBLOCK)) {
+            /* The compact form, stamped (tracer.h); an unblock's waker is the goroutine
+             * the P runs, which the writer knows. */
+            uint64_t *w = p_reserve(p, 16);
+            if (w) {
+                w[0] = t;
+                w[1] =
+                    e->g | (uint64_t)((e->reason & 31) << 3 | (e->type - GORO__EV_GO_START) << 1 |
+                                      1); /* GORO__TRACE_WORD */
+                p_rearm(p);
+            }
+            return;
+        }
+        size_t need = sizeof(goro__trace_ev) + ((len + 7) & ~(size_t)7);
+        goro__trace_ev *d = (goro__trace_ev *)p_reserve(p, need);
+        if (d) {
+            ev_write(d, e, t, (int16_t)pid, mid, payload, len);
+            p_rearm(p);
+        }
         return;
     }
     pthread_mutex_lock(&tr.lock);
     if (goro__load_relaxed(&goro__tracing) || snapshotting) { /* (R2) */
-        uint64_t t = now_ticks();
+        uint64_t t = now_ticks() & ~(uint64_t)1;              /* even (tracer_json.h) */
         if (t <= gstream.last)
-            t = gstream.last + 1;
+            t = gstream.last + 2;
         gstream.last = t;
         goro__trace_ev *d = stream_reserve(&gstream, -1, len);
         if (d)
             ev_write(d, e, t, e->p, mid, payload, len);
     }
     pthread_mutex_unlock(&tr.lock);
-}
-
-static void emit(goro__m *m, goro__p *p, const goro__trace_ev *e, const void *payload, size_t len) {
-    emit_ts(m, p, e, payload, len, false);
 }
 
 /* The P m owns, for its stream (R1), or NULL. */
@@ -344,16 +462,12 @@ static goro__p *owned_p(goro__m *m) {
     return m->p;
 }
 
-static inline __attribute__((always_inline)) void
-emit_g_ts(goro__m *m, int type, uint64_t g, uint64_t arg, int reason, bool same_ts) {
+/* An event of goroutine g (its word: GORO__TRACE_GG) on m's P, or the global stream. */
+static void emit_g(goro__m *m, int type, uint64_t gg, uint64_t arg, int reason) {
     goro__p *p = owned_p(m);
     goro__trace_ev e = {
-        .g = g, .arg = arg, .type = (uint8_t)type, .reason = (uint8_t)reason, .p = -1};
-    emit_ts(m, p, &e, NULL, 0, same_ts && p);
-}
-
-static void emit_g(goro__m *m, int type, uint64_t g, uint64_t arg, int reason) {
-    emit_g_ts(m, type, g, arg, reason, false);
+        .g = gg, .arg = arg, .type = (uint8_t)type, .reason = (uint8_t)reason, .p = -1};
+    emit(m, p, &e, NULL, 0);
 }
 
 /* ------------------------------------------------------------------ hooks (tracer.h) */
@@ -372,8 +486,9 @@ void goro__trace_go_create_slow(goro__tw pw, goro__tw gw, goro__tw unused) {
         memcpy(payload + 8, g->name, n);
         len += n;
     }
-    goro__trace_ev e = {
-        .g = g->id, .arg = m && m->curg ? m->curg->id : 0, .type = GORO__EV_GO_CREATE};
+    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, g->trace_gen),
+                        .arg = m && m->curg ? m->curg->id : 0,
+                        .type = GORO__EV_GO_CREATE};
     emit(m, p, &e, payload, len);
 }
 
@@ -384,24 +499,18 @@ void goro__trace_go_ev_slow(goro__tw mw, goro__tw gw, goro__tw type_reason) {
     uint64_t arg = 0;
     if (type == GORO__EV_GO_UNBLOCK && m->curg)
         arg = m->curg->id; /* the waker, if a goroutine runs (tracer_json.c checks) */
-    /* A start from a goroutine (not from the scheduler loop on g0, which may have slept)
-     * follows that goroutine's stop, block or end on this P: no clock read. */
-    bool same_ts = type == GORO__EV_GO_START && m->curg != NULL;
-    emit_g_ts(m, type, g->id, arg, (int)(type_reason >> 8), same_ts);
-}
-
-void goro__trace_go_switch_slow(goro__tw mw, goro__tw from, goro__tw to) {
-    goro__m *m = (goro__m *)mw;
-    emit_g(m, GORO__EV_GO_STOP, ((goro__g *)from)->id, 0, GORO__TRACE_STOP_YIELD);
-    emit_g_ts(m, GORO__EV_GO_START, ((goro__g *)to)->id, 0, 0, true);
+    uint16_t gen = type == GORO__EV_GO_END ? g->trace_gen : (uint16_t)(type_reason >> 16);
+    emit_g(m, type, GORO__TRACE_GG(g->id, gen), arg, (int)(type_reason >> 8 & 0xff));
 }
 
 void goro__trace_go_unpark_slow(goro__tw mw, goro__tw gw, goro__tw parked) {
     goro__m *m = (goro__m *)mw;
     goro__g *g = (goro__g *)gw;
+    uint16_t gen = g->trace_gen;
     if (!parked) /* nobody saw it waiting: it wakes itself */
-        emit_g(m, GORO__EV_GO_UNBLOCK, g->id, 0, 0);
-    emit_g_ts(m, GORO__EV_GO_START, g->id, 0, 0, true);
+        emit_g(m, GORO__EV_GO_UNBLOCK, GORO__TRACE_GG(g->id, gen), 0, 0);
+    g->trace_gen = (uint16_t)(gen + 1); /* a start counts the generation up */
+    emit_g(m, GORO__EV_GO_START, GORO__TRACE_GG(g->id, gen), 0, 0);
 }
 
 void goro__trace_proc_slow(goro__tw mw, goro__tw pw, goro__tw type) {
@@ -419,15 +528,20 @@ void goro__trace_proc_slow(goro__tw mw, goro__tw pw, goro__tw type) {
 void goro__trace_syscall_enter_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
     (void)unused;
     goro__m *m = (goro__m *)mw;
-    goro__trace_ev e = {
-        .g = ((goro__g *)gw)->id, .type = GORO__EV_SYSCALL_ENTER, .p = (int16_t)m->p->id};
+    goro__g *g = (goro__g *)gw;
+    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, g->trace_gen),
+                        .type = GORO__EV_SYSCALL_ENTER,
+                        .p = (int16_t)m->p->id};
     emit(m, m->p, &e, NULL, 0); /* still ours: the release store that offers it follows */
 }
 
 void goro__trace_syscall_exit_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
     (void)unused;
     goro__m *m = (goro__m *)mw;
-    goro__trace_ev e = {.g = ((goro__g *)gw)->id,
+    goro__g *g = (goro__g *)gw;
+    uint16_t gen = g->trace_gen;
+    g->trace_gen = (uint16_t)(gen + 1); /* a return counts the generation up, as a start */
+    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, gen),
                         .type = GORO__EV_SYSCALL_EXIT,
                         .p = m->p ? (int16_t)m->p->id : -1};
     emit(m, m->p, &e, NULL, 0); /* blocking_depth is 0 again: m->p is ours if set */
@@ -436,7 +550,8 @@ void goro__trace_syscall_exit_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
 void goro__trace_netpoll_wake_slow(goro__tw gw, goro__tw unused1, goro__tw unused2) {
     (void)unused1;
     (void)unused2;
-    emit_g(goro__getm(), GORO__EV_NETPOLL_WAKE, ((goro__g *)gw)->id, 0, 0);
+    goro__g *g = (goro__g *)gw;
+    emit_g(goro__getm(), GORO__EV_NETPOLL_WAKE, GORO__TRACE_GG(g->id, g->trace_gen), 0, 0);
 }
 
 void goro__trace_timer_fire_slow(goro__tw unused0, goro__tw unused1, goro__tw unused2) {
@@ -448,8 +563,12 @@ void goro__trace_timer_fire_slow(goro__tw unused0, goro__tw unused1, goro__tw un
 
 /* ------------------------------------------------------------------ user annotations */
 
-/* Records an event of the running goroutine, inside a runtime entry so the P stays (R1). */
-static void user_event(int type, const char *a, const char *b) {
+/* Task ids (goro_trace_task_begin). [atomic] */
+static uint64_t task_ids;
+
+/* Records an event of the running goroutine, inside a runtime entry so the P stays (R1).
+ * arg: the event's task, 0 if none. */
+static void user_event(int type, const char *a, const char *b, uint64_t arg) {
     goro__m *m = goro__getm();
     if (!m || !m->curg)
         return;
@@ -467,24 +586,51 @@ static void user_event(int type, const char *a, const char *b) {
     }
     goro__acquirem_m(m);
     goro__p *p = owned_p(m);
-    goro__trace_ev e = {.g = m->curg->id, .type = (uint8_t)type, .p = p ? (int16_t)p->id : -1};
+    goro__trace_ev e = {.g = GORO__TRACE_GG(m->curg->id, m->curg->trace_gen),
+                        .arg = arg,
+                        .type = (uint8_t)type,
+                        .p = p ? (int16_t)p->id : -1};
     emit(m, p, &e, payload, len);
     goro__releasem(m);
 }
 
 void goro_trace_region_begin(const char *name) {
     if (GORO__TRACING())
-        user_event(GORO__EV_REGION_BEGIN, name ? name : "", NULL);
+        user_event(GORO__EV_REGION_BEGIN, name ? name : "", NULL, 0);
 }
 
 void goro_trace_region_end(void) {
     if (GORO__TRACING())
-        user_event(GORO__EV_REGION_END, NULL, NULL);
+        user_event(GORO__EV_REGION_END, NULL, NULL, 0);
 }
 
 void goro_trace_log(const char *category, const char *msg) {
     if (GORO__TRACING())
-        user_event(GORO__EV_LOG, category ? category : "", msg ? msg : "");
+        user_event(GORO__EV_LOG, category ? category : "", msg ? msg : "", 0);
+}
+
+uint64_t goro_trace_task_begin(const char *name) {
+    goro__m *m = goro__getm();
+    if (!GORO__TRACING() || !m || !m->curg)
+        return 0;
+    uint64_t id = goro__add_relaxed(&task_ids, 1);
+    user_event(GORO__EV_TASK_BEGIN, name ? name : "", NULL, id);
+    return id;
+}
+
+void goro_trace_task_end(uint64_t id) {
+    if (id && GORO__TRACING())
+        user_event(GORO__EV_TASK_END, NULL, NULL, id);
+}
+
+void goro_trace_task_region_begin(uint64_t task, const char *name) {
+    if (GORO__TRACING())
+        user_event(GORO__EV_REGION_BEGIN, name ? name : "", NULL, task);
+}
+
+void goro_trace_task_log(uint64_t task, const char *category, const char *msg) {
+    if (GORO__TRACING())
+        user_event(GORO__EV_LOG, category ? category : "", msg ? msg : "", task);
 }
 
 int goro_trace_enabled(void) {
@@ -506,7 +652,7 @@ static void snapshot_g(goro__g *g, void *arg) {
         len = strnlen(n, GORO__TRACE_NAME_MAX - 1);
         memcpy(name, n, len);
     }
-    goro__trace_ev e = {.g = goro__load_relaxed(&g->id),
+    goro__trace_ev e = {.g = GORO__TRACE_GG(goro__load_relaxed(&g->id), g->trace_gen),
                         .arg = goro__load_relaxed(&g->wait_reason),
                         .type = GORO__EV_GO_EXISTING,
                         .reason = (uint8_t)st,
@@ -523,10 +669,8 @@ static void snapshot_g(goro__g *g, void *arg) {
 /* The events in chunk c. */
 static uint64_t chunk_events(const goro__trace_chunk *c) {
     uint64_t n = 0;
-    for (uint32_t off = 0; off < c->used; n++) {
-        const goro__trace_ev *e = (const goro__trace_ev *)(c->data + off);
-        off += (uint32_t)(sizeof *e + (((size_t)e->len + 7) & ~(size_t)7));
-    }
+    for (uint32_t off = 0; off < c->used; n++)
+        off += (uint32_t)goro__trace_rec_size(c->data + off);
     return n;
 }
 
@@ -551,15 +695,41 @@ static void spool_write(const goro__trace_chunk *c) {
 /* The writer thread: writes queued chunks in order, returns them to the free list. */
 static void *spool_main(void *arg) {
     (void)arg;
+    /* The ticker's deadlines are on CLOCK_REALTIME, the clock of the condition's timed
+     * wait: it is statically initialised, since a pthread_cond_init at each start races,
+     * for the race build's ThreadSanitizer, with the writer's wait (it sees no edge from a
+     * goroutine's pthread_create). A step of the wall clock moves one tick at most. */
+    struct timespec next;
+    clock_gettime(CLOCK_REALTIME, &next);
     pthread_mutex_lock(&sp.lock);
     for (;;) {
-        while (!sp.qhead && !sp.quit) {
+        while ((!sp.qhead || sp.nqueued < sp.lazy) && !sp.quit) {
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            int64_t ahead =
+                (int64_t)(next.tv_sec - now.tv_sec) * 1000000000 + (next.tv_nsec - now.tv_nsec);
+            if (ahead <= 0 ||
+                ahead > 2 * GORO__TRACE_TICK_NS) { /* due, or the clock stepped back */
+                /* The ticker (R7): every P's next event reads the clock. */
+                for (int i = 0; i < GORO__MAXPROCS_LIMIT; i++) {
+                    goro__p *p = goro__load_acquire(&tps[i]);
+                    if (p)
+                        goro__store_relaxed(&p->trace_lim, NULL);
+                }
+                next = now;
+                next.tv_nsec += GORO__TRACE_TICK_NS;
+                if (next.tv_nsec >= 1000000000L) {
+                    next.tv_sec++;
+                    next.tv_nsec -= 1000000000L;
+                }
+            }
             sp.waiting = true;
-            pthread_cond_wait(&sp.cond, &sp.lock);
+            pthread_cond_timedwait(&sp.cond, &sp.lock, &next);
             sp.waiting = false;
         }
         goro__trace_chunk *batch = sp.qhead, *last = NULL;
         sp.qhead = sp.qtail = NULL;
+        sp.nqueued = 0;
         bool quit = sp.quit;
         pthread_mutex_unlock(&sp.lock);
         for (goro__trace_chunk *c = batch; c; c = c->next) {
@@ -594,6 +764,14 @@ static int spool_start(void) {
     }
     sp.qhead = sp.qtail = sp.free = NULL;
     sp.waiting = sp.quit = false;
+    sp.nqueued = 0;
+    /* (R6) Lazy: full chunks stay in memory until they fill half the limit, so a short
+     * trace never writes the file while it records (writing ~0.5 GB/s of ping-pong
+     * records cost more than recording them) and a long one has the other half of the
+     * memory as headroom while the writer catches up. */
+    sp.lazy = tr.max_slabs * GORO__TRACE_SLAB_CHUNKS / 2;
+    if (sp.lazy < 1)
+        sp.lazy = 1;
     sp.lost = 0;
     sp.err = 0;
     /* No signal for the writer: the runtime's go to the threads that run goroutines. */
@@ -619,6 +797,9 @@ static void spool_finish(void) {
         st->tail = NULL;
         if (!c)
             continue;
+        goro__p *p = i >= 0 ? goro__load_relaxed(&tps[i]) : NULL;
+        if (p && p->trace_pos) /* the cursor is the truth (p_reserve) */
+            c->used = (uint32_t)((char *)p->trace_pos - c->data);
         if (!c->used) {
             c->next = sp.free;
             sp.free = c;
@@ -677,9 +858,22 @@ static int spool_read(goro__trace_stream *out, void **map, size_t *mapsize) {
     return n;
 }
 
-static void reset_streams(void) {
+/* Empties the streams and their cursors (the slabs stay, for write_out to unmap). */
+static void clear_streams(void) {
     memset(pstreams, 0, sizeof pstreams);
     memset(&gstream, 0, sizeof gstream);
+    for (int i = 0; i < GORO__MAXPROCS_LIMIT; i++) {
+        goro__p *p = goro__load_relaxed(&tps[i]);
+        if (!p)
+            continue;
+        p->trace_pos = NULL;
+        goro__store_relaxed(&p->trace_lim, NULL);
+        goro__store_relaxed(&tps[i], NULL);
+    }
+}
+
+static void reset_streams(void) {
+    clear_streams();
     goro__store_relaxed(&tr.nslabs, 0);
 }
 
@@ -711,7 +905,11 @@ static int begin(const char *path) {
         return err;
     }
     use_counter = counter_usable();
+    const char *st = getenv("GORO_TRACE_STAMPS");
+    stamp_every = st && strcmp(st, "exact") == 0 ? 1 : GORO__TRACE_STAMP_EVERY;
+    stamp_adaptive = !(st && strcmp(st, "sampled") == 0);
     tr.clock.counter = use_counter;
+    tr.clock.tick_ns = GORO__TRACE_TICK_NS;
     tr.clock.ticks0 = now_ticks();
     tr.clock.ns0 = goro__nanotime();
     /* The snapshot first, then the flag: an M without a P that writes the global stream
@@ -754,8 +952,7 @@ static void end(goro__trace_stream *out, int *nout, uint64_t *dropped, uint64_t 
     pthread_mutex_unlock(&tr.lock);
     *dropped += sp.lost;
     *nout = spool_read(out, &spool_map, &spool_mapsize);
-    memset(pstreams, 0, sizeof pstreams);
-    memset(&gstream, 0, sizeof gstream);
+    clear_streams();
 }
 
 static int write_out(goro__trace_stream *streams, int n, uint64_t dropped, uint64_t stop) {

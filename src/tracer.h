@@ -17,6 +17,9 @@
  * Event order per goroutine, which the JSON writer (tracer_json.c) checks:
  *   create -> start -> {stop -> start | block -> unblock -> start |
  *                       syscall enter -> syscall exit} ... -> end.
+ * A hook that records a goroutine's unblock, create or start (which reads or counts up
+ * g->trace_gen) runs before anything publishes the goroutine to another thread, so its
+ * generation is the one it had when the event happened (tracer_json.c J2).
  *
  * See-also: tracer.c (buffers, clock, start and stop), tracer_json.c (the file format),
  * docs/TRACING.md (how to use it).
@@ -29,6 +32,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "tracer_json.h"
 
 /* Nonzero while a trace records. [atomic] Written by goro_trace_start/stop with the world
  * stopped (relaxed is enough for the hooks: the stop and start of the world order it for
@@ -56,9 +60,11 @@ enum {
     GORO__EV_SYSCALL_EXIT,  /* g leaves goro_blocking_end (p: the P it runs on now) */
     GORO__EV_NETPOLL_WAKE,  /* the netpoller found g's fd ready */
     GORO__EV_TIMER_FIRE,    /* a timer's callback runs */
-    GORO__EV_REGION_BEGIN,  /* payload: name */
+    GORO__EV_REGION_BEGIN,  /* payload: name; arg: its task, 0 if none */
     GORO__EV_REGION_END,
-    GORO__EV_LOG, /* payload: category, NUL, message */
+    GORO__EV_LOG,        /* payload: category, NUL, message; arg: its task, 0 if none */
+    GORO__EV_TASK_BEGIN, /* arg: the task's id; payload: name */
+    GORO__EV_TASK_END,   /* arg: the task's id */
     GORO__EV_NTYPES
 };
 
@@ -69,9 +75,9 @@ enum { GORO__TRACE_STOP_YIELD = 0, GORO__TRACE_STOP_PREEMPT = 1 };
  * tracing. */
 typedef uintptr_t goro__tw;
 void goro__trace_go_create_slow(goro__tw p, goro__tw g, goro__tw unused);
-/* m, g, type | reason << 8; the event's arg is the waker for GORO__EV_GO_UNBLOCK. */
+/* m, g, GORO__TRACE_TR(type, reason, gen) (for a start, the generation before it counted
+ * it up; for an end it is read from g); the event's arg is the waker for GORO__EV_GO_UNBLOCK. */
 void goro__trace_go_ev_slow(goro__tw m, goro__tw g, goro__tw type_reason);
-void goro__trace_go_switch_slow(goro__tw m, goro__tw from, goro__tw to);
 void goro__trace_go_unpark_slow(goro__tw m, goro__tw g, goro__tw parked);
 void goro__trace_proc_slow(goro__tw m, goro__tw p, goro__tw type);
 void goro__trace_syscall_enter_slow(goro__tw m, goro__tw g, goro__tw unused);
@@ -116,6 +122,67 @@ void goro__trace_run_end(void);
 #define GORO__TRACE_CALL(fn, a, b, c) (fn)((goro__tw)(a), (goro__tw)(b), (goro__tw)(c))
 #endif
 
+/* ---- the inline fast path of the hot goroutine hooks (start, stop, block, unblock)
+ *
+ * Recording one of these four on an owned P (tracer.c, R1) is one 8-byte store into the
+ * P's chunk: the compact word (tracer_json.h), without a timestamp (the JSON writer
+ * interpolates it between the stamped records around it, tracer.c R7). No clock read, no
+ * call. The out-of-line half (through the trampoline) runs when the cursor reaches
+ * lim: the chunk is full, the stamp countdown ran out (every GORO__TRACE_STAMP_EVERY
+ * events), the ticker asked for a stamp (it stores NULL into p->trace_lim), or the P has
+ * no chunk yet. A record carries its goroutine's generation (tracer_json.h), which a
+ * start counts up, so the writer can order the P streams by causality. */
+
+/* Writes the compact record w into the chunk of m's P (p->trace_pos, below p->trace_lim:
+ * runtime.h), or calls the out-of-line half slow(m, g, tr). The P, if m has one, is m's
+ * own: these hooks run in the runtime entries of a goroutine that is not in a blocking call
+ * (goro.h: between goro_blocking_begin and _end a goroutine calls no goro_ function), or on
+ * g0, so no other thread may have taken it (goro__ready's runnext store counts on the same).
+ * has_p: m holds a P for sure (a start: the goroutine is one of m's P's), no test. */
+#define GORO__TRACE_PUT(m, g, w, slow, tr, has_p)                                                  \
+    do {                                                                                           \
+        goro__p *p_ = (m)->p;                                                                      \
+        if (GORO__LIKELY((has_p) || p_ != NULL)) {                                                 \
+            uint64_t *pos_ = p_->trace_pos;                                                        \
+            if (GORO__LIKELY(pos_ < goro__load_relaxed(&p_->trace_lim))) {                         \
+                *pos_ = (w);                                                                       \
+                p_->trace_pos = pos_ + 1;                                                          \
+                break;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
+        GORO__TRACE_CALL(slow, m, g, tr);                                                          \
+    } while (0)
+
+/* The out-of-line half's third word: the type, the reason in bits 8-15, the goroutine's
+ * generation (tracer_json.h) in bits 16-31. */
+#define GORO__TRACE_TR(type, reason, gen)                                                          \
+    ((goro__tw)(type) | (goro__tw)(uint8_t)(reason) << 8 | (goro__tw)(uint16_t)(gen) << 16)
+
+/* Records a start, stop, block or unblock of g with its generation now (a start counts it
+ * up: the start it records is the generation's first event, tracer_json.h). */
+#define GORO__TRACE_GO_ON(m, g, type, reason)                                                      \
+    do {                                                                                           \
+        uint16_t gen_ = (g)->trace_gen;                                                            \
+        if ((type) == GORO__EV_GO_START)                                                           \
+            (g)->trace_gen = (uint16_t)(gen_ + 1);                                                 \
+        GORO__TRACE_PUT(m, g, GORO__TRACE_WORD(type, reason, (g)->id, gen_),                       \
+                        goro__trace_go_ev_slow, GORO__TRACE_TR(type, reason, gen_),                \
+                        (type) == GORO__EV_GO_START);                                              \
+    } while (0)
+
+/* The same, if a trace records. */
+#define GORO__TRACE_GO(m, g, type, reason)                                                         \
+    do {                                                                                           \
+        if (GORO__TRACING())                                                                       \
+            GORO__TRACE_GO_ON(m, g, type, reason);                                                 \
+    } while (0)
+
+_Static_assert(GORO__EV_GO_STOP == GORO__EV_GO_START + 1 &&
+                   GORO__EV_GO_BLOCK == GORO__EV_GO_START + 2 &&
+                   GORO__EV_GO_UNBLOCK == GORO__EV_GO_START + 3,
+               "the compact records' types (tracer_json.h)");
+_Static_assert(GORO__WAIT_NREASONS <= 32, "a compact record's reason has 5 bits");
+
 /* ---- the hooks, one line each at their call sites */
 
 #define GORO__TRACE_HOOK(fn, a, b, c)                                                              \
@@ -131,22 +198,25 @@ static inline void goro__trace_go_create(goro__p *p, goro__g *g) {
 
 /* run(), hand_stack: g starts running on m's P. */
 static inline void goro__trace_go_start(goro__m *m, goro__g *g) {
-    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_START);
+    GORO__TRACE_GO(m, g, GORO__EV_GO_START, 0);
 }
 
 /* A yield or a preemption (why: GORO__TRACE_STOP_*): g stops running, stays runnable. */
 static inline void goro__trace_go_stop(goro__m *m, goro__g *g, int why) {
-    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_STOP | (goro__tw)why << 8);
+    GORO__TRACE_GO(m, g, GORO__EV_GO_STOP, why);
 }
 
-/* The one-P yield's inlined switch: from yields, to starts. */
+/* The one-P yield's inlined switch: from yields, to starts (one test for both). */
 static inline void goro__trace_go_switch(goro__m *m, goro__g *from, goro__g *to) {
-    GORO__TRACE_HOOK(goro__trace_go_switch_slow, m, from, to);
+    if (GORO__TRACING()) {
+        GORO__TRACE_GO_ON(m, from, GORO__EV_GO_STOP, GORO__TRACE_STOP_YIELD);
+        GORO__TRACE_GO_ON(m, to, GORO__EV_GO_START, 0);
+    }
 }
 
 /* goro__park, before anything publishes g as waiting. */
 static inline void goro__trace_go_block(goro__m *m, goro__g *g, int reason) {
-    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_BLOCK | (goro__tw)reason << 8);
+    GORO__TRACE_GO(m, g, GORO__EV_GO_BLOCK, reason);
 }
 
 /* goro__park when g runs on without a switch: not parked after all (unlockf said no), or
@@ -155,9 +225,11 @@ static inline void goro__trace_go_unpark(goro__m *m, goro__g *g, bool parked) {
     GORO__TRACE_HOOK(goro__trace_go_unpark_slow, m, g, parked);
 }
 
-/* goro__ready: m's running goroutine (or the runtime on g0) makes the waiting g runnable. */
+/* goro__ready: m's running goroutine (or the runtime on g0) makes the waiting g runnable,
+ * before anything publishes it as runnable (so before it can start and count its
+ * generation up). */
 static inline void goro__trace_go_unblock(goro__m *m, goro__g *g) {
-    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_UNBLOCK);
+    GORO__TRACE_GO(m, g, GORO__EV_GO_UNBLOCK, 0);
 }
 
 /* g_end: g returned from its function or called goro_exit. */

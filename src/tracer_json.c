@@ -19,19 +19,40 @@
  *   3 "Regions"    tid = goroutine id: goro_trace_region_begin/end slices (their own
  *                  track: a region spans blocks and runs, which would not nest).
  *   4 "Runtime"    tid 0: events with neither P nor goroutine.
+ *   5 "Tasks"      one async slice ("b" / "e", cat "task", id = the task's) per
+ *                  goro_trace_task_begin/end, whichever goroutines call them; the
+ *                  regions and logs of a task name it in their args ("task").
  *
  * Invariants.
  *  (J1) The writer checks the order of every goroutine's events (tracer.h's grammar) and
  *       counts what breaks it in "otherData": "anomalies", with the first few described.
  *       A correct runtime writes 0; the tests check it.
- *  (J2) A start may carry a timestamp a little earlier than the wake-up or stop that
- *       made its goroutine runnable, when that was written to another stream: a start
- *       after a goroutine-to-goroutine switch reuses the stamp of the stop before it
- *       (tracer.c) and the picked goroutine may have come from the global queue; and
- *       two CPUs' counter reads may disagree by a few cycles. Such a start waits, and is
- *       applied right after the event that makes its goroutine runnable, at that event's
- *       time ("reordered_starts" counts them); one still waiting at the end is an
- *       anomaly.
+ *  (J2) The merge orders by causality first, by time second. Most events of the hot
+ *       paths carry no timestamp of their own (tracer.c R7): each stream's unstamped
+ *       records get times interpolated between the stamped ones around them, so by time
+ *       alone a start could come before the wake-up that made its goroutine runnable on
+ *       another P, or before its create. Every event that names a goroutine carries the
+ *       goroutine's generation (tracer_json.h): how many times it had started or returned
+ *       from a blocking call. Within one generation a goroutine passes through each state
+ *       at most once (running, then blocked, runnable or in a call, then runnable), so its
+ *       generation and state say exactly which of its events comes next. The merge takes
+ *       the earliest of the streams' next events; one that is not its goroutine's next
+ *       (allowed() is false) holds its stream back (stalled) until the event before it,
+ *       on another stream, has been applied. This cannot deadlock: the order in which the
+ *       runtime recorded the events is one that respects both each stream's order and
+ *       each goroutine's, so some stream's next event is always allowed. (An earlier
+ *       version held streams back by state alone: two streams' starts of one goroutine
+ *       could both look allowed, the wrong one went first, and the streams then waited
+ *       on each other.) Only lost events (R4 there) can leave every stream waiting: then
+ *       the earliest goes anyway, as an anomaly. Times: an event is written at its own
+ *       time, raised to the time of its stream's last event and of its goroutine's last
+ *       event, so a held event comes at or after the one it waited for, and times never
+ *       go back on a stream, a goroutine's track or a P's tracks. "reordered_starts"
+ *       counts the events that waited.
+ *  (J3) A compact record (tracer_json.h) names neither its P nor its M nor a waker: the
+ *       P is the stream's, the M the one of the stream's last full record (every owner
+ *       change of a P starts with a full proc start), and an unblock's waker the
+ *       goroutine running on the P when it is applied.
  *
  * Strings from the program (goroutine names, regions, log messages) are escaped for JSON
  * by json_out.c; bytes that are not valid UTF-8 become U+FFFD.
@@ -50,10 +71,11 @@
 #include "tracer.h"
 #include "tracer_json.h"
 
-enum { PID_PROCS = 1, PID_GOROUTINES = 2, PID_REGIONS = 3, PID_RUNTIME = 4 };
+enum { PID_PROCS = 1, PID_GOROUTINES = 2, PID_REGIONS = 3, PID_RUNTIME = 4, PID_TASKS = 5 };
 enum { S_NONE = 0, S_RUNNABLE, S_RUNNING, S_BLOCKED, S_SYSCALL };
 #define MAX_REGIONS 32
 #define MAX_SAMPLES 8
+#define GORO__TRACE_WAKER_P UINT64_MAX /* (J3) the waker is the P's goroutine */
 
 /* Starts an event object: {"ph":..,"pid":..,"tid":..,"ts":.. and leaves it open. */
 static void ev_open(goro__jout *o, char ph, int pid, uint64_t tid, double ts_ns) {
@@ -79,8 +101,10 @@ static void meta_sort(goro__jout *o, const char *what, int pid, uint64_t tid, lo
 /* ------------------------------------------------------------------ state */
 
 typedef struct gst {
-    uint64_t id; /* 0: empty slot */
+    uint64_t id; /* 0: empty slot; the id mod 2^40 (tracer_json.h) */
     uint8_t state, reason;
+    uint16_t gen;       /* its generation now (tracer_json.h): its next event's must match */
+    double lastt;       /* the time of its last event: its times never go back (J2) */
     bool insyscall;     /* entered a blocking call and lost its P: the exit is pending */
     bool regions_named; /* its Regions track has a name */
     int16_t p;          /* the P whose track shows it now, -1 */
@@ -88,14 +112,20 @@ typedef struct gst {
     const char *name;   /* in a chunk's payload, not terminated */
     uint16_t namelen;
     double since, psince;
-    uint64_t flow;          /* a wake arrow waiting for its next start, 0 if none */
-    bool has_pending;       /* a start that came early (J2) */
-    goro__trace_ev pending; /* that start */
+    uint64_t flow; /* a wake arrow waiting for its next start, 0 if none */
     int nregions;
     const char *rname[MAX_REGIONS];
     uint16_t rlen[MAX_REGIONS];
     double rsince[MAX_REGIONS];
+    uint64_t rtask[MAX_REGIONS]; /* the region's task, 0 if none */
 } gst;
+
+/* An open task: its name, for its end event. */
+typedef struct task {
+    uint64_t id;
+    const char *name; /* in a chunk's payload, not terminated */
+    uint16_t len;
+} task;
 
 typedef struct conv {
     goro__jout *o;
@@ -104,12 +134,15 @@ typedef struct conv {
     uint64_t pg[GORO__MAXPROCS_LIMIT]; /* goroutine on each P's track, 0 if none */
     int32_t pm[GORO__MAXPROCS_LIMIT];  /* M holding each P, -1 */
     double pmsince[GORO__MAXPROCS_LIMIT];
+    double pt[GORO__MAXPROCS_LIMIT]; /* the latest time on each P's tracks (J2) */
     bool pseen[GORO__MAXPROCS_LIMIT];
     uint64_t *mcur; /* goroutine running on each M (by id), 0 */
     uint64_t nflows;
+    task *tasks; /* the open tasks, in begin order */
+    size_t ntasks, ctasks;
     /* Counts for otherData. */
     uint64_t events, created, existing, ended, unblocks, region_begins, region_ends, logs,
-        anomalies, unmatched_region_ends, reordered;
+        anomalies, unmatched_region_ends, reordered, task_begins, task_ends, unmatched_task_ends;
     char samples[MAX_SAMPLES][160];
 } conv;
 
@@ -224,9 +257,19 @@ static void gslice_close(conv *c, gst *g, double t, bool unfinished) {
     g->since = t;
 }
 
+/* t, or the latest time already on P p's tracks if later: an event from another stream
+ * (a P taken by the monitor) may come a little behind them (J2). */
+static double p_time(conv *c, int p, double t) {
+    if (t < c->pt[p])
+        return c->pt[p];
+    c->pt[p] = t;
+    return t;
+}
+
 static void pslice_close(conv *c, gst *g, double t) {
     if (g->p < 0)
         return;
+    t = p_time(c, g->p, t);
     goro__jout *o = c->o;
     ev_open(o, 'X', PID_PROCS, 2 * (uint64_t)g->p, g->psince);
     GORO__JOUT_LIT(o, ",\"dur\":");
@@ -265,13 +308,14 @@ static void pslice_open(conv *c, gst *g, int p, double t, bool syscall) {
     c->pseen[p] = true;
     g->p = (int16_t)p;
     g->p_syscall = syscall;
-    g->psince = t;
+    g->psince = p_time(c, p, t);
     c->pg[p] = g->id;
 }
 
 static void mslice_close(conv *c, int p, double t) {
     if (c->pm[p] < 0)
         return;
+    t = p_time(c, p, t);
     goro__jout *o = c->o;
     ev_open(o, 'X', PID_PROCS, 2 * (uint64_t)p + 1, c->pmsince[p]);
     GORO__JOUT_LIT(o, ",\"dur\":");
@@ -302,8 +346,10 @@ static void region_close(conv *c, gst *g, double t, bool unfinished) {
     goro__jout_us(o, t - g->rsince[i]);
     GORO__JOUT_LIT(o, ",\"name\":");
     goro__jout_str(o, g->rname[i], g->rlen[i]);
-    goro__jout_fmt(o, ",\"args\":{\"g\":%llu%s}}", (unsigned long long)g->id,
-                   unfinished ? ",\"unfinished\":true" : "");
+    goro__jout_fmt(o, ",\"args\":{\"g\":%llu", (unsigned long long)g->id);
+    if (g->rtask[i])
+        goro__jout_fmt(o, ",\"task\":%llu", (unsigned long long)g->rtask[i]);
+    goro__jout_fmt(o, "%s}}", unfinished ? ",\"unfinished\":true" : "");
 }
 
 static void site_str(uint64_t pc, char *buf, size_t size) {
@@ -341,29 +387,71 @@ static void expect(conv *c, gst *g, int want, double t, const char *what) {
                 state_str(g->state));
 }
 
-static void process(conv *c, const goro__trace_ev *e, double t);
-
-/* g has just become runnable: a start that came early runs now (J2). */
-static void pending_start(conv *c, gst *g, double t) {
-    if (!g->has_pending || g->state != S_RUNNABLE)
-        return;
-    g->has_pending = false;
-    goro__trace_ev e = g->pending;
-    c->events--; /* counted when it came */
-    process(c, &e, t);
+/* Whether e is the next event of its goroutine (J2): the goroutine is known, e's generation
+ * is the goroutine's, and its state is the one e leaves. Events that name no goroutine, and
+ * those that do not change its state (regions, logs), are always allowed. */
+static bool allowed(conv *c, const goro__trace_ev *e) {
+    int want, also = -1;
+    switch (e->type) {
+    case GORO__EV_GO_START:
+        want = S_RUNNABLE;
+        break;
+    case GORO__EV_GO_UNBLOCK:
+    case GORO__EV_NETPOLL_WAKE:
+        want = S_BLOCKED;
+        break;
+    case GORO__EV_GO_STOP:
+        want = S_RUNNING;
+        also = S_SYSCALL; /* lost its P in a blocking call: it waits for one */
+        break;
+    case GORO__EV_GO_BLOCK:
+    case GORO__EV_GO_END:
+    case GORO__EV_SYSCALL_ENTER:
+        want = S_RUNNING;
+        break;
+    case GORO__EV_SYSCALL_EXIT:
+        want = S_SYSCALL;
+        also = S_RUNNING; /* it waited for a P in the global queue and runs already */
+        break;
+    default:
+        return true;
+    }
+    const gst *g = g_find(c, GORO__TRACE_GG_GID(e->g));
+    if (!g || g->gen != GORO__TRACE_GG_GEN(e->g))
+        return false; /* its create, or the event before it, is still to come */
+    if (e->type == GORO__EV_SYSCALL_EXIT && g->state == S_RUNNING)
+        return g->insyscall;
+    return g->state == want || g->state == also;
 }
 
-static void process(conv *c, const goro__trace_ev *e, double t) {
+/* Applies e at time t (at least the time of the goroutine's last event), returns the time
+ * it was written at. */
+static double process(conv *c, const goro__trace_ev *e, double t) {
     goro__jout *o = c->o;
     const char *payload = (const char *)(e + 1);
-    gst *g = NULL;
+    uint64_t gid = GORO__TRACE_GG_GID(e->g);
+    uint16_t gen = GORO__TRACE_GG_GEN(e->g);
+    gst *g = gid ? g_find(c, gid) : NULL;
+    if (g) {
+        if (t < g->lastt)
+            t = g->lastt;
+        g->lastt = t;
+        /* Its generation from now (J2): a start or a return from a blocking call counts it
+         * up; an event applied out of order (an anomaly) resynchronises it. */
+        g->gen = e->type == GORO__EV_GO_START || e->type == GORO__EV_SYSCALL_EXIT
+                     ? (uint16_t)(gen + 1)
+                     : gen;
+    }
+    g = NULL;
     c->events++;
     switch (e->type) {
     case GORO__EV_GO_CREATE: {
-        if (g_find(c, e->g))
-            anomaly(c, t, "create of live goroutine %llu", (unsigned long long)e->g);
-        if (!(g = g_insert(c, e->g)))
-            return;
+        if (g_find(c, gid))
+            anomaly(c, t, "create of live goroutine %llu", (unsigned long long)gid);
+        if (!(g = g_insert(c, gid)))
+            return t;
+        g->gen = gen;
+        g->lastt = t;
         uint64_t pc;
         memcpy(&pc, payload, 8);
         g->name = e->len > 8 ? payload + 8 : NULL;
@@ -382,8 +470,10 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         break;
     }
     case GORO__EV_GO_EXISTING:
-        if (!(g = g_insert(c, e->g)))
-            return;
+        if (!(g = g_insert(c, gid)))
+            return t;
+        g->gen = gen;
+        g->lastt = t;
         g->name = e->len ? payload : NULL;
         g->namelen = e->len;
         g->since = t;
@@ -398,14 +488,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         c->existing++;
         break;
     case GORO__EV_GO_START:
-        if (!(g = g_get(c, e->g, t, "start")))
-            return;
-        if (g->state != S_RUNNABLE && g->state != S_NONE && !g->has_pending) {
-            g->pending = *e; /* early (J2) */
-            g->has_pending = true;
-            c->reordered++;
-            return;
-        }
+        if (!(g = g_get(c, gid, t, "start")))
+            return t;
         expect(c, g, S_RUNNABLE, t, "start");
         gslice_close(c, g, t, false);
         g->state = S_RUNNING;
@@ -420,8 +504,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         }
         break;
     case GORO__EV_GO_STOP:
-        if (!(g = g_get(c, e->g, t, "stop")))
-            return;
+        if (!(g = g_get(c, gid, t, "stop")))
+            return t;
         if (g->state == S_SYSCALL)
             g->insyscall = true; /* lost its P in the call and waits for one */
         else
@@ -429,11 +513,10 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         gslice_close(c, g, t, false);
         pslice_close(c, g, t);
         g->state = S_RUNNABLE;
-        pending_start(c, g, t);
         break;
     case GORO__EV_GO_BLOCK:
-        if (!(g = g_get(c, e->g, t, "block")))
-            return;
+        if (!(g = g_get(c, gid, t, "block")))
+            return t;
         expect(c, g, S_RUNNING, t, "block");
         gslice_close(c, g, t, false);
         pslice_close(c, g, t);
@@ -442,13 +525,17 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         break;
     case GORO__EV_GO_UNBLOCK:
     case GORO__EV_NETPOLL_WAKE: {
-        if (!(g = g_get(c, e->g, t, "unblock")))
-            return;
+        if (!(g = g_get(c, gid, t, "unblock")))
+            return t;
         expect(c, g, S_BLOCKED, t, "unblock");
         gslice_close(c, g, t, false);
         g->state = S_RUNNABLE;
         c->unblocks++;
-        gst *w = e->arg && e->arg != g->id ? g_find(c, e->arg) : NULL;
+        uint64_t waker = e->arg;
+        if (waker == GORO__TRACE_WAKER_P) /* (J3) */
+            waker = e->p >= 0 && e->p < GORO__MAXPROCS_LIMIT ? c->pg[e->p] : 0;
+        waker &= GORO__TRACE_GID_MASK; /* an id, or the P's goroutine's key */
+        gst *w = waker && waker != g->id ? g_find(c, waker) : NULL;
         if (w && w->state == S_RUNNING) {
             g->flow = ++c->nflows;
             ev_open(o, 's', PID_GOROUTINES, w->id, t);
@@ -458,12 +545,11 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
             ev_open(o, 'i', PID_GOROUTINES, g->id, t);
             GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"netpoll wake\"}");
         }
-        pending_start(c, g, t);
         break;
     }
     case GORO__EV_GO_END:
-        if (!(g = g_get(c, e->g, t, "end")))
-            return;
+        if (!(g = g_get(c, gid, t, "end")))
+            return t;
         expect(c, g, S_RUNNING, t, "end");
         gslice_close(c, g, t, false);
         pslice_close(c, g, t);
@@ -483,7 +569,7 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         p_clear(c, e->p, t);
         mslice_close(c, e->p, t);
         c->pm[e->p] = (int32_t)e->arg;
-        c->pmsince[e->p] = t;
+        c->pmsince[e->p] = p_time(c, e->p, t);
         /* An M that goes on running its goroutine on another P (a resize, a P taken
          * back after a preemption): the goroutine is on this P's track from now. */
         uint64_t cur = e->arg < GORO__TRACE_NONE16 ? c->mcur[e->arg] : 0;
@@ -504,16 +590,16 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         }
         break;
     case GORO__EV_SYSCALL_ENTER:
-        if (!(g = g_get(c, e->g, t, "syscall enter")))
-            return;
+        if (!(g = g_get(c, gid, t, "syscall enter")))
+            return t;
         expect(c, g, S_RUNNING, t, "syscall enter");
         gslice_close(c, g, t, false);
         g->state = S_SYSCALL;
         pslice_open(c, g, e->p, t, true);
         break;
     case GORO__EV_SYSCALL_EXIT:
-        if (!(g = g_get(c, e->g, t, "syscall exit")))
-            return;
+        if (!(g = g_get(c, gid, t, "syscall exit")))
+            return t;
         if (g->state == S_SYSCALL) {
             gslice_close(c, g, t, false);
             pslice_close(c, g, t);
@@ -534,8 +620,8 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"timer\"}");
         break;
     case GORO__EV_REGION_BEGIN:
-        if (!(g = g_get(c, e->g, t, "region begin")))
-            return;
+        if (!(g = g_get(c, gid, t, "region begin")))
+            return t;
         if (!g->regions_named) {
             char name[64];
             int k = snprintf(name, sizeof name, "G%llu regions", (unsigned long long)g->id);
@@ -547,13 +633,14 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
             g->rname[g->nregions] = payload;
             g->rlen[g->nregions] = e->len;
             g->rsince[g->nregions] = t;
+            g->rtask[g->nregions] = e->arg;
         }
         g->nregions++;
         c->region_begins++;
         break;
     case GORO__EV_REGION_END:
-        if (!(g = g_get(c, e->g, t, "region end")))
-            return;
+        if (!(g = g_get(c, gid, t, "region end")))
+            return t;
         if (g->nregions == 0) {
             c->unmatched_region_ends++;
             break;
@@ -565,38 +652,145 @@ static void process(conv *c, const goro__trace_ev *e, double t) {
         size_t catlen = strnlen(payload, e->len);
         const char *msg = catlen < e->len ? payload + catlen + 1 : "";
         size_t msglen = catlen < e->len ? e->len - catlen - 1 : 0;
-        if (e->g)
-            ev_open(o, 'i', PID_GOROUTINES, e->g, t);
+        if (gid)
+            ev_open(o, 'i', PID_GOROUTINES, gid, t);
         else
             ev_open(o, 'i', PID_RUNTIME, 0, t);
         GORO__JOUT_LIT(o, ",\"s\":\"t\",\"cat\":\"log\",\"name\":");
         goro__jout_str(o, payload, catlen);
         GORO__JOUT_LIT(o, ",\"args\":{\"message\":");
         goro__jout_str(o, msg, msglen);
+        if (e->arg)
+            goro__jout_fmt(o, ",\"task\":%llu", (unsigned long long)e->arg);
         GORO__JOUT_LIT(o, "}}");
         c->logs++;
+        break;
+    }
+    case GORO__EV_TASK_BEGIN:
+        if (c->ntasks == c->ctasks) {
+            size_t n = c->ctasks ? 2 * c->ctasks : 16;
+            task *nt = realloc(c->tasks, n * sizeof *nt);
+            if (!nt)
+                break;
+            c->tasks = nt;
+            c->ctasks = n;
+        }
+        c->tasks[c->ntasks++] = (task){.id = e->arg, .name = payload, .len = e->len};
+        ev_open(o, 'b', PID_TASKS, 0, t);
+        goro__jout_fmt(o, ",\"cat\":\"task\",\"id\":%llu,\"name\":", (unsigned long long)e->arg);
+        goro__jout_str(o, payload, e->len);
+        goro__jout_fmt(o, ",\"args\":{\"g\":%llu}}", (unsigned long long)gid);
+        c->task_begins++;
+        break;
+    case GORO__EV_TASK_END: {
+        size_t i = c->ntasks;
+        while (i > 0 && c->tasks[i - 1].id != e->arg)
+            i--;
+        if (i == 0) {
+            c->unmatched_task_ends++;
+            break;
+        }
+        task k = c->tasks[i - 1];
+        c->tasks[i - 1] = c->tasks[--c->ntasks];
+        ev_open(o, 'e', PID_TASKS, 0, t);
+        goro__jout_fmt(o, ",\"cat\":\"task\",\"id\":%llu,\"name\":", (unsigned long long)k.id);
+        goro__jout_str(o, k.name, k.len);
+        goro__jout_fmt(o, ",\"args\":{\"g\":%llu}}", (unsigned long long)gid);
+        c->task_ends++;
         break;
     }
     default:
         anomaly(c, t, "unknown event type %d", e->type);
         break;
     }
+    return t;
 }
 
 /* ------------------------------------------------------------------ the merge */
 
 typedef struct cursor {
-    const goro__trace_chunk *c;
+    goro__trace_chunk *c;
     uint32_t off;
-    int idx; /* stream index: ties go to the lower one */
+    int idx;                 /* stream index: ties go to the lower one */
+    int16_t p;               /* the stream's P, -1 for the global stream */
+    uint16_t m;              /* the M of the stream's last full record (J3) */
+    double floor;            /* its events' times are at least this (J2) */
+    uint64_t ta, tb;         /* the run of unstamped records: stamps before and after (J2) */
+    uint64_t run_n, run_i;   /* its length, and the records of it already read */
+    uint64_t tail_max, end;  /* after the last stamp: at most this long, and the stop */
+    const goro__trace_ev *e; /* the next event: in the chunk, or ev (compact) */
+    goro__trace_ev ev;
 } cursor;
 
-static const goro__trace_ev *cur_ev(const cursor *k) {
-    return (const goro__trace_ev *)(k->c->data + k->off);
+/* From k's record, an unstamped one: how many unstamped records follow in a row (it
+ * included), and the stamp after them (the last stamp plus tail_max, at most the stop,
+ * when the stream ends first). */
+static void cur_scan_run(cursor *k) {
+    uint64_t n = 0;
+    const goro__trace_chunk *c = k->c;
+    uint32_t off = k->off;
+    uint64_t tb = 0;
+    while (c) {
+        if (off >= c->used) {
+            c = c->next;
+            off = 0;
+            continue;
+        }
+        const uint64_t *w = (const uint64_t *)(const void *)(c->data + off);
+        if (!(w[0] & GORO__TRACE_COMPACT)) {
+            tb = w[0];
+            break;
+        }
+        n++;
+        off += 8;
+    }
+    if (!c) {
+        tb = k->ta + k->tail_max;
+        if (tb > k->end || tb < k->ta)
+            tb = k->end;
+    }
+    if (tb < k->ta)
+        tb = k->ta;
+    k->run_n = n;
+    k->run_i = 0;
+    k->tb = tb;
+}
+
+/* Points k->e at the record at k's position, decoding a compact one (J3) and giving an
+ * unstamped one its interpolated time (J2). */
+static void cur_load(cursor *k) {
+    const char *r = k->c->data + k->off;
+    const goro__trace_ev *full = (const goro__trace_ev *)(const void *)r;
+    uint64_t w, ts;
+    if (full->ts & GORO__TRACE_COMPACT) {
+        if (k->run_i >= k->run_n)
+            cur_scan_run(k);
+        k->run_i++;
+        w = full->ts;
+        ts = k->ta + (uint64_t)((unsigned __int128)(k->tb - k->ta) * k->run_i / (k->run_n + 1));
+    } else if (full->g & GORO__TRACE_COMPACT) {
+        w = full->g;
+        ts = k->ta = full->ts;
+        k->run_n = k->run_i = 0;
+    } else {
+        k->ta = full->ts;
+        k->run_n = k->run_i = 0;
+        k->e = full;
+        return;
+    }
+    int type = GORO__TRACE_WORD_TYPE(w);
+    k->ev = (goro__trace_ev){.ts = ts,
+                             .g = GORO__TRACE_WORD_GG(w),
+                             .arg = type == GORO__EV_GO_UNBLOCK ? GORO__TRACE_WAKER_P : 0,
+                             .type = (uint8_t)type,
+                             .reason = GORO__TRACE_WORD_REASON(w),
+                             .p = k->p,
+                             .m = k->m};
+    k->e = &k->ev;
 }
 
 static bool cur_less(const cursor *a, const cursor *b) {
-    uint64_t ta = cur_ev(a)->ts, tb = cur_ev(b)->ts;
+    uint64_t ta = a->e->ts, tb = b->e->ts;
     return ta < tb || (ta == tb && a->idx < b->idx);
 }
 
@@ -612,19 +806,51 @@ static void sift_down(cursor *h, int n, int i) {
         cursor t = h[i];
         h[i] = h[s];
         h[s] = t;
+        if (h[i].e == &h[s].ev)
+            h[i].e = &h[i].ev;
+        if (h[s].e == &h[i].ev)
+            h[s].e = &h[s].ev;
         i = s;
     }
 }
 
+static void sift_up(cursor *h, int i) {
+    while (i > 0) {
+        int u = (i - 1) / 2;
+        if (!cur_less(&h[i], &h[u]))
+            return;
+        cursor t = h[i];
+        h[i] = h[u];
+        h[u] = t;
+        if (h[i].e == &h[u].ev)
+            h[i].e = &h[i].ev;
+        if (h[u].e == &h[i].ev)
+            h[u].e = &h[u].ev;
+        i = u;
+    }
+}
+
+/* Copies a cursor, keeping its decoded event its own. */
+static void cur_copy(cursor *dst, const cursor *src) {
+    *dst = *src;
+    if (src->e == &src->ev)
+        dst->e = &dst->ev;
+}
+
 /* Moves k past its event; false when its stream is done. */
 static bool cur_next(cursor *k) {
-    const goro__trace_ev *e = cur_ev(k);
-    k->off += (uint32_t)(sizeof *e + (((size_t)e->len + 7) & ~(size_t)7));
+    const goro__trace_ev *e = k->e;
+    if (e != &k->ev && k->p >= 0)
+        k->m = e->m; /* (J3) */
+    k->off += (uint32_t)goro__trace_rec_size(k->c->data + k->off);
     while (k->c && k->off >= k->c->used) {
         k->c = k->c->next;
         k->off = 0;
     }
-    return k->c != NULL;
+    if (!k->c)
+        return false;
+    cur_load(k);
+    return true;
 }
 
 int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
@@ -632,9 +858,10 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
     goro__jout *o = malloc(sizeof *o);
     conv *c = calloc(1, sizeof *c);
     cursor *heap = calloc((size_t)n + 1, sizeof *heap);
+    cursor *stalled = calloc((size_t)n + 1, sizeof *stalled);
     uint64_t *mcur = calloc(GORO__TRACE_NONE16 + 1, sizeof *mcur);
     int err = GORO_ENOMEM;
-    if (!o || !c || !heap || !mcur)
+    if (!o || !c || !heap || !stalled || !mcur)
         goto out_free;
     o->fd = fd;
     o->err = 0;
@@ -663,26 +890,85 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
     meta_name(o, "process_name", PID_RUNTIME, 0, "Runtime", 7);
     meta_sort(o, "process_sort_index", PID_RUNTIME, 0, 4);
     meta_name(o, "thread_name", PID_RUNTIME, 0, "no P", 4);
+    meta_name(o, "process_name", PID_TASKS, 0, "Tasks", 5);
+    meta_sort(o, "process_sort_index", PID_TASKS, 0, 5);
 
-    int nh = 0;
+    /* (J2) After a stream's last stamp, unstamped records lie within two of the
+     * ticker's periods (an event after that would have been stamped). */
+    uint64_t tail_max = (uint64_t)((double)(2 * clock->tick_ns) / scale);
+
+    int nh = 0, ns = 0;
     for (int i = 0; i < n; i++) {
-        cursor k = {.c = streams[i].head, .off = 0, .idx = i};
+        cursor k = {.c = streams[i].head,
+                    .off = 0,
+                    .idx = i,
+                    .p = (int16_t)streams[i].p,
+                    .m = GORO__TRACE_NONE16,
+                    .ta = clock->ticks0,
+                    .tail_max = tail_max,
+                    .end = clock->ticks1};
         while (k.c && k.c->used == 0)
             k.c = k.c->next;
-        if (k.c)
-            heap[nh++] = k;
+        if (k.c) {
+            cur_copy(&heap[nh], &k);
+            cur_load(&heap[nh]);
+            nh++;
+        }
     }
     for (int i = nh / 2 - 1; i >= 0; i--)
         sift_down(heap, nh, i);
-    while (nh > 0) {
-        const goro__trace_ev *e = cur_ev(&heap[0]);
+    double now = 0;     /* the time of the last event applied */
+    bool force = false; /* every stream waited: the heap's top goes anyway */
+    while (nh > 0 || ns > 0) {
+        cursor *k;
+        if (nh > 0) {
+            k = &heap[0];
+            if (!force && !allowed(c, k->e)) {
+                /* (J2) Not yet: the stream waits for the event that allows it. */
+                cur_copy(&stalled[ns++], k);
+                cur_copy(&heap[0], &heap[--nh]);
+                sift_down(heap, nh, 0);
+                continue;
+            }
+        } else {
+            /* Every stream waits: the earliest goes anyway (an anomaly). */
+            int best = 0;
+            for (int i = 1; i < ns; i++)
+                if (cur_less(&stalled[i], &stalled[best]))
+                    best = i;
+            cur_copy(&heap[nh++], &stalled[best]);
+            cur_copy(&stalled[best], &stalled[--ns]);
+            force = true;
+            continue;
+        }
+        force = false;
+        const goro__trace_ev *e = k->e;
         double t = (double)(e->ts - clock->ticks0) * scale;
         if (e->ts < clock->ticks0)
             t = 0;
-        process(c, e, t);
-        if (!cur_next(&heap[0]))
-            heap[0] = heap[--nh];
+        if (t < k->floor)
+            t = k->floor;
+        t = process(c, e, t); /* at least the time of its goroutine's last event */
+        k->floor = t;
+        if (t > now)
+            now = t;
+        if (!cur_next(k))
+            cur_copy(&heap[0], &heap[--nh]);
         sift_down(heap, nh, 0);
+        /* The streams this event lets go on resume at its time at the earliest. */
+        for (int i = 0; i < ns;) {
+            if (!allowed(c, stalled[i].e)) {
+                i++;
+                continue;
+            }
+            c->reordered++;
+            if (stalled[i].floor < now)
+                stalled[i].floor = now;
+            cur_copy(&heap[nh], &stalled[i]);
+            sift_up(heap, nh);
+            nh++;
+            cur_copy(&stalled[i], &stalled[--ns]);
+        }
     }
 
     /* The end of the trace: what is still open ends here, marked unfinished. */
@@ -690,13 +976,17 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
         gst *g = &c->tab[i];
         if (!g->id)
             continue;
-        if (g->has_pending)
-            anomaly(c, end_ns, "start of goroutine %llu while %s, never runnable after",
-                    (unsigned long long)g->id, state_str(g->state));
         gslice_close(c, g, end_ns, true);
         pslice_close(c, g, end_ns);
         while (g->nregions > 0)
             region_close(c, g, end_ns, true);
+    }
+    for (size_t i = 0; i < c->ntasks; i++) {
+        ev_open(o, 'e', PID_TASKS, 0, end_ns);
+        goro__jout_fmt(
+            o, ",\"cat\":\"task\",\"id\":%llu,\"name\":", (unsigned long long)c->tasks[i].id);
+        goro__jout_str(o, c->tasks[i].name, c->tasks[i].len);
+        GORO__JOUT_LIT(o, ",\"args\":{\"unfinished\":true}}");
     }
     for (int p = 0; p < GORO__MAXPROCS_LIMIT; p++) {
         mslice_close(c, p, end_ns);
@@ -717,6 +1007,7 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
         "\"goroutines_existing\":%llu,\"goroutines_ended\":%llu,\"unblocks\":%llu,"
         "\"flows\":%llu,\"region_begins\":%llu,\"region_ends\":%llu,"
         "\"unmatched_region_ends\":%llu,\"logs\":%llu,\"reordered_starts\":%llu,"
+        "\"task_begins\":%llu,\"task_ends\":%llu,\"unmatched_task_ends\":%llu,"
         "\"anomaly_samples\":[",
         clock->counter ? "cpu counter" : "CLOCK_MONOTONIC", end_ns, (unsigned long long)c->events,
         (unsigned long long)dropped, (unsigned long long)c->anomalies,
@@ -724,7 +1015,9 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
         (unsigned long long)c->ended, (unsigned long long)c->unblocks,
         (unsigned long long)c->nflows, (unsigned long long)c->region_begins,
         (unsigned long long)c->region_ends, (unsigned long long)c->unmatched_region_ends,
-        (unsigned long long)c->logs, (unsigned long long)c->reordered);
+        (unsigned long long)c->logs, (unsigned long long)c->reordered,
+        (unsigned long long)c->task_begins, (unsigned long long)c->task_ends,
+        (unsigned long long)c->unmatched_task_ends);
     for (uint64_t i = 0; i < c->anomalies && i < MAX_SAMPLES; i++) {
         if (i)
             GORO__JOUT_LIT(o, ",");
@@ -734,10 +1027,13 @@ int goro__trace_write_json(int fd, const goro__trace_stream *streams, int n,
     goro__jout_flush(o);
     err = o->err;
 out_free:
-    if (c)
+    if (c) {
         free(c->tab);
+        free(c->tasks);
+    }
     free(mcur);
     free(heap);
+    free(stalled);
     free(c);
     free(o);
     return err;

@@ -12,10 +12,39 @@
 /* Longest name or message kept (bytes, the terminator included); longer ones are cut. */
 #define GORO__TRACE_NAME_MAX 128
 
-/* One event; a payload of len bytes follows it, padded to 8. */
+/* A record's goroutine word (the g field of a full record, the high bits of a compact one):
+ * the goroutine's id, mod 2^40, in bits 24-63, and in bits 8-23 its generation (g->trace_gen,
+ * mod 2^16) when the event happened: the number of times it started running or returned from a
+ * blocking call, counted up by those events (a start or a return records the count it
+ * found). The writer applies a goroutine's events in the order of their generations and
+ * states (tracer_json.c J2), whatever their times say. Ids past 2^40 are shown mod 2^40
+ * (then two live goroutines 2^40 spawns apart would share a track). Bits 0-7 are 0. */
+#define GORO__TRACE_GID_BITS 40
+#define GORO__TRACE_GID_MASK ((UINT64_C(1) << GORO__TRACE_GID_BITS) - 1)
+#define GORO__TRACE_GG(gid, gen) ((uint64_t)(gid) << 24 | (uint64_t)(uint16_t)(gen) << 8)
+#define GORO__TRACE_GG_GID(w) ((w) >> 24)
+#define GORO__TRACE_GG_GEN(w) ((uint16_t)((w) >> 8))
+
+/* A compact record (tracer.h's fast path): this one word, bit 0 set, the type in bits 1-2
+ * (GORO__EV_GO_START, STOP, BLOCK or UNBLOCK, less GORO__EV_GO_START), the reason (a block's
+ * wait reason, a stop's why) in 3-7, the goroutine word above. Built from the id with a shift,
+ * the generation with another and one OR of a small constant. Not stamped: the writer
+ * interpolates its time (tracer.c R7). Stamped (the slow path), it follows a word holding its
+ * timestamp: a full record's first word is a timestamp too, but its second a goroutine word,
+ * and timestamps and goroutine words are even. Its P is the stream's, its M the one of the
+ * stream's last proc start, and an unblock's waker the goroutine running on the P then. */
+#define GORO__TRACE_COMPACT UINT64_C(1)
+#define GORO__TRACE_WORD(type, reason, gid, gen)                                                   \
+    (GORO__TRACE_GG(gid, gen) |                                                                    \
+     (uint64_t)(((reason)&31) << 3 | ((type)-GORO__EV_GO_START) << 1 | 1))
+#define GORO__TRACE_WORD_TYPE(w) (GORO__EV_GO_START + (int)((w) >> 1 & 3))
+#define GORO__TRACE_WORD_REASON(w) ((uint8_t)((w) >> 3 & 31))
+#define GORO__TRACE_WORD_GG(w) ((w) & ~(uint64_t)0xff)
+
+/* One full event; a payload of len bytes follows it, padded to 8. */
 typedef struct goro__trace_ev {
-    uint64_t ts;    /* clock ticks (tracer.c, R3) */
-    uint64_t g;     /* goroutine id, 0 if none */
+    uint64_t ts;    /* clock ticks, even (tracer.c, R3) */
+    uint64_t g;     /* goroutine word (GORO__TRACE_GG), 0 if none */
     uint64_t arg;   /* per type (tracer.h) */
     uint8_t type;   /* GORO__EV_* */
     uint8_t reason; /* per type */
@@ -24,6 +53,16 @@ typedef struct goro__trace_ev {
     uint16_t m;     /* the M, GORO__TRACE_NONE16 if none */
 } goro__trace_ev;
 _Static_assert(sizeof(goro__trace_ev) == 32, "trace events are 32 bytes");
+
+/* The bytes of the record (full, compact or stamped compact) at r. */
+static inline size_t goro__trace_rec_size(const char *r) {
+    const goro__trace_ev *e = (const goro__trace_ev *)(const void *)r;
+    if (e->ts & GORO__TRACE_COMPACT)
+        return 8;
+    if (e->g & GORO__TRACE_COMPACT)
+        return 16; /* a stamp, and the compact record it stamps */
+    return sizeof *e + (((size_t)e->len + 7) & ~(size_t)7);
+}
 
 #define GORO__TRACE_CHUNK (64 * 1024)
 #define GORO__TRACE_CHUNK_DATA (GORO__TRACE_CHUNK - 64)
@@ -46,6 +85,7 @@ typedef struct goro__trace_clock {
     bool counter; /* ticks are the CPU counter; else they are nanoseconds already */
     uint64_t ticks0, ticks1;
     int64_t ns0, ns1;
+    int64_t tick_ns; /* the ticker's period (tracer.c, R7) */
 } goro__trace_clock;
 
 /* Merges the n streams by timestamp and writes the trace-event JSON to fd. dropped: events

@@ -4,7 +4,7 @@
 Run by tests/trace_events.c (python3 standard library only):
 
     trace_check.py FILE [--created N] [--existing N] [--ended N] [--regions N]
-                        [--logs N] [--escaped-log CATEGORY] [--dropped]
+                        [--logs N] [--escaped-log CATEGORY] [--tasks N] [--dropped]
 
 Checks, independently of the writer's own checks:
   - the file is valid JSON with traceEvents, displayTimeUnit and otherData;
@@ -16,10 +16,16 @@ Checks, independently of the writer's own checks:
     instant; runnable -> running; running -> runnable | blocked: * | syscall | end;
     blocked -> runnable; syscall -> running | runnable (the call lost its P); "end" is
     the last thing on the track and comes when a running slice ends;
+  - the writer's times never go back: each goroutine's slices, and each P track's, come in
+    the file in the order of their start times (the merge orders events by causality and
+    raises a held event's time to the one it waited for, tracer_json.c J2);
   - every P's goroutine track and thread track: slices in time order, no overlap;
   - every flow start ("s") has its finish ("f") with the same id, not earlier;
   - the program's wait reasons show up: chan receive, sleep, mutex, IO wait (read); and a
     syscall slice;
+  - with --tasks N: N tasks began and ended (otherData, and N matching "b"/"e" pairs on
+    the Tasks track, each ending no earlier than it began), and with N > 0 a region slice
+    and a log event name one of them in args.task;
   - with --escaped-log CAT: the message of the log named CAT equals the bytes in
     escaped.bin next to FILE, decoded as UTF-8 with invalid bytes as U+FFFD.
 Prints what fails and exits 1; prints a summary and exits 0 when all hold.
@@ -56,7 +62,7 @@ def kind(name):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("file")
-    for a in ("created", "existing", "ended", "regions", "logs"):
+    for a in ("created", "existing", "ended", "regions", "logs", "tasks"):
         ap.add_argument("--" + a, type=int)
     ap.add_argument("--escaped-log")
     ap.add_argument("--dropped", action="store_true",
@@ -132,7 +138,14 @@ def main():
 
     created = ended = 0
     for tid in [] if args.dropped else set(slices) | set(instants):
-        sl = sorted(slices[tid])
+        # The writer writes each goroutine's slices in order, at times that never go back;
+        # a few may last 0 ns (events the merge held back, tracer_json.c J2).
+        sl = slices[tid]
+        for (b0, _, n0, _), (b1, _, n1, _) in zip(sl, sl[1:]):
+            if b1 < b0 - EPS:
+                fail("G%d: %s at %.3f written after %s at %.3f: time went back" %
+                     (tid, n1, b1, n0, b0))
+        sl = sorted(sl, key=lambda s: s[0])
         ins = sorted(instants[tid])
         creates = [t for t, n in ins if n == "create"]
         ends = [t for t, n in ins if n == "end"]
@@ -177,6 +190,10 @@ def main():
         if e.get("pid") == 1 and e.get("ph") == "X":
             ptracks[e["tid"]].append((e["ts"], e["ts"] + e["dur"], e["name"]))
     for tid, sl in ptracks.items():
+        for (b0, _, n0), (b1, _, n1) in zip(sl, sl[1:]):
+            if b1 < b0 - EPS:
+                fail("P track %d: %s at %.3f written after %s at %.3f: time went back" %
+                     (tid, n1, b1, n0, b0))
         sl.sort()
         for (b0, e0, n0), (b1, e1, n1) in zip(sl, sl[1:]):
             if b1 < e0 - EPS:
@@ -198,6 +215,25 @@ def main():
                                       "syscall"):
         if reasons[r] == 0:
             fail("no %r slice" % r)
+
+    if args.tasks is not None:
+        if (od.get("task_begins"), od.get("task_ends"), od.get("unmatched_task_ends")) != \
+                (args.tasks, args.tasks, 0):
+            fail("tasks begun/ended/unmatched %r/%r/%r, expected %d" %
+                 (od.get("task_begins"), od.get("task_ends"), od.get("unmatched_task_ends"),
+                  args.tasks))
+        tb = {e["id"]: e["ts"] for e in evs if e.get("pid") == 5 and e.get("ph") == "b"}
+        te = {e["id"]: e["ts"] for e in evs if e.get("pid") == 5 and e.get("ph") == "e"}
+        if len(tb) != args.tasks or set(tb) != set(te):
+            fail("task slices: begins %r, ends %r" % (sorted(tb), sorted(te)))
+        for tid in set(tb) & set(te):
+            if te[tid] < tb[tid] - EPS:
+                fail("task %s ends before it begins" % tid)
+        if args.tasks:
+            named = [e for e in evs if e.get("pid") in (2, 3) and e.get("ph") in ("X", "i")
+                     and e.get("args", {}).get("task") in tb]
+            if not any(e["pid"] == 3 for e in named) or not any(e["pid"] == 2 for e in named):
+                fail("no region slice and log event both naming a task")
 
     if args.escaped_log:
         want_path = os.path.join(os.path.dirname(args.file), "escaped.bin")

@@ -16,7 +16,9 @@
  *    back (two stops of the world) while all this runs; one goroutine waits on the
  *    netpoller for a pipe another writes once goro_stats shows it waiting there; a log
  *    message holds
- *    every character JSON must escape and an invalid UTF-8 byte.
+ *    every character JSON must escape and an invalid UTF-8 byte. Main begins a task that the
+ *    last worker ends (on another goroutine); the workers' outer regions and logs belong
+ *    to it.
  *    The checker verifies that the file is valid JSON; the writer found no event out of
  *    order and dropped none; exactly the goroutines spawned were created (and ended);
  *    region begins equal ends equal the program's count; every goroutine's slices follow
@@ -25,9 +27,13 @@
  *    overlaps; each P's slices are in time order without overlap; every flow arrow has
  *    both ends; the wait reasons the program causes appear ("chan receive", "sleep",
  *    "mutex", "IO wait (read)") and a blocking call does; the escaped message reads back
- *    exactly.
+ *    exactly; the one task began and ended, and a region and a log name it. Task calls
+ *    while not tracing return 0 and do nothing.
  *  - GORO_TRACE=path traces a whole second goro_run of the same program, checked the
- *    same way (the goroutines it spawns, plus main, are created).
+ *    same way (the goroutines it spawns, plus main, are created), with
+ *    GORO_TRACE_STAMPS=sampled: most hand-off records unstamped, their times
+ *    interpolated, so the writer's merge has to hold streams back to keep each
+ *    goroutine's order.
  *  - GORO_TRACE_BUFFER_MB=1 (one 2 MiB slab, which the global stream takes at the
  *    start, so the Ps have no memory to record into) and 200,000 yields: the file
  *    reports dropped events and is still valid JSON whose P tracks are in order.
@@ -49,6 +55,7 @@ typedef struct ring {
     goro_waitgroup wg;
     goro_mutex mu;
     goro_chan *held; /* the mutex holder says "held" */
+    uint64_t task;   /* the ring's task: begun by main, ended by the last worker */
 } ring;
 
 typedef struct worker_arg {
@@ -62,7 +69,7 @@ static void worker(void *arg) {
     worker_arg *a = arg;
     ring *r = a->r;
     goro_chan *in = r->ch[a->i], *out = r->ch[(a->i + 1) % NGOR];
-    goro_trace_region_begin("ring worker");
+    goro_trace_task_region_begin(r->task, "ring worker");
     goro_sleep(TU_MS);
     for (int k = 0; k < ROUNDS; k++) {
         long tok;
@@ -70,13 +77,15 @@ static void worker(void *arg) {
         goro_trace_region_begin("hop");
         tok++;
         goro_trace_region_end();
-        if (a->i == NGOR - 1 && k == ROUNDS - 1)
-            break; /* the last hop: the token stops here */
+        if (a->i == NGOR - 1 && k == ROUNDS - 1) {
+            goro_trace_task_end(r->task); /* on another goroutine than its begin */
+            break;                        /* the last hop: the token stops here */
+        }
         CHECK_EQ(goro_chan_send(out, &tok), 0);
     }
     char msg[32];
     snprintf(msg, sizeof msg, "worker %d done", a->i);
-    goro_trace_log("worker", msg);
+    goro_trace_task_log(r->task, "worker", msg);
     goro_trace_region_end();
     goro_wg_done(&r->wg);
 }
@@ -143,6 +152,8 @@ static void blocker(void *arg) {
 /* Spawns the program's goroutines and waits for them. Returns how many it spawned. */
 static int program(void) {
     ring r = {.wg = GORO_WAITGROUP_INIT, .mu = GORO_MUTEX_INIT};
+    r.task = goro_trace_task_begin("ring");
+    CHECK(r.task != 0);
     for (int i = 0; i < NGOR; i++)
         CHECK_EQ(goro_chan_make(&r.ch[i], sizeof(long), 0), 0);
     CHECK_EQ(goro_chan_make(&r.held, sizeof(int), 0), 0);
@@ -189,7 +200,7 @@ static void check_file(const char *path, int created, int existing, int ended) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd,
              "python3 '%s' '%s' --created %d --existing %d --ended %d --regions %d --logs %d "
-             "--escaped-log escape",
+             "--escaped-log escape --tasks 1",
              GORO_TRACE_CHECKER, path, created, existing, ended, NGOR * (ROUNDS + 1), NGOR + 1);
     int st = system(cmd);
     CHECKF(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
@@ -224,6 +235,11 @@ static void main_api(void *arg) {
     goro_trace_region_begin("not recorded");
     goro_trace_region_end();
     goro_trace_log("not", "recorded");
+    CHECK_EQ(goro_trace_task_begin("not recorded"), 0);
+    goro_trace_task_end(0);
+    goro_trace_task_region_begin(0, "not recorded");
+    goro_trace_region_end();
+    goro_trace_task_log(0, "not", "recorded");
 
     goro_chan *gate;
     CHECK_EQ(goro_chan_make(&gate, sizeof(int), 0), 0);
@@ -288,9 +304,19 @@ int main(void) {
      * ones end in it); the others were created under it. */
     check_file(path_api, spawned_api, 3, spawned_api + 2);
 
+    /* Sampled stamps (one record in 64 whatever the spacing): in this sparse program
+     * most hand-off times are interpolated far from their stamps, and the writer must
+     * still order every goroutine's events (tracer_json.c J2). */
     CHECK(setenv("GORO_TRACE", path_env, 1) == 0);
+    /* A GORO_TRACE_STAMPS of the caller's stays: stress loops run both traces exact, or
+     * both sampled. */
+    int own_stamps = !getenv("GORO_TRACE_STAMPS");
+    if (own_stamps)
+        CHECK(setenv("GORO_TRACE_STAMPS", "sampled", 1) == 0);
     CHECK_EQ(goro_run(NULL, main_env, NULL), 0);
     CHECK(unsetenv("GORO_TRACE") == 0);
+    if (own_stamps)
+        CHECK(unsetenv("GORO_TRACE_STAMPS") == 0);
     check_file(path_env, spawned_api + 1, 0, spawned_api + 1); /* main is created in it */
 
     /* Past the memory limit events are dropped, counted, and the file is still sound. */
