@@ -1050,12 +1050,13 @@ void goro__outside_contact(void) {
 }
 
 /* goro__ready from a thread outside the runtime (no M, so no P): a channel operation or an
- * unlock of a plain thread woke g. It goes to the global queue. Not traced: the tracer
- * records into a P's buffer. */
+ * unlock of a plain thread woke g. It goes to the global queue; a trace records the
+ * unblock in its global stream. */
 static __attribute__((noinline)) void ready_outside(goro__g *g) {
     if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
         ready_not_waiting(g);
     goro__outside_contact();
+    goro__trace_go_unblock_outside(g);
     goro__store_release(&g->status, GORO__G_RUNNABLE);
     ready_global(g);
 }

@@ -497,7 +497,7 @@ void goro__trace_go_ev_slow(goro__tw mw, goro__tw gw, goro__tw type_reason) {
     goro__g *g = (goro__g *)gw;
     int type = (int)(type_reason & 0xff);
     uint64_t arg = 0;
-    if (type == GORO__EV_GO_UNBLOCK && m->curg)
+    if (type == GORO__EV_GO_UNBLOCK && m && m->curg)
         arg = m->curg->id; /* the waker, if a goroutine runs (tracer_json.c checks) */
     uint16_t gen = type == GORO__EV_GO_END ? g->trace_gen : (uint16_t)(type_reason >> 16);
     emit_g(m, type, GORO__TRACE_GG(g->id, gen), arg, (int)(type_reason >> 8 & 0xff));

@@ -232,6 +232,13 @@ static inline void goro__trace_go_unblock(goro__m *m, goro__g *g) {
     GORO__TRACE_GO(m, g, GORO__EV_GO_UNBLOCK, 0);
 }
 
+/* goro__ready from a thread outside the runtime (no M, no P): the unblock goes to the
+ * global stream (R2), with g's generation now, as goro__trace_go_unblock's. */
+static inline void goro__trace_go_unblock_outside(goro__g *g) {
+    GORO__TRACE_HOOK(goro__trace_go_ev_slow, 0, g,
+                     GORO__TRACE_TR(GORO__EV_GO_UNBLOCK, 0, g->trace_gen));
+}
+
 /* g_end: g returned from its function or called goro_exit. */
 static inline void goro__trace_go_end(goro__m *m, goro__g *g) {
     GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_END);

@@ -20,6 +20,8 @@
  * the thread holds gets it when the thread unlocks; goro_wg_wait returns once goroutines
  * have called done (not before); goro_cond_wait returns after the goroutine's signal,
  * with the predicate set.
+ * The run beside the thread is traced: the wake-ups by the thread (which has no P) are in
+ * the trace, so tests/trace_check.py finds every goroutine's events in a legal order.
  */
 #include "testutil.h"
 
@@ -202,8 +204,12 @@ static void *plain_thread(void *arg) {
     return NULL;
 }
 
+static char trace_path[64];
+
 static void test_main(void *arg) {
     (void)arg;
+    snprintf(trace_path, sizeof trace_path, "/tmp/goro-outside-%d.json", (int)getpid());
+    CHECK_EQ(goro_trace_start(trace_path), 0);
     partners p = {.wg = GORO_WAITGROUP_INIT,
                   .mu = GORO_MUTEX_INIT,
                   .wg_thread = GORO_WAITGROUP_INIT,
@@ -233,6 +239,15 @@ static void test_main(void *arg) {
     goro_chan_release(p.to_g);
     goro_chan_release(p.from_g);
     goro_chan_release(p.closing);
+    CHECK_EQ(goro_trace_stop(), 0);
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "python3 '%s' '%s' --ended %d --reasons 'chan receive,chan send,mutex,waitgroup'",
+             GORO_TRACE_CHECKER, trace_path, 4 + WG_GOROUTINES);
+    int st = GORO_BLOCKING(system(cmd));
+    CHECKF(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+           "the checker rejected %s (status %d): %s", trace_path, st, cmd);
+    CHECK_EQ(unlink(trace_path), 0);
 }
 
 int main(void) {

@@ -5,6 +5,7 @@ Run by tests/trace_events.c (python3 standard library only):
 
     trace_check.py FILE [--created N] [--existing N] [--ended N] [--regions N]
                         [--logs N] [--escaped-log CATEGORY] [--tasks N] [--dropped]
+                        [--reasons A,B,...]
 
 Checks, independently of the writer's own checks:
   - the file is valid JSON with traceEvents, displayTimeUnit and otherData;
@@ -22,7 +23,7 @@ Checks, independently of the writer's own checks:
   - every P's goroutine track and thread track: slices in time order, no overlap;
   - every flow start ("s") has its finish ("f") with the same id, not earlier;
   - the program's wait reasons show up: chan receive, sleep, mutex, IO wait (read); and a
-    syscall slice;
+    syscall slice (--reasons A,B,...: those slices instead);
   - with --tasks N: N tasks began and ended (otherData, and N matching "b"/"e" pairs on
     the Tasks track, each ending no earlier than it began), and with N > 0 a region slice
     and a log event name one of them in args.task;
@@ -62,6 +63,8 @@ def kind(name):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("file")
+    ap.add_argument("--reasons", default="chan receive,sleep,mutex,IO wait (read),syscall",
+                    help="slice names that must appear, comma-separated")
     for a in ("created", "existing", "ended", "regions", "logs", "tasks"):
         ap.add_argument("--" + a, type=int)
     ap.add_argument("--escaped-log")
@@ -211,8 +214,7 @@ def main():
         if fid not in flows_s:
             fail("flow %s has no start" % fid)
 
-    for r in () if args.dropped else ("chan receive", "sleep", "mutex", "IO wait (read)",
-                                      "syscall"):
+    for r in () if args.dropped else args.reasons.split(","):
         if reasons[r] == 0:
             fail("no %r slice" % r)
 
