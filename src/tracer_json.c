@@ -794,6 +794,17 @@ static bool cur_less(const cursor *a, const cursor *b) {
     return ta < tb || (ta == tb && a->idx < b->idx);
 }
 
+/* Swaps two heap entries; a decoded event each points at stays its own. */
+static void cur_swap(cursor *h, int a, int b) {
+    cursor t = h[a];
+    h[a] = h[b];
+    h[b] = t;
+    if (h[a].e == &h[b].ev)
+        h[a].e = &h[a].ev;
+    if (h[b].e == &h[a].ev)
+        h[b].e = &h[b].ev;
+}
+
 static void sift_down(cursor *h, int n, int i) {
     for (;;) {
         int l = 2 * i + 1, s = i;
@@ -803,13 +814,7 @@ static void sift_down(cursor *h, int n, int i) {
             s = l + 1;
         if (s == i)
             return;
-        cursor t = h[i];
-        h[i] = h[s];
-        h[s] = t;
-        if (h[i].e == &h[s].ev)
-            h[i].e = &h[i].ev;
-        if (h[s].e == &h[i].ev)
-            h[s].e = &h[s].ev;
+        cur_swap(h, i, s);
         i = s;
     }
 }
@@ -819,13 +824,7 @@ static void sift_up(cursor *h, int i) {
         int u = (i - 1) / 2;
         if (!cur_less(&h[i], &h[u]))
             return;
-        cursor t = h[i];
-        h[i] = h[u];
-        h[u] = t;
-        if (h[i].e == &h[u].ev)
-            h[i].e = &h[i].ev;
-        if (h[u].e == &h[i].ev)
-            h[u].e = &h[u].ev;
+        cur_swap(h, i, u);
         i = u;
     }
 }
