@@ -371,8 +371,9 @@ static int64_t next_timer(void);
  * by goro__outside_contact), no deadlock is declared. Caller holds sched.lock. */
 static void check_deadlock(int64_t until) {
     /* npollwait first, with acquire: a goroutine the poller found (the monitor polls
-     * without being an M) leaves the count only once it is queued (netpoll.c, N4), so
-     * either the count or the queue below shows it. */
+     * without being an M) leaves the count only once it is queued, or while the M that
+     * found it holds a P (netpoll.c, N4), so the count, the queue or a busy P below shows
+     * it. */
     if (until != 0 || goro__load_acquire(&goro__S.npollwait) ||
         goro__load_relaxed(&goro__S.gcwaiting) || goro__S.nmidle != goro__S.mcount - 1 ||
         goro__S.npidle != goro__S.gomaxprocs || goro__load_relaxed(&goro__S.runq_size) != 0 ||
