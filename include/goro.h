@@ -309,8 +309,8 @@ GORO_API void goro_once_do(goro_once *o, void (*fn)(void *), void *arg);
  * runtime has woken a goroutine or had to wait (GORO_EPERM here, or a wait of its own in
  * a sync call) during a goro_run, the runtime no longer declares "all goroutines are
  * asleep - deadlock!" in that run: the thread may wake them. Goroutines that all wait for
- * such a thread before it first does so are declared deadlocked. Channels are reference counted: make returns one
- * reference; the last goro_chan_release frees it (no goroutine may still use it).
+ * such a thread before it first does so are declared deadlocked. Channels are reference counted:
+ * make returns one reference; the last goro_chan_release frees it (no goroutine may still use it).
  */
 typedef struct goro_chan goro_chan;
 /** Makes a channel of cap elements of elem_size bytes (cap 0: unbuffered) into *out,

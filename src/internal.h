@@ -143,7 +143,9 @@ static inline uint64_t goro__rand_on(uint64_t *s) {
     __uint128_t r = (__uint128_t)*s * (*s ^ 0xe7037ed1a0b428dbULL);
     return (uint64_t)(r >> 64) ^ (uint64_t)r;
 }
-static inline uint64_t goro__rand(goro__m *m) { return goro__rand_on(&m->rand); }
+static inline uint64_t goro__rand(goro__m *m) {
+    return goro__rand_on(&m->rand);
+}
 /* Scheduler entry points used by proc.c. */
 void goro__schedule(void);
 void goro__acquirep(goro__m *m, goro__p *p);
