@@ -185,7 +185,7 @@ static int poll_net(int64_t deadline) {
         goro__store_relaxed(&R.polled[i]->status, GORO__G_RUNNABLE);
         pool_add(R.polled[i]);
     }
-    /* Release: after they are queued, as sched.c's inject (netpoll.c, N4). */
+    /* Release: after they are queued (netpoll.c, N4); one thread, so none runs before. */
     goro__add_acqrel(&goro__S.npollwait, -n);
     return n;
 }

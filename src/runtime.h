@@ -258,7 +258,7 @@ typedef struct goro__sched {
                            wait: it may wake goroutines, so no deadlock check (sched.c) */
     /* Netpoller (netpoll.c). */
     int32_t npollwait;  /* [atomic] goroutines parked on the netpoller, or found by it and
-                           not yet queued (netpoll.c, N4) */
+                           not yet made runnable; none runs while counted (netpoll.c, N4) */
     uint32_t polling;   /* [atomic] an M is blocked in the poller (at most one) */
     int64_t poll_until; /* [atomic] when that M's poll times out, INT64_MAX if never */
     int64_t lastpoll;   /* [atomic] goro__nanotime() of the last poll, for the monitor */
