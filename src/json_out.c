@@ -29,7 +29,7 @@ void goro__jout_flush(goro__jout *o) {
     o->n = 0;
 }
 
-void goro__jout_mem(goro__jout *o, const char *s, size_t len) {
+void goro__jout_mem_slow(goro__jout *o, const char *s, size_t len) {
     if (o->n + len > sizeof o->buf)
         goro__jout_flush(o);
     if (len > sizeof o->buf) {
@@ -57,6 +57,24 @@ void goro__jout_fmt(goro__jout *o, const char *fmt, ...) {
     if (k < 0)
         return;
     goro__jout_mem(o, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
+}
+
+void goro__jout_u64(goro__jout *o, unsigned long long v) {
+    char tmp[24];
+    int k = (int)sizeof tmp;
+    do
+        tmp[--k] = (char)('0' + v % 10);
+    while (v /= 10);
+    goro__jout_mem(o, tmp + k, sizeof tmp - (size_t)k);
+}
+
+void goro__jout_i64(goro__jout *o, long long v) {
+    if (v < 0) {
+        GORO__JOUT_LIT(o, "-");
+        goro__jout_u64(o, 0ULL - (unsigned long long)v);
+    } else {
+        goro__jout_u64(o, (unsigned long long)v);
+    }
 }
 
 /* The length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
@@ -87,12 +105,18 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
     return k;
 }
 
-/* Writes s (len bytes, no terminator needed) as a JSON string, quotes included. */
-void goro__jout_str(goro__jout *o, const char *s, size_t len) {
-    GORO__JOUT_LIT(o, "\"");
+void goro__jout_esc(goro__jout *o, const char *s, size_t len) {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len;) {
         unsigned char c = u[i];
+        size_t run = i;
+        while (run < len && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '"' && u[run] != '\\')
+            run++;
+        if (run > i) { /* printable ASCII that needs no escape, in one copy */
+            goro__jout_mem(o, s + i, run - i);
+            i = run;
+            continue;
+        }
         if (c == '"' || c == '\\') {
             char esc[2] = {'\\', (char)c};
             goro__jout_mem(o, esc, 2);
@@ -111,6 +135,11 @@ void goro__jout_str(goro__jout *o, const char *s, size_t len) {
             }
         }
     }
+}
+
+void goro__jout_str(goro__jout *o, const char *s, size_t len) {
+    GORO__JOUT_LIT(o, "\"");
+    goro__jout_esc(o, s, len);
     GORO__JOUT_LIT(o, "\"");
 }
 

@@ -79,8 +79,16 @@ enum { S_NONE = 0, S_RUNNABLE, S_RUNNING, S_BLOCKED, S_SYSCALL };
 
 /* Starts an event object: {"ph":..,"pid":..,"tid":..,"ts":.. and leaves it open. */
 static void ev_open(goro__jout *o, char ph, int pid, uint64_t tid, double ts_ns) {
-    goro__jout_fmt(o, "%s{\"ph\":\"%c\",\"pid\":%d,\"tid\":%llu,\"ts\":", o->first ? "\n" : ",\n",
-                   ph, pid, (unsigned long long)tid);
+    char head[] = ",\n{\"ph\":\"?\",\"pid\":";
+    head[sizeof head - 10] = ph;
+    if (o->first)
+        goro__jout_mem(o, head + 1, sizeof head - 2);
+    else
+        goro__jout_mem(o, head, sizeof head - 1);
+    goro__jout_i64(o, pid);
+    GORO__JOUT_LIT(o, ",\"tid\":");
+    goro__jout_u64(o, (unsigned long long)tid);
+    GORO__JOUT_LIT(o, ",\"ts\":");
     goro__jout_us(o, ts_ns);
     o->first = false;
 }
@@ -244,15 +252,20 @@ static void gslice_close(conv *c, gst *g, double t, bool unfinished) {
     goro__jout_us(o, t - g->since);
     GORO__JOUT_LIT(o, ",\"name\":");
     if (g->state == S_BLOCKED) {
-        char name[96];
-        snprintf(name, sizeof name, "blocked: %s", goro__wait_reason_str(g->reason));
-        goro__jout_cstr(o, name);
+        const char *why = goro__wait_reason_str(g->reason);
+        GORO__JOUT_LIT(o, "\"blocked: ");
+        goro__jout_esc(o, why, strlen(why));
+        GORO__JOUT_LIT(o, "\"");
         GORO__JOUT_LIT(o, ",\"args\":{\"reason\":");
         goro__jout_cstr(o, goro__wait_reason_str(g->reason));
-        goro__jout_fmt(o, "%s}}", unfinished ? ",\"unfinished\":true" : "");
+        if (unfinished)
+            GORO__JOUT_LIT(o, ",\"unfinished\":true");
+        GORO__JOUT_LIT(o, "}}");
     } else {
         goro__jout_cstr(o, state_str(g->state));
-        goro__jout_fmt(o, "%s}", unfinished ? ",\"args\":{\"unfinished\":true}" : "");
+        if (unfinished)
+            GORO__JOUT_LIT(o, ",\"args\":{\"unfinished\":true}");
+        GORO__JOUT_LIT(o, "}");
     }
     g->since = t;
 }
@@ -275,16 +288,18 @@ static void pslice_close(conv *c, gst *g, double t) {
     GORO__JOUT_LIT(o, ",\"dur\":");
     goro__jout_us(o, t - g->psince);
     GORO__JOUT_LIT(o, ",\"name\":");
-    char name[64 + GORO__TRACE_NAME_MAX];
-    int k = snprintf(name, sizeof name, "G%llu%s", (unsigned long long)g->id,
-                     g->p_syscall ? " syscall" : "");
-    if (g->namelen && k > 0 && (size_t)k + 1 + g->namelen < sizeof name) {
-        name[k++] = ' ';
-        memcpy(name + k, g->name, g->namelen);
-        k += g->namelen;
+    GORO__JOUT_LIT(o, "\"G");
+    goro__jout_u64(o, (unsigned long long)g->id);
+    if (g->p_syscall)
+        GORO__JOUT_LIT(o, " syscall");
+    if (g->namelen) {
+        GORO__JOUT_LIT(o, " ");
+        goro__jout_esc(o, g->name, g->namelen);
     }
-    goro__jout_str(o, name, k > 0 ? (size_t)k : 0);
-    goro__jout_fmt(o, ",\"args\":{\"g\":%llu}}", (unsigned long long)g->id);
+    GORO__JOUT_LIT(o, "\"");
+    GORO__JOUT_LIT(o, ",\"args\":{\"g\":");
+    goro__jout_u64(o, (unsigned long long)g->id);
+    GORO__JOUT_LIT(o, "}}");
     if (c->pg[g->p] == g->id)
         c->pg[g->p] = 0;
     g->p = -1;
@@ -320,7 +335,11 @@ static void mslice_close(conv *c, int p, double t) {
     ev_open(o, 'X', PID_PROCS, 2 * (uint64_t)p + 1, c->pmsince[p]);
     GORO__JOUT_LIT(o, ",\"dur\":");
     goro__jout_us(o, t - c->pmsince[p]);
-    goro__jout_fmt(o, ",\"name\":\"M%d\",\"args\":{\"m\":%d}}", c->pm[p], c->pm[p]);
+    GORO__JOUT_LIT(o, ",\"name\":\"M");
+    goro__jout_i64(o, c->pm[p]);
+    GORO__JOUT_LIT(o, "\",\"args\":{\"m\":");
+    goro__jout_i64(o, c->pm[p]);
+    GORO__JOUT_LIT(o, "}}");
     c->pm[p] = -1;
 }
 
@@ -346,10 +365,15 @@ static void region_close(conv *c, gst *g, double t, bool unfinished) {
     goro__jout_us(o, t - g->rsince[i]);
     GORO__JOUT_LIT(o, ",\"name\":");
     goro__jout_str(o, g->rname[i], g->rlen[i]);
-    goro__jout_fmt(o, ",\"args\":{\"g\":%llu", (unsigned long long)g->id);
-    if (g->rtask[i])
-        goro__jout_fmt(o, ",\"task\":%llu", (unsigned long long)g->rtask[i]);
-    goro__jout_fmt(o, "%s}}", unfinished ? ",\"unfinished\":true" : "");
+    GORO__JOUT_LIT(o, ",\"args\":{\"g\":");
+    goro__jout_u64(o, (unsigned long long)g->id);
+    if (g->rtask[i]) {
+        GORO__JOUT_LIT(o, ",\"task\":");
+        goro__jout_u64(o, (unsigned long long)g->rtask[i]);
+    }
+    if (unfinished)
+        GORO__JOUT_LIT(o, ",\"unfinished\":true");
+    GORO__JOUT_LIT(o, "}}");
 }
 
 static void site_str(uint64_t pc, char *buf, size_t size) {
@@ -498,8 +522,9 @@ static double process(conv *c, const goro__trace_ev *e, double t) {
             c->mcur[e->m] = g->id;
         if (g->flow) {
             ev_open(o, 'f', PID_GOROUTINES, g->id, t);
-            goro__jout_fmt(o, ",\"bp\":\"e\",\"name\":\"wake\",\"cat\":\"wake\",\"id\":%llu}",
-                           (unsigned long long)g->flow);
+            GORO__JOUT_LIT(o, ",\"bp\":\"e\",\"name\":\"wake\",\"cat\":\"wake\",\"id\":");
+            goro__jout_u64(o, (unsigned long long)g->flow);
+            GORO__JOUT_LIT(o, "}");
             g->flow = 0;
         }
         break;
@@ -539,8 +564,9 @@ static double process(conv *c, const goro__trace_ev *e, double t) {
         if (w && w->state == S_RUNNING) {
             g->flow = ++c->nflows;
             ev_open(o, 's', PID_GOROUTINES, w->id, t);
-            goro__jout_fmt(o, ",\"name\":\"wake\",\"cat\":\"wake\",\"id\":%llu}",
-                           (unsigned long long)g->flow);
+            GORO__JOUT_LIT(o, ",\"name\":\"wake\",\"cat\":\"wake\",\"id\":");
+            goro__jout_u64(o, (unsigned long long)g->flow);
+            GORO__JOUT_LIT(o, "}");
         } else if (e->type == GORO__EV_NETPOLL_WAKE) {
             ev_open(o, 'i', PID_GOROUTINES, g->id, t);
             GORO__JOUT_LIT(o, ",\"s\":\"t\",\"name\":\"netpoll wake\"}");
