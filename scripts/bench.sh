@@ -15,8 +15,11 @@
 # given in BENCH_ARGS_<name>, e.g. BENCH_ARGS_parked="--n 100000"; both twins get them.
 # BENCH_ONLY="pi yield" runs only those. A last row, "trace", is the execution tracer's
 # overhead (scripts/trace_overhead.sh: ping-pong with tracing off and on, BENCH_TRACE=0
-# skips it). tenmillion (ten million parked goroutines, a few
-# minutes with its twin) is not in the default list: BENCH_ONLY=tenmillion runs it. Both of
+# skips it; BENCH_TRACE_ROUNDS rounds, default BENCH_ROUNDS but at least 11: each run's
+# timed loop is ~40 ms, short enough for one burst of the machine's other load to move a
+# round's ratio by half, so this row needs more rounds than the others for a steady
+# median). tenmillion (ten million parked goroutines, a few minutes with its twin) is not
+# in the default list: BENCH_ONLY=tenmillion runs it. Both of
 # its twins run under scripts/memcap.sh, capped at BENCH_MEMCAP_MIB (default: three
 # quarters of MemAvailable), Go's with RLIMIT_DATA too, so that Go running out of memory
 # (~2.7 KB per goroutine: 27 GB for ten million) ends in its own "out of memory" rather than the
@@ -193,11 +196,12 @@ END {
 
 # The execution tracer's cost while it records (docs/TRACING.md): ping-pong with 1 P
 # without and with GORO_TRACE, the same binary, BENCH_ROUNDS alternating rounds.
-# BENCH_TRACE=0 skips it.
+# BENCH_TRACE=0 skips it; BENCH_TRACE_ROUNDS sets its rounds (header).
 if [ "${BENCH_TRACE:-1}" != 0 ] && [ -x "$outdir/bench_pingpong" ]; then
     echo
     printf 'running trace (pingpong_1p, tracing off vs on)\n'
-    verdict=$("$root/scripts/trace_overhead.sh" -r "$rounds" "$outdir/bench_pingpong" pingpong_1p \
+    trace_rounds=${BENCH_TRACE_ROUNDS:-$((rounds > 11 ? rounds : 11))}
+    verdict=$("$root/scripts/trace_overhead.sh" -r "$trace_rounds" "$outdir/bench_pingpong" pingpong_1p \
         -- --n 300000 2>&1 | tail -n 1)
     printf '%s\n' "$verdict" >>"$raw"
     printf '%-8s %-18s %s\n' trace "on/off pingpong_1p" "${verdict#median }"
