@@ -10,7 +10,7 @@
  *    "existing" and blocked, and see woken and end): NGOR goroutines in a ring pass a token through
  * unbuffered channels for ROUNDS rounds, each hop inside a region, nested in a region for the
  * goroutine's whole life; every goroutine sleeps 1 ms once and logs once; one goroutine holds a
- * mutex across a sleep while another, told by a channel that it is held, blocks on it; one
+ * mutex until another, told by a channel that it is held, is queued on it; one
  *    goroutine makes a blocking call (GORO_BLOCKING around usleep); one computes for
  *    15 ms without a switch (the monitor may take its P); main resizes the Ps to 1 and
  *    back (two stops of the world) while all this runs; one goroutine waits on the
@@ -42,7 +42,12 @@
 #include "testutil.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define NGOR 8
 #define ROUNDS 200
@@ -90,12 +95,34 @@ static void worker(void *arg) {
     goro_wg_done(&r->wg);
 }
 
+/* Whether a goroutine is parked on a mutex now: goro_dump_ex's JSON (which stops the
+ * world, so the trace records that too) into a memory file. */
+static bool mutex_waiter_parked(void) {
+    int fd = memfd_create("dump", 0);
+    CHECK(fd >= 0);
+    CHECK_EQ(goro_dump_ex(fd, GORO_DUMP_JSON), 0);
+    off_t len = lseek(fd, 0, SEEK_END);
+    CHECK(len > 0);
+    char *s = malloc((size_t)len + 1);
+    CHECK(s != NULL);
+    CHECK(pread(fd, s, (size_t)len, 0) == len);
+    s[len] = '\0';
+    close(fd);
+    bool found = strstr(s, "\"wait_reason\":\"mutex\"") != NULL;
+    free(s);
+    return found;
+}
+
 static void holder(void *arg) {
     ring *r = arg;
     goro_mutex_lock(&r->mu);
     int one = 1;
     CHECK_EQ(goro_chan_send(r->held, &one), 0);
-    goro_sleep(3 * TU_MS); /* the waiter blocks on the mutex meanwhile */
+    /* Unlocks once the waiter is parked on the mutex, so that the trace shows it blocked
+     * there (a fixed sleep was not enough under ThreadSanitizer on a loaded machine: the
+     * waiter had not run yet). */
+    while (!mutex_waiter_parked())
+        goro_sleep(TU_MS / 4);
     goro_mutex_unlock(&r->mu);
     goro_wg_done(&r->wg);
 }
