@@ -227,22 +227,6 @@ static int frames_have(const jv *frames, const char *fn) {
 
 /* ------------------------------------------------------------------ the test */
 
-/* Dumps into a memory file and returns its contents. */
-static char *dump_to_string(int flags) {
-    int fd = memfd_create("dump", 0);
-    CHECK(fd >= 0);
-    int err = goro_dump_ex(fd, flags);
-    CHECKF(err == 0, "goro_dump_ex(%d): %s", flags, goro_strerror(err));
-    off_t len = lseek(fd, 0, SEEK_END);
-    CHECK(len > 0);
-    char *s = malloc((size_t)len + 1);
-    CHECK(s != NULL);
-    CHECK(pread(fd, s, (size_t)len, 0) == len);
-    s[len] = '\0';
-    close(fd);
-    return s;
-}
-
 /* The frames printed under the line starting with header, up to the blank line. */
 static const char *section(const char *text, const char *header) {
     for (const char *p = text; p; p = strchr(p, '\n')) {
@@ -261,7 +245,7 @@ static int section_has(const char *sec, const char *word) {
 }
 
 static void check_text(void) {
-    char *t = dump_to_string(GORO_DUMP_GROUPED);
+    char *t = tu_dump_string(GORO_DUMP_GROUPED);
     CHECKF(strncmp(t, "goro: 108 goroutines in ", 24) == 0, "%.200s", t);
     const char *r = section(t, "100 goroutines [chan receive, ");
     CHECKF(r != NULL, "no group of 100 receivers in:\n%s", t);
@@ -277,7 +261,7 @@ static void check_text(void) {
 }
 
 static void check_json_grouped(void) {
-    char *t = dump_to_string(GORO_DUMP_GROUPED | GORO_DUMP_JSON);
+    char *t = tu_dump_string(GORO_DUMP_GROUPED | GORO_DUMP_JSON);
     jv *root = jparse(t);
     CHECK(jget(root, "count", J_NUM)->num == 1 + NRECV + NMUTEX);
     CHECK(jget(root, "procs", J_NUM)->num >= 1);
@@ -314,7 +298,7 @@ static void check_json_grouped(void) {
 }
 
 static void check_json_list(void) {
-    char *t = dump_to_string(GORO_DUMP_JSON);
+    char *t = tu_dump_string(GORO_DUMP_JSON);
     jv *root = jparse(t);
     jv *list = jget(root, "goroutines", J_ARR);
     CHECK(list->n == 1 + NRECV + NMUTEX);

@@ -27,6 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -223,6 +224,22 @@ static inline const char *tu_child_how(const tu_child *c, char *buf, size_t n) {
     else
         snprintf(buf, n, "ended with wait status 0x%x", c->status);
     return buf;
+}
+
+/* goro_dump_ex(flags) into a memory file, returned as a string (free it). */
+static inline char *tu_dump_string(int flags) {
+    int fd = memfd_create("dump", 0);
+    CHECK(fd >= 0);
+    int err = goro_dump_ex(fd, flags);
+    CHECKF(err == 0, "goro_dump_ex(%d): %s", flags, goro_strerror(err));
+    off_t len = lseek(fd, 0, SEEK_END);
+    CHECK(len > 0);
+    char *s = malloc((size_t)len + 1);
+    CHECK(s != NULL);
+    CHECK(pread(fd, s, (size_t)len, 0) == len);
+    s[len] = '\0';
+    close(fd);
+    return s;
 }
 
 /* True if some line of text equals line exactly. */

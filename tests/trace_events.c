@@ -43,11 +43,7 @@
 
 #include <fcntl.h>
 #include <stdbool.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #define NGOR 8
 #define ROUNDS 200
@@ -98,16 +94,7 @@ static void worker(void *arg) {
 /* Whether a goroutine is parked on a mutex now: goro_dump_ex's JSON (which stops the
  * world, so the trace records that too) into a memory file. */
 static bool mutex_waiter_parked(void) {
-    int fd = memfd_create("dump", 0);
-    CHECK(fd >= 0);
-    CHECK_EQ(goro_dump_ex(fd, GORO_DUMP_JSON), 0);
-    off_t len = lseek(fd, 0, SEEK_END);
-    CHECK(len > 0);
-    char *s = malloc((size_t)len + 1);
-    CHECK(s != NULL);
-    CHECK(pread(fd, s, (size_t)len, 0) == len);
-    s[len] = '\0';
-    close(fd);
+    char *s = tu_dump_string(GORO_DUMP_JSON);
     bool found = strstr(s, "\"wait_reason\":\"mutex\"") != NULL;
     free(s);
     return found;
