@@ -111,7 +111,7 @@ static goro__p *tps[GORO__MAXPROCS_LIMIT];
 
 /* Every how many events of a P stream the clock is read (R7), unless the ticker asks
  * sooner; 1 with GORO_TRACE_CLOCK=exact. */
-#define GORO__TRACE_STAMP_EVERY 128
+#define GORO__TRACE_STAMP_EVERY 512
 /* The ticker's period (R7): an event not stamped happened at most about this long after
  * the stamped one before it. */
 #define GORO__TRACE_TICK_NS 500000
@@ -486,31 +486,33 @@ void goro__trace_go_create_slow(goro__tw pw, goro__tw gw, goro__tw unused) {
         memcpy(payload + 8, g->name, n);
         len += n;
     }
-    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, g->trace_gen),
-                        .arg = m && m->curg ? m->curg->id : 0,
-                        .type = GORO__EV_GO_CREATE};
+    goro__trace_ev e = {
+        .g = g->gword.w, .arg = m && m->curg ? goro__g_id(m->curg) : 0, .type = GORO__EV_GO_CREATE};
     emit(m, p, &e, payload, len);
 }
 
-void goro__trace_go_ev_slow(goro__tw mw, goro__tw gw, goro__tw type_reason) {
+void goro__trace_go_ev_slow(goro__tw mw, goro__tw gw, goro__tw w) {
     goro__m *m = (goro__m *)mw;
     goro__g *g = (goro__g *)gw;
-    int type = (int)(type_reason & 0xff);
+    if (!(w & GORO__TRACE_COMPACT)) { /* an end */
+        emit_g(m, (int)(w >> 8), g->gword.w, 0, 0);
+        return;
+    }
+    int type = GORO__TRACE_WORD_TYPE(w);
     uint64_t arg = 0;
     if (type == GORO__EV_GO_UNBLOCK && m && m->curg)
-        arg = m->curg->id; /* the waker, if a goroutine runs (tracer_json.c checks) */
-    uint16_t gen = type == GORO__EV_GO_END ? g->trace_gen : (uint16_t)(type_reason >> 16);
-    emit_g(m, type, GORO__TRACE_GG(g->id, gen), arg, (int)(type_reason >> 8 & 0xff));
+        arg = goro__g_id(m->curg); /* the waker, if a goroutine runs (tracer_json.c checks) */
+    emit_g(m, type, GORO__TRACE_WORD_GG(w), arg, GORO__TRACE_WORD_REASON(w));
 }
 
 void goro__trace_go_unpark_slow(goro__tw mw, goro__tw gw, goro__tw parked) {
     goro__m *m = (goro__m *)mw;
     goro__g *g = (goro__g *)gw;
-    uint16_t gen = g->trace_gen;
+    uint64_t gg = g->gword.w;
     if (!parked) /* nobody saw it waiting: it wakes itself */
-        emit_g(m, GORO__EV_GO_UNBLOCK, GORO__TRACE_GG(g->id, gen), 0, 0);
-    g->trace_gen = (uint16_t)(gen + 1); /* a start counts the generation up */
-    emit_g(m, GORO__EV_GO_START, GORO__TRACE_GG(g->id, gen), 0, 0);
+        emit_g(m, GORO__EV_GO_UNBLOCK, gg, 0, 0);
+    g->gword.h.gen++; /* a start counts the generation up */
+    emit_g(m, GORO__EV_GO_START, gg, 0, 0);
 }
 
 void goro__trace_proc_slow(goro__tw mw, goro__tw pw, goro__tw type) {
@@ -529,9 +531,7 @@ void goro__trace_syscall_enter_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
     (void)unused;
     goro__m *m = (goro__m *)mw;
     goro__g *g = (goro__g *)gw;
-    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, g->trace_gen),
-                        .type = GORO__EV_SYSCALL_ENTER,
-                        .p = (int16_t)m->p->id};
+    goro__trace_ev e = {.g = g->gword.w, .type = GORO__EV_SYSCALL_ENTER, .p = (int16_t)m->p->id};
     emit(m, m->p, &e, NULL, 0); /* still ours: the release store that offers it follows */
 }
 
@@ -539,11 +539,9 @@ void goro__trace_syscall_exit_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
     (void)unused;
     goro__m *m = (goro__m *)mw;
     goro__g *g = (goro__g *)gw;
-    uint16_t gen = g->trace_gen;
-    g->trace_gen = (uint16_t)(gen + 1); /* a return counts the generation up, as a start */
-    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, gen),
-                        .type = GORO__EV_SYSCALL_EXIT,
-                        .p = m->p ? (int16_t)m->p->id : -1};
+    uint64_t gg = g->gword.w;
+    g->gword.h.gen++; /* a return counts the generation up, as a start */
+    goro__trace_ev e = {.g = gg, .type = GORO__EV_SYSCALL_EXIT, .p = m->p ? (int16_t)m->p->id : -1};
     emit(m, m->p, &e, NULL, 0); /* blocking_depth is 0 again: m->p is ours if set */
 }
 
@@ -551,7 +549,7 @@ void goro__trace_netpoll_wake_slow(goro__tw gw, goro__tw unused1, goro__tw unuse
     (void)unused1;
     (void)unused2;
     goro__g *g = (goro__g *)gw;
-    emit_g(goro__getm(), GORO__EV_NETPOLL_WAKE, GORO__TRACE_GG(g->id, g->trace_gen), 0, 0);
+    emit_g(goro__getm(), GORO__EV_NETPOLL_WAKE, g->gword.w, 0, 0);
 }
 
 void goro__trace_timer_fire_slow(goro__tw unused0, goro__tw unused1, goro__tw unused2) {
@@ -586,10 +584,8 @@ static void user_event(int type, const char *a, const char *b, uint64_t arg) {
     }
     goro__acquirem_m(m);
     goro__p *p = owned_p(m);
-    goro__trace_ev e = {.g = GORO__TRACE_GG(m->curg->id, m->curg->trace_gen),
-                        .arg = arg,
-                        .type = (uint8_t)type,
-                        .p = p ? (int16_t)p->id : -1};
+    goro__trace_ev e = {
+        .g = m->curg->gword.w, .arg = arg, .type = (uint8_t)type, .p = p ? (int16_t)p->id : -1};
     emit(m, p, &e, payload, len);
     goro__releasem(m);
 }
@@ -652,7 +648,7 @@ static void snapshot_g(goro__g *g, void *arg) {
         len = strnlen(n, GORO__TRACE_NAME_MAX - 1);
         memcpy(name, n, len);
     }
-    goro__trace_ev e = {.g = GORO__TRACE_GG(goro__load_relaxed(&g->id), g->trace_gen),
+    goro__trace_ev e = {.g = goro__load_relaxed(&g->gword.w),
                         .arg = goro__load_relaxed(&g->wait_reason),
                         .type = GORO__EV_GO_EXISTING,
                         .reason = (uint8_t)st,
