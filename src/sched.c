@@ -1140,7 +1140,7 @@ static bool yield_alone(goro__m *m, goro__g *cur) {
     goro__store_relaxed(&next->status, GORO__G_RUNNING);
     goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
     goro__store_relaxed(&m->nswitches, m->nswitches + 1);
-    goro__trace_go_switch(m, cur, next);
+    goro__trace_go_switch(m, p, cur, next);
     m = goro__switch(cur, next, false, m);
     if (GORO__UNLIKELY(m->pending != GORO__ACT_NONE))
         finish_release(m);

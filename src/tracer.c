@@ -50,38 +50,47 @@
  * (p->trace_lim): the fast path writes unstamped compact records below it, and the slow path, which
  * stamps, sets it budget records ahead (within the chunk). The budget adapts at each stamp: 1 when
  * the records since the last stamp were on average more than GORO__TRACE_SPARSE_TICKS apart (a read
- * then costs them under 2%), else doubling up to GORO__TRACE_STAMP_EVERY (128). The spool writer
- * thread doubles as a ticker: every GORO__TRACE_TICK_NS (0.5 ms) it stores NULL into the limit of
- * every P that recorded (tps), so the first record after a pause is stamped (an owner's concurrent
- * store of a new limit may undo that; its own stamp was just taken, and the next tick comes). So an
- * unstamped record lies between the stamps around it, at most about a tick after the one before:
- * the JSON writer interpolates it there, and orders the streams by each goroutine's generation, not
- * by these times (tracer_json.c J2). GORO_TRACE_STAMPS=exact stamps every record (the fast path
- * never runs), =sampled every 128 whatever their spacing (for instruction counts under Valgrind,
- * whose slowness looks sparse).
+ * then costs them under 2%), else doubling up to GORO__TRACE_STAMP_EVERY (512: at 128 the slow path
+ * cost a ping-pong round trip ~9 instructions more, 1.5%, by callgrind; in switch-bound code 512
+ * records are ~5-10 us, and the ticker bounds the gap anyway). The spool writer thread doubles as a
+ * ticker: every GORO__TRACE_TICK_NS (0.5 ms) it stores NULL into the limit of every P that recorded
+ * (tps), so the first record after a pause is stamped (an owner's concurrent store of a new limit
+ * may undo that; its own stamp was just taken, and the next tick comes). So an unstamped record
+ * lies between the stamps around it, at most about a tick after the one before: the JSON writer
+ * interpolates it there, and orders the streams by each goroutine's generation, not by these times
+ * (tracer_json.c J2). GORO_TRACE_STAMPS=exact stamps every record (the fast path never runs),
+ * =sampled every 512 whatever their spacing (for instruction counts under Valgrind, whose slowness
+ * looks sparse).
  *
  * Cost. A hook while not tracing: one load and one predicted branch (tracer.h). While
- * tracing, a hand-off's hook on an owned P: ~17-20 instructions, the loads of the P's
- * cursor and limit and of the goroutine's id and generation, a compare, two shifts and
- * ORs, and one 8-byte store (tracer.h); one in up to 128 takes the slow path through the
- * trampoline, with a clock read and a 16-byte stamped record; every ~8,000 compact records a chunk
- * goes to the writer (a lock, maybe a wake-up). Other events: the slow path, stamped.
+ * tracing, a hand-off's hook on an owned P, beyond those: 9-11 instructions (x86-64): the
+ * P (an unblock has it already; a block tests it), its cursor, a compare of it with the
+ * limit in memory and the branch, the goroutine's ready-made word (runtime.h, goro__gword)
+ * ORed with a constant (a block's reason: one lea), the 8-byte store, the cursor's add, the
+ * jump back, and for a start the generation's 16-bit add (tracer.h). One in up to 512 takes
+ * the slow path through the trampoline (~160 instructions), with a clock read and a 16-byte
+ * stamped record; every ~8,000 compact records a chunk goes to the writer (a lock, maybe a
+ * wake-up). Other events: the slow path, stamped. Measured (callgrind, docs/TRACING.md): a
+ * 1-P ping-pong round trip (six records) 573 -> 639 instructions, 1.12x; before the
+ * ready-made word, 575 -> 698.
  *
  * Rejected. Merging the streams by time and holding back an event whose goroutine is not in
  * the state it leaves: interpolated times put two starts of one goroutine, on two Ps, both
  * in a legal state, and the wrong one went first (tracer_json.c J2). Folding a park's block
  * and the next start into one record: the pick in between may run timers whose wake-ups
  * would then come before the block in the P's stream, and the streams could wait on each
- * other. One stamp per switch shared by its events: still two clock reads per
- * ping-pong round trip, ~25-50 ns on ~85 (measured: the first version stamped all but
- * starts and cost 2.6x). A per-M stream written through a thread-local cursor (one load
- * less): an M's events would then need their P in each record, and an M loses its P
- * outside the runtime. A writer thread streaming JSON while recording: the JSON of a goroutine's
- * slices needs the events of every P in time order (a goroutine moves between Ps), so it
- * would have to wait for the slowest P's chunk anyway; the spool writes the 32-byte
- * records as they are, and the JSON is written at stop. Go's binary format with a
- * separate viewer: the requirement is a file that Perfetto and chrome://tracing open
- * directly.
+ * other. Leaving a park's start implicit (a flag in the block when the pick takes the
+ * goroutine this P just unblocked and nothing was recorded between): the checks (the cursor
+ * against a mark the block stores, the next goroutine against one the unblock stores, the
+ * flag's OR) cost as many instructions as the 8-byte record they save. One stamp per switch shared
+ * by its events: still two clock reads per ping-pong round trip, ~25-50 ns on ~85 (measured: the
+ * first version stamped all but starts and cost 2.6x). A per-M stream written through a
+ * thread-local cursor (one load less): an M's events would then need their P in each record, and an
+ * M loses its P outside the runtime. A writer thread streaming JSON while recording: the JSON of a
+ * goroutine's slices needs the events of every P in time order (a goroutine moves between Ps), so
+ * it would have to wait for the slowest P's chunk anyway; the spool writes the 32-byte records as
+ * they are, and the JSON is written at stop. Go's binary format with a separate viewer: the
+ * requirement is a file that Perfetto and chrome://tracing open directly.
  *
  * See-also: tracer.h (hooks), tracer_json.c (output), docs/TRACING.md.
  */

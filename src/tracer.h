@@ -132,7 +132,11 @@ void goro__trace_run_end(void);
  * lim: the chunk is full, the stamp countdown ran out (every GORO__TRACE_STAMP_EVERY
  * events), the ticker asked for a stamp (it stores NULL into p->trace_lim), or the P has
  * no chunk yet. A record carries its goroutine's generation (tracer_json.h), which a
- * start counts up, so the writer can order the P streams by causality. */
+ * start counts up, so the writer can order the P streams by causality. The record is the
+ * goroutine's word, which its descriptor keeps ready-made (goro__gword, runtime.h), ORed
+ * with a constant: 9-11 instructions a record on x86-64 (tracer.c, "Cost"). A block tests
+ * m->p: a goroutine may park without a P (the preemption signal took it in user code, and
+ * goro__park cannot take one back, see there), so only a start writes without the test. */
 
 /* Writes the compact record w into the chunk of p, the P m holds (p->trace_pos, below
  * p->trace_lim: runtime.h), or calls the out-of-line half slow(m, g, w). The P is m's own:
@@ -193,6 +197,15 @@ void goro__trace_run_end(void);
         GORO__TRACE_PUT(m, g, w_, goro__trace_go_ev_slow, (type) == GORO__EV_GO_START);            \
     } while (0)
 
+/* The same into p, the P m holds. */
+#define GORO__TRACE_GO_ON_P(m, p, g, type, reason)                                                 \
+    do {                                                                                           \
+        uint64_t w_ = GORO__TRACE_WORD(type, reason, (g)->gword.w);                                \
+        if ((type) == GORO__EV_GO_START)                                                           \
+            (g)->gword.h.gen++;                                                                    \
+        GORO__TRACE_PUT_P(p, m, g, w_, goro__trace_go_ev_slow);                                    \
+    } while (0)
+
 /* The same, if a trace records. */
 #define GORO__TRACE_GO(m, g, type, reason)                                                         \
     do {                                                                                           \
@@ -229,11 +242,12 @@ static inline void goro__trace_go_stop(goro__m *m, goro__g *g, int why) {
     GORO__TRACE_GO(m, g, GORO__EV_GO_STOP, why);
 }
 
-/* The one-P yield's inlined switch: from yields, to starts (one test for both). */
-static inline void goro__trace_go_switch(goro__m *m, goro__g *from, goro__g *to) {
+/* The one-P yield's inlined switch on p, m's P: from yields, to starts (one test for
+ * both, and the P the yield loaded already). */
+static inline void goro__trace_go_switch(goro__m *m, goro__p *p, goro__g *from, goro__g *to) {
     if (GORO__TRACING()) {
-        GORO__TRACE_GO_ON(m, from, GORO__EV_GO_STOP, GORO__TRACE_STOP_YIELD);
-        GORO__TRACE_GO_ON(m, to, GORO__EV_GO_START, 0);
+        GORO__TRACE_GO_ON_P(m, p, from, GORO__EV_GO_STOP, GORO__TRACE_STOP_YIELD);
+        GORO__TRACE_GO_ON_P(m, p, to, GORO__EV_GO_START, 0);
     }
 }
 
