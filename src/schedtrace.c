@@ -154,7 +154,7 @@ __attribute__((no_sanitize("thread"))) static void g_line(goro__g *g, void *arg)
     uint32_t st = __atomic_load_n(&g->status, __ATOMIC_ACQUIRE);
     if (st == GORO__G_FREE)
         return;
-    unsigned long long id = (unsigned long long)goro__g_id(g);
+    unsigned long long id = peek_id(g);
     switch (st) {
     case GORO__G_WAITING: {
         int64_t since = __atomic_load_n(&g->wait_since, __ATOMIC_RELAXED);

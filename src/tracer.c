@@ -510,7 +510,10 @@ void goro__trace_go_ev_slow(goro__tw mw, goro__tw gw, goro__tw w) {
     int type = GORO__TRACE_WORD_TYPE(w);
     uint64_t arg = 0;
     if (type == GORO__EV_GO_UNBLOCK && m && m->curg)
-        arg = goro__g_id(m->curg); /* the waker, if a goroutine runs (tracer_json.c checks) */
+        /* The waker, if a goroutine runs (tracer_json.c checks). Its id's bytes only
+         * (runtime.h): in a park's pick (a timer's wake-up) m->curg is still the parker,
+         * already published, whose start on another P may count its generation up. */
+        arg = goro__g_id_relaxed(m->curg);
     emit_g(m, type, GORO__TRACE_WORD_GG(w), arg, GORO__TRACE_WORD_REASON(w));
 }
 
