@@ -756,7 +756,7 @@ static void find_owner(goro__g *g, void *arg) {
     owner_q *q = arg;
     if (goro__load_relaxed(&g->sp) == GORO__SP_COMPACTED && g->stack_lo &&
         q->addr >= (uintptr_t)g->stack_lo && q->addr < (uintptr_t)stack_top(g)) {
-        q->id = g->id;
+        q->id = goro__g_id_relaxed(g);
         q->found = true;
     }
 }

@@ -213,7 +213,7 @@ static __attribute__((noinline)) bool capture(goro__g *g, const dumpctx *c, grec
     uint32_t st = goro__load_acquire(&g->status);
     if (st == GORO__G_FREE)
         return false;
-    r->id = goro__load_relaxed(&g->id);
+    r->id = goro__g_id_relaxed(g);
     r->name = goro__load_relaxed(&g->name);
     r->self = g == c->self;
     r->state = r->self ? "running" : state_name(st);

@@ -229,7 +229,7 @@ static void segv_handler(int sig, siginfo_t *si, void *uc) {
         if (g)
             goro__fatal("goroutine %llu touched the stack of goroutine %llu, which is parked "
                         "and compacted (a pointer into a parked goroutine's stack)",
-                        (unsigned long long)g->id, (unsigned long long)owner);
+                        (unsigned long long)goro__g_id(g), (unsigned long long)owner);
         goro__fatal("a thread touched the stack of goroutine %llu, which is parked and "
                     "compacted (a pointer into a parked goroutine's stack)",
                     (unsigned long long)owner);
@@ -238,8 +238,8 @@ static void segv_handler(int sig, siginfo_t *si, void *uc) {
         uintptr_t lo, hi, a = (uintptr_t)si->si_addr;
         goro__stack_guard(g, &lo, &hi);
         if (a >= lo && a < hi)
-            goro__fatal("goroutine %llu stack overflow (stack size %u)", (unsigned long long)g->id,
-                        g->stack_size);
+            goro__fatal("goroutine %llu stack overflow (stack size %u)",
+                        (unsigned long long)goro__g_id(g), g->stack_size);
     }
     /* Not ours: hand it to whoever was there before. */
     struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;

@@ -290,7 +290,7 @@ int goro_spawn(void (*fn)(void *), void *arg) {
 
 uint64_t goro_self(void) {
     goro__g *g = goro__getg();
-    return g ? g->id : 0;
+    return g ? goro__g_id(g) : 0;
 }
 
 int goro_numgoroutine(void) {

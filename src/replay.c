@@ -161,7 +161,7 @@ static void run_timers(goro__p *p) {
 }
 
 static int by_id(const void *a, const void *b) {
-    uint64_t x = (*(goro__g *const *)a)->id, y = (*(goro__g *const *)b)->id;
+    uint64_t x = goro__g_id(*(goro__g *const *)a), y = goro__g_id(*(goro__g *const *)b);
     return x < y ? -1 : x > y;
 }
 

@@ -97,6 +97,25 @@ enum {
  * so an M returning from an old call cannot reclaim a P that moved on (no ABA). */
 #define GORO__P_SYSCALL 1u
 
+/* A goroutine's word: what each of its trace records carries (tracer_json.h,
+ * GORO__TRACE_GG), kept ready-made so that a record is this word ORed with a constant
+ * (tracer.h). Bits 0-7 are 0; bits 8-47 hold the id mod 2^40 (the rest of the id is in
+ * id_hi: goro__g_id); bits 48-63 the generation, mod 2^16: while tracing, the goroutine's
+ * starts and blocking-call returns, which count it up (gen++, one 16-bit add, wraps by
+ * itself). A spawn stores id << 8, so a new goroutine's generation starts at its id's bits
+ * 40-55: any start is good, the trace learns it from the create or existing record. The
+ * generation changes while the goroutine runs, so a reader on another thread (dumps) loads
+ * only the id's bytes, lo and mid (goro__g_id_relaxed). Little-endian (x86-64, aarch64). */
+typedef union goro__gword {
+    uint64_t w;
+    struct {
+        uint32_t lo;  /* bits 0-31 */
+        uint16_t mid; /* bits 32-47 */
+        uint16_t gen; /* bits 48-63 */
+    } h;
+} goro__gword;
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "goro__gword's halves");
+
 struct goro__g {
     void *sp;               /* [atomic] saved stack pointer while switched out;
                                GORO__SP_SAVING while a park is switching it out (P1) */
@@ -109,15 +128,15 @@ struct goro__g {
     uint8_t blocking_depth; /* [g-local] nesting of goro_blocking_begin (syscall.c) */
     uint8_t wkind;          /* [g-local; read by the compactor once it claimed g] GORO__WK_*: what
                                goro__gw(g)->wrec holds while its wlock is set */
-    uint16_t trace_gen;     /* [g-local; read by its waker, which readies it] while tracing,
-                               g's starts and blocking-call returns, mod 2^16: each trace
-                               record of g carries it (tracer.h) */
+    uint16_t id_hi;         /* [g-local; set at spawn] bits 40-55 of the id (goro__g_id) */
     uint32_t stack_size;    /* [g-local] usable stack bytes wanted / held */
     char *stack_lo;         /* [g-local] lowest usable stack byte, NULL before the first run */
     int64_t wait_since;     /* [g-local] goro_now() when it parked */
     /* Above: what a channel hand-off reads or writes of the two goroutines (the first 48
      * bytes). Below: what only a spawn, the first run and dumps use. */
-    uint64_t id;        /* [g-local] set at spawn, read by dumps */
+    goro__gword gword;  /* [g-local; set at spawn; read by its waker, which readies it, and
+                           (its id's bytes, relaxed) by dumps] the id and the trace
+                           generation (goro__gword) */
     void (*fn)(void *); /* [g-local] */
     void *arg;          /* [g-local] */
     const char *name;   /* [g-local] */
@@ -131,6 +150,20 @@ struct goro__g {
 /* 88 bytes: the parked-memory figures (README, bench_parked) count on it. */
 _Static_assert(sizeof(struct goro__g) == 88, "goroutine descriptor size");
 #endif
+
+/* g's id (goroutine ids are taken mod 2^56: 2^56 spawns are decades at any rate), read by
+ * g itself or by whoever holds it off-CPU. */
+static inline uint64_t goro__g_id(const goro__g *g) {
+    return (g->gword.w >> 8 & ((UINT64_C(1) << 40) - 1)) | (uint64_t)g->id_hi << 40;
+}
+
+/* The same, read from another thread while g may run (its generation may change: only the
+ * id's bytes are loaded, each atomically; a descriptor being reused may mix two ids). */
+static inline uint64_t goro__g_id_relaxed(goro__g *g) {
+    return (uint64_t)(__atomic_load_n(&g->gword.h.lo, __ATOMIC_RELAXED) >> 8) |
+           (uint64_t)__atomic_load_n(&g->gword.h.mid, __ATOMIC_RELAXED) << 24 |
+           (uint64_t)__atomic_load_n(&g->id_hi, __ATOMIC_RELAXED) << 40;
+}
 
 /* The second part of a descriptor, right after struct goro__g in its slab (goro__gw;
  * gdesc.c): what idle-stack compaction needs (compact.c). The waiter record of a plain

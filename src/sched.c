@@ -656,7 +656,9 @@ int goro__newproc(goro__p *p, size_t stack_size, const char *name, void (*fn)(vo
     g->stack_size = (uint32_t)stack_size;
     g->is_main = is_main;
     /* Relaxed stores: goro_dump may read these of a descriptor being reused. */
-    goro__store_relaxed(&g->id, p->goid_next++);
+    uint64_t id = p->goid_next++;
+    goro__store_relaxed(&g->gword.w, id << 8); /* the generation starts anywhere (runtime.h) */
+    goro__store_relaxed(&g->id_hi, (uint16_t)(id >> 40));
     goro__store_relaxed(&g->name, name);
     goro__store_relaxed(&g->spawn_pc, pc);
     goro__store_relaxed(&g->wait_reason, GORO__WAIT_NONE);
@@ -691,7 +693,7 @@ static void check_timers(goro__p *p);
 static void prepare_stack(goro__p *p, goro__g *g) {
     if (goro__stack_get(p, g))
         goro__fatal("out of memory for the stack of goroutine %llu (%u bytes)",
-                    (unsigned long long)g->id, g->stack_size);
+                    (unsigned long long)goro__g_id(g), g->stack_size);
     if (!g->sp)
         goro__store_relaxed(&g->sp, goro__ctx_init(g->stack_lo, g->stack_size, g_entry, NULL));
     goro__g_san_create(g);
@@ -740,8 +742,8 @@ static void finish_switch(goro__m *m) {
 static inline __attribute__((always_inline)) goro__m *run_inline(goro__m *m, goro__g *cur,
                                                                  goro__g *next) {
     if (GORO__UNLIKELY(cur->unguarded) && *(uint64_t *)cur->stack_lo != GORO__STACK_CANARY)
-        goro__fatal("goroutine %llu stack overflow (stack size %u)", (unsigned long long)cur->id,
-                    cur->stack_size);
+        goro__fatal("goroutine %llu stack overflow (stack size %u)",
+                    (unsigned long long)goro__g_id(cur), cur->stack_size);
     if (next != &m->g0) {
         goro__trace_go_start(m, next);
         goro__store_relaxed(&next->status, GORO__G_RUNNING);
@@ -873,8 +875,8 @@ goro__m *goro__repossess(goro__m *m) {
  * fiber stays with it, and so with next, as it would through the cache. Owner P only. */
 static void hand_stack(goro__m *m, goro__g *cur, goro__g *next) {
     if (GORO__UNLIKELY(cur->unguarded) && *(uint64_t *)cur->stack_lo != GORO__STACK_CANARY)
-        goro__fatal("goroutine %llu stack overflow (stack size %u)", (unsigned long long)cur->id,
-                    cur->stack_size);
+        goro__fatal("goroutine %llu stack overflow (stack size %u)",
+                    (unsigned long long)goro__g_id(cur), cur->stack_size);
     next->stack_lo = cur->stack_lo;
     next->unguarded = cur->unguarded;
     next->chunked = 1;
@@ -1023,12 +1025,15 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
 }
 
 static __attribute__((noinline, noreturn)) void ready_not_waiting(goro__g *g) {
-    goro__fatal("runtime: waking goroutine %llu, which is not waiting", (unsigned long long)g->id);
+    goro__fatal("runtime: waking goroutine %llu, which is not waiting",
+                (unsigned long long)goro__g_id_relaxed(g));
 }
 
 /* goro__ready's rare cases, out of line (then its common one saves no register): no P,
  * or a runnext slot already taken. Ends the caller's goro__acquirem_m. */
 static __attribute__((noinline)) void ready_slow(goro__m *m, goro__p *p, goro__g *g) {
+    goro__trace_go_unblock(m, g);
+    goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
     if (!p) {
         /* The caller may hold locks, so it cannot wait for a P here. */
         ready_global(g);
@@ -1071,15 +1076,16 @@ void goro__ready(goro__g *g) {
     goro__acquirem_m(m);
     if (GORO__UNLIKELY(goro__load_acquire(&g->status) != GORO__G_WAITING))
         ready_not_waiting(g);
-    goro__trace_go_unblock(m, g);
-    goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
     goro__p *p = m->p;
-    /* An empty slot takes g with a release store (R1), which publishes g's fields to a
-     * thief as the exchange does, without its locked instruction. */
     if (GORO__UNLIKELY(!p || goro__load_relaxed(&p->runnext))) {
         ready_slow(m, p, g);
         return;
     }
+    /* The unblock is recorded with p in hand: no second load of m->p, no test. */
+    goro__trace_go_unblock_p(m, p, g);
+    goro__store_relaxed(&g->status, GORO__G_RUNNABLE);
+    /* An empty slot takes g with a release store (R1), which publishes g's fields to a
+     * thief as the exchange does, without its locked instruction. */
     goro__store_release(&p->runnext, g);
     goro__releasem(m);
 }
@@ -1134,7 +1140,7 @@ static bool yield_alone(goro__m *m, goro__g *cur) {
     goro__store_relaxed(&next->status, GORO__G_RUNNING);
     goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
     goro__store_relaxed(&m->nswitches, m->nswitches + 1);
-    goro__trace_go_switch(m, cur, next);
+    goro__trace_go_switch(m, p, cur, next);
     m = goro__switch(cur, next, false, m);
     if (GORO__UNLIKELY(m->pending != GORO__ACT_NONE))
         finish_release(m);

@@ -111,7 +111,9 @@ __attribute__((no_sanitize("thread"), noinline)) static bool peek_bool(const boo
 
 /* A goroutine's id, [g-local]: read while it may run or exit (see the design comment). */
 __attribute__((no_sanitize("thread"), noinline)) static unsigned long long peek_id(goro__g *g) {
-    return (unsigned long long)*(volatile uint64_t *)&g->id;
+    const volatile goro__gword *w = &g->gword;
+    return (unsigned long long)(w->h.lo >> 8 | (uint64_t)w->h.mid << 24 |
+                                (uint64_t) * (volatile uint16_t *)&g->id_hi << 40);
 }
 
 /* Prints "-" for a negative number: no P, no M, no goroutine. */
@@ -152,7 +154,7 @@ __attribute__((no_sanitize("thread"))) static void g_line(goro__g *g, void *arg)
     uint32_t st = __atomic_load_n(&g->status, __ATOMIC_ACQUIRE);
     if (st == GORO__G_FREE)
         return;
-    unsigned long long id = (unsigned long long)g->id;
+    unsigned long long id = peek_id(g);
     switch (st) {
     case GORO__G_WAITING: {
         int64_t since = __atomic_load_n(&g->wait_since, __ATOMIC_RELAXED);

@@ -25,7 +25,7 @@ void goro_blocking_begin(void) {
     if (g->blocking_depth++ > 0) {
         if (g->blocking_depth == 0)
             goro__fatal("goroutine %llu: goro_blocking_begin nested too deeply",
-                        (unsigned long long)g->id);
+                        (unsigned long long)goro__g_id(g));
         return;
     }
     goro__acquirem_m(m);
@@ -50,7 +50,7 @@ void goro_blocking_end(void) {
     goro__g *g = m->curg;
     if (g->blocking_depth == 0)
         goro__fatal("goroutine %llu: goro_blocking_end without goro_blocking_begin",
-                    (unsigned long long)g->id);
+                    (unsigned long long)goro__g_id(g));
     if (--g->blocking_depth > 0)
         return;
     goro__add_relaxed(&goro__S.nblocking, -1);

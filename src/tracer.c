@@ -50,38 +50,47 @@
  * (p->trace_lim): the fast path writes unstamped compact records below it, and the slow path, which
  * stamps, sets it budget records ahead (within the chunk). The budget adapts at each stamp: 1 when
  * the records since the last stamp were on average more than GORO__TRACE_SPARSE_TICKS apart (a read
- * then costs them under 2%), else doubling up to GORO__TRACE_STAMP_EVERY (128). The spool writer
- * thread doubles as a ticker: every GORO__TRACE_TICK_NS (0.5 ms) it stores NULL into the limit of
- * every P that recorded (tps), so the first record after a pause is stamped (an owner's concurrent
- * store of a new limit may undo that; its own stamp was just taken, and the next tick comes). So an
- * unstamped record lies between the stamps around it, at most about a tick after the one before:
- * the JSON writer interpolates it there, and orders the streams by each goroutine's generation, not
- * by these times (tracer_json.c J2). GORO_TRACE_STAMPS=exact stamps every record (the fast path
- * never runs), =sampled every 128 whatever their spacing (for instruction counts under Valgrind,
- * whose slowness looks sparse).
+ * then costs them under 2%), else doubling up to GORO__TRACE_STAMP_EVERY (512: at 128 the slow path
+ * cost a ping-pong round trip ~9 instructions more, 1.5%, by callgrind; in switch-bound code 512
+ * records are ~5-10 us, and the ticker bounds the gap anyway). The spool writer thread doubles as a
+ * ticker: every GORO__TRACE_TICK_NS (0.5 ms) it stores NULL into the limit of every P that recorded
+ * (tps), so the first record after a pause is stamped (an owner's concurrent store of a new limit
+ * may undo that; its own stamp was just taken, and the next tick comes). So an unstamped record
+ * lies between the stamps around it, at most about a tick after the one before: the JSON writer
+ * interpolates it there, and orders the streams by each goroutine's generation, not by these times
+ * (tracer_json.c J2). GORO_TRACE_STAMPS=exact stamps every record (the fast path never runs),
+ * =sampled every 512 whatever their spacing (for instruction counts under Valgrind, whose slowness
+ * looks sparse).
  *
  * Cost. A hook while not tracing: one load and one predicted branch (tracer.h). While
- * tracing, a hand-off's hook on an owned P: ~17-20 instructions, the loads of the P's
- * cursor and limit and of the goroutine's id and generation, a compare, two shifts and
- * ORs, and one 8-byte store (tracer.h); one in up to 128 takes the slow path through the
- * trampoline, with a clock read and a 16-byte stamped record; every ~8,000 compact records a chunk
- * goes to the writer (a lock, maybe a wake-up). Other events: the slow path, stamped.
+ * tracing, a hand-off's hook on an owned P, beyond those: 9-11 instructions (x86-64): the
+ * P (an unblock has it already; a block tests it), its cursor, a compare of it with the
+ * limit in memory and the branch, the goroutine's ready-made word (runtime.h, goro__gword)
+ * ORed with a constant (a block's reason: one lea), the 8-byte store, the cursor's add, the
+ * jump back, and for a start the generation's 16-bit add (tracer.h). One in up to 512 takes
+ * the slow path through the trampoline (~160 instructions), with a clock read and a 16-byte
+ * stamped record; every ~8,000 compact records a chunk goes to the writer (a lock, maybe a
+ * wake-up). Other events: the slow path, stamped. Measured (callgrind, docs/TRACING.md): a
+ * 1-P ping-pong round trip (six records) 573 -> 639 instructions, 1.12x; before the
+ * ready-made word, 575 -> 698.
  *
  * Rejected. Merging the streams by time and holding back an event whose goroutine is not in
  * the state it leaves: interpolated times put two starts of one goroutine, on two Ps, both
  * in a legal state, and the wrong one went first (tracer_json.c J2). Folding a park's block
  * and the next start into one record: the pick in between may run timers whose wake-ups
  * would then come before the block in the P's stream, and the streams could wait on each
- * other. One stamp per switch shared by its events: still two clock reads per
- * ping-pong round trip, ~25-50 ns on ~85 (measured: the first version stamped all but
- * starts and cost 2.6x). A per-M stream written through a thread-local cursor (one load
- * less): an M's events would then need their P in each record, and an M loses its P
- * outside the runtime. A writer thread streaming JSON while recording: the JSON of a goroutine's
- * slices needs the events of every P in time order (a goroutine moves between Ps), so it
- * would have to wait for the slowest P's chunk anyway; the spool writes the 32-byte
- * records as they are, and the JSON is written at stop. Go's binary format with a
- * separate viewer: the requirement is a file that Perfetto and chrome://tracing open
- * directly.
+ * other. Leaving a park's start implicit (a flag in the block when the pick takes the
+ * goroutine this P just unblocked and nothing was recorded between): the checks (the cursor
+ * against a mark the block stores, the next goroutine against one the unblock stores, the
+ * flag's OR) cost as many instructions as the 8-byte record they save. One stamp per switch shared
+ * by its events: still two clock reads per ping-pong round trip, ~25-50 ns on ~85 (measured: the
+ * first version stamped all but starts and cost 2.6x). A per-M stream written through a
+ * thread-local cursor (one load less): an M's events would then need their P in each record, and an
+ * M loses its P outside the runtime. A writer thread streaming JSON while recording: the JSON of a
+ * goroutine's slices needs the events of every P in time order (a goroutine moves between Ps), so
+ * it would have to wait for the slowest P's chunk anyway; the spool writes the 32-byte records as
+ * they are, and the JSON is written at stop. Go's binary format with a separate viewer: the
+ * requirement is a file that Perfetto and chrome://tracing open directly.
  *
  * See-also: tracer.h (hooks), tracer_json.c (output), docs/TRACING.md.
  */
@@ -111,7 +120,7 @@ static goro__p *tps[GORO__MAXPROCS_LIMIT];
 
 /* Every how many events of a P stream the clock is read (R7), unless the ticker asks
  * sooner; 1 with GORO_TRACE_CLOCK=exact. */
-#define GORO__TRACE_STAMP_EVERY 128
+#define GORO__TRACE_STAMP_EVERY 512
 /* The ticker's period (R7): an event not stamped happened at most about this long after
  * the stamped one before it. */
 #define GORO__TRACE_TICK_NS 500000
@@ -486,31 +495,36 @@ void goro__trace_go_create_slow(goro__tw pw, goro__tw gw, goro__tw unused) {
         memcpy(payload + 8, g->name, n);
         len += n;
     }
-    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, g->trace_gen),
-                        .arg = m && m->curg ? m->curg->id : 0,
-                        .type = GORO__EV_GO_CREATE};
+    goro__trace_ev e = {
+        .g = g->gword.w, .arg = m && m->curg ? goro__g_id(m->curg) : 0, .type = GORO__EV_GO_CREATE};
     emit(m, p, &e, payload, len);
 }
 
-void goro__trace_go_ev_slow(goro__tw mw, goro__tw gw, goro__tw type_reason) {
+void goro__trace_go_ev_slow(goro__tw mw, goro__tw gw, goro__tw w) {
     goro__m *m = (goro__m *)mw;
     goro__g *g = (goro__g *)gw;
-    int type = (int)(type_reason & 0xff);
+    if (!(w & GORO__TRACE_COMPACT)) { /* an end */
+        emit_g(m, (int)(w >> 8), g->gword.w, 0, 0);
+        return;
+    }
+    int type = GORO__TRACE_WORD_TYPE(w);
     uint64_t arg = 0;
     if (type == GORO__EV_GO_UNBLOCK && m && m->curg)
-        arg = m->curg->id; /* the waker, if a goroutine runs (tracer_json.c checks) */
-    uint16_t gen = type == GORO__EV_GO_END ? g->trace_gen : (uint16_t)(type_reason >> 16);
-    emit_g(m, type, GORO__TRACE_GG(g->id, gen), arg, (int)(type_reason >> 8 & 0xff));
+        /* The waker, if a goroutine runs (tracer_json.c checks). Its id's bytes only
+         * (runtime.h): in a park's pick (a timer's wake-up) m->curg is still the parker,
+         * already published, whose start on another P may count its generation up. */
+        arg = goro__g_id_relaxed(m->curg);
+    emit_g(m, type, GORO__TRACE_WORD_GG(w), arg, GORO__TRACE_WORD_REASON(w));
 }
 
 void goro__trace_go_unpark_slow(goro__tw mw, goro__tw gw, goro__tw parked) {
     goro__m *m = (goro__m *)mw;
     goro__g *g = (goro__g *)gw;
-    uint16_t gen = g->trace_gen;
+    uint64_t gg = g->gword.w;
     if (!parked) /* nobody saw it waiting: it wakes itself */
-        emit_g(m, GORO__EV_GO_UNBLOCK, GORO__TRACE_GG(g->id, gen), 0, 0);
-    g->trace_gen = (uint16_t)(gen + 1); /* a start counts the generation up */
-    emit_g(m, GORO__EV_GO_START, GORO__TRACE_GG(g->id, gen), 0, 0);
+        emit_g(m, GORO__EV_GO_UNBLOCK, gg, 0, 0);
+    g->gword.h.gen++; /* a start counts the generation up */
+    emit_g(m, GORO__EV_GO_START, gg, 0, 0);
 }
 
 void goro__trace_proc_slow(goro__tw mw, goro__tw pw, goro__tw type) {
@@ -529,9 +543,7 @@ void goro__trace_syscall_enter_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
     (void)unused;
     goro__m *m = (goro__m *)mw;
     goro__g *g = (goro__g *)gw;
-    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, g->trace_gen),
-                        .type = GORO__EV_SYSCALL_ENTER,
-                        .p = (int16_t)m->p->id};
+    goro__trace_ev e = {.g = g->gword.w, .type = GORO__EV_SYSCALL_ENTER, .p = (int16_t)m->p->id};
     emit(m, m->p, &e, NULL, 0); /* still ours: the release store that offers it follows */
 }
 
@@ -539,11 +551,9 @@ void goro__trace_syscall_exit_slow(goro__tw mw, goro__tw gw, goro__tw unused) {
     (void)unused;
     goro__m *m = (goro__m *)mw;
     goro__g *g = (goro__g *)gw;
-    uint16_t gen = g->trace_gen;
-    g->trace_gen = (uint16_t)(gen + 1); /* a return counts the generation up, as a start */
-    goro__trace_ev e = {.g = GORO__TRACE_GG(g->id, gen),
-                        .type = GORO__EV_SYSCALL_EXIT,
-                        .p = m->p ? (int16_t)m->p->id : -1};
+    uint64_t gg = g->gword.w;
+    g->gword.h.gen++; /* a return counts the generation up, as a start */
+    goro__trace_ev e = {.g = gg, .type = GORO__EV_SYSCALL_EXIT, .p = m->p ? (int16_t)m->p->id : -1};
     emit(m, m->p, &e, NULL, 0); /* blocking_depth is 0 again: m->p is ours if set */
 }
 
@@ -551,7 +561,7 @@ void goro__trace_netpoll_wake_slow(goro__tw gw, goro__tw unused1, goro__tw unuse
     (void)unused1;
     (void)unused2;
     goro__g *g = (goro__g *)gw;
-    emit_g(goro__getm(), GORO__EV_NETPOLL_WAKE, GORO__TRACE_GG(g->id, g->trace_gen), 0, 0);
+    emit_g(goro__getm(), GORO__EV_NETPOLL_WAKE, g->gword.w, 0, 0);
 }
 
 void goro__trace_timer_fire_slow(goro__tw unused0, goro__tw unused1, goro__tw unused2) {
@@ -586,10 +596,8 @@ static void user_event(int type, const char *a, const char *b, uint64_t arg) {
     }
     goro__acquirem_m(m);
     goro__p *p = owned_p(m);
-    goro__trace_ev e = {.g = GORO__TRACE_GG(m->curg->id, m->curg->trace_gen),
-                        .arg = arg,
-                        .type = (uint8_t)type,
-                        .p = p ? (int16_t)p->id : -1};
+    goro__trace_ev e = {
+        .g = m->curg->gword.w, .arg = arg, .type = (uint8_t)type, .p = p ? (int16_t)p->id : -1};
     emit(m, p, &e, payload, len);
     goro__releasem(m);
 }
@@ -652,7 +660,7 @@ static void snapshot_g(goro__g *g, void *arg) {
         len = strnlen(n, GORO__TRACE_NAME_MAX - 1);
         memcpy(name, n, len);
     }
-    goro__trace_ev e = {.g = GORO__TRACE_GG(goro__load_relaxed(&g->id), g->trace_gen),
+    goro__trace_ev e = {.g = goro__load_relaxed(&g->gword.w),
                         .arg = goro__load_relaxed(&g->wait_reason),
                         .type = GORO__EV_GO_EXISTING,
                         .reason = (uint8_t)st,

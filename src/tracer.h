@@ -18,8 +18,8 @@
  *   create -> start -> {stop -> start | block -> unblock -> start |
  *                       syscall enter -> syscall exit} ... -> end.
  * A hook that records a goroutine's unblock, create or start (which reads or counts up
- * g->trace_gen) runs before anything publishes the goroutine to another thread, so its
- * generation is the one it had when the event happened (tracer_json.c J2).
+ * the generation in g->gword) runs before anything publishes the goroutine to another thread, so
+ * its generation is the one it had when the event happened (tracer_json.c J2).
  *
  * See-also: tracer.c (buffers, clock, start and stop), tracer_json.c (the file format),
  * docs/TRACING.md (how to use it).
@@ -75,9 +75,10 @@ enum { GORO__TRACE_STOP_YIELD = 0, GORO__TRACE_STOP_PREEMPT = 1 };
  * tracing. */
 typedef uintptr_t goro__tw;
 void goro__trace_go_create_slow(goro__tw p, goro__tw g, goro__tw unused);
-/* m, g, GORO__TRACE_TR(type, reason, gen) (for a start, the generation before it counted
- * it up; for an end it is read from g); the event's arg is the waker for GORO__EV_GO_UNBLOCK. */
-void goro__trace_go_ev_slow(goro__tw m, goro__tw g, goro__tw type_reason);
+/* m, g, and the compact record (tracer_json.h: for a start, with the generation before it
+ * counted it up), or GORO__EV_GO_END << 8 for an end (its generation is read from g); the
+ * event's arg is the waker for GORO__EV_GO_UNBLOCK. */
+void goro__trace_go_ev_slow(goro__tw m, goro__tw g, goro__tw w);
 void goro__trace_go_unpark_slow(goro__tw m, goro__tw g, goro__tw parked);
 void goro__trace_proc_slow(goro__tw m, goro__tw p, goro__tw type);
 void goro__trace_syscall_enter_slow(goro__tw m, goro__tw g, goro__tw unused);
@@ -131,43 +132,78 @@ void goro__trace_run_end(void);
  * lim: the chunk is full, the stamp countdown ran out (every GORO__TRACE_STAMP_EVERY
  * events), the ticker asked for a stamp (it stores NULL into p->trace_lim), or the P has
  * no chunk yet. A record carries its goroutine's generation (tracer_json.h), which a
- * start counts up, so the writer can order the P streams by causality. */
+ * start counts up, so the writer can order the P streams by causality. The record is the
+ * goroutine's word, which its descriptor keeps ready-made (goro__gword, runtime.h), ORed
+ * with a constant: 9-11 instructions a record on x86-64 (tracer.c, "Cost"). A block tests
+ * m->p: a goroutine may park without a P (the preemption signal took it in user code, and
+ * goro__park cannot take one back, see there), so only a start writes without the test. */
 
-/* Writes the compact record w into the chunk of m's P (p->trace_pos, below p->trace_lim:
- * runtime.h), or calls the out-of-line half slow(m, g, tr). The P, if m has one, is m's
- * own: these hooks run in the runtime entries of a goroutine that is not in a blocking call
+/* Writes the compact record w into the chunk of p, the P m holds (p->trace_pos, below
+ * p->trace_lim: runtime.h), or calls the out-of-line half slow(m, g, w). The P is m's own:
+ * these hooks run in the runtime entries of a goroutine that is not in a blocking call
  * (goro.h: between goro_blocking_begin and _end a goroutine calls no goro_ function), or on
  * g0, so no other thread may have taken it (goro__ready's runnext store counts on the same).
- * has_p: m holds a P for sure (a start: the goroutine is one of m's P's), no test. */
-#define GORO__TRACE_PUT(m, g, w, slow, tr, has_p)                                                  \
+ * x86-64: the limit, which the ticker may clear from another thread, is compared in memory
+ * and the branch taken in the same asm (a relaxed atomic load takes a register and one
+ * instruction more; a flag output, a setb and a test). */
+#if defined(__x86_64__) && !GORO_TSAN
+#define GORO__TRACE_PUT_P(p, m, g, w, slow)                                                        \
     do {                                                                                           \
-        goro__p *p_ = (m)->p;                                                                      \
-        if (GORO__LIKELY((has_p) || p_ != NULL)) {                                                 \
-            uint64_t *pos_ = p_->trace_pos;                                                        \
-            if (GORO__LIKELY(pos_ < goro__load_relaxed(&p_->trace_lim))) {                         \
-                *pos_ = (w);                                                                       \
-                p_->trace_pos = pos_ + 1;                                                          \
-                break;                                                                             \
-            }                                                                                      \
+        __label__ full_;                                                                           \
+        goro__p *p_ = (p);                                                                         \
+        uint64_t *pos_ = p_->trace_pos;                                                            \
+        uint64_t wp_ = (w);                                                                        \
+        __asm__ goto("cmpq %1, %0\n\tjae %l2" : : "r"(pos_), "m"(p_->trace_lim) : "cc" : full_);   \
+        *pos_ = wp_;                                                                               \
+        __asm__("addq $8, %0" : "+m"(p_->trace_pos)); /* one instruction, not two */               \
+        break;                                                                                     \
+    full_:                                                                                         \
+        GORO__TRACE_CALL(slow, m, g, wp_);                                                         \
+    } while (0)
+#else
+#define GORO__TRACE_PUT_P(p, m, g, w, slow)                                                        \
+    do {                                                                                           \
+        goro__p *p_ = (p);                                                                         \
+        uint64_t *pos_ = p_->trace_pos;                                                            \
+        uint64_t wp_ = (w);                                                                        \
+        if (GORO__LIKELY(pos_ < goro__load_relaxed(&p_->trace_lim))) {                             \
+            *pos_ = wp_;                                                                           \
+            p_->trace_pos = pos_ + 1;                                                              \
+        } else {                                                                                   \
+            GORO__TRACE_CALL(slow, m, g, wp_);                                                     \
         }                                                                                          \
-        GORO__TRACE_CALL(slow, m, g, tr);                                                          \
+    } while (0)
+#endif
+
+/* The same into m's P, if m holds one (else the slow half writes the global stream).
+ * has_p: m holds a P for sure (a start: the goroutine is one of m's P's), no test. */
+#define GORO__TRACE_PUT(m, g, w, slow, has_p)                                                      \
+    do {                                                                                           \
+        goro__p *pp_ = (m)->p;                                                                     \
+        if (GORO__LIKELY((has_p) || pp_ != NULL))                                                  \
+            GORO__TRACE_PUT_P(pp_, m, g, w, slow);                                                 \
+        else                                                                                       \
+            GORO__TRACE_CALL(slow, m, g, w);                                                       \
     } while (0)
 
-/* The out-of-line half's third word: the type, the reason in bits 8-15, the goroutine's
- * generation (tracer_json.h) in bits 16-31. */
-#define GORO__TRACE_TR(type, reason, gen)                                                          \
-    ((goro__tw)(type) | (goro__tw)(uint8_t)(reason) << 8 | (goro__tw)(uint16_t)(gen) << 16)
-
-/* Records a start, stop, block or unblock of g with its generation now (a start counts it
- * up: the start it records is the generation's first event, tracer_json.h). */
+/* Records a start, stop, block or unblock of g with its generation now: its word ORed
+ * with a constant. A start counts the generation up, a 16-bit add in the descriptor (the
+ * start it records is the generation's first event, tracer_json.h). */
 #define GORO__TRACE_GO_ON(m, g, type, reason)                                                      \
     do {                                                                                           \
-        uint16_t gen_ = (g)->trace_gen;                                                            \
+        uint64_t w_ = GORO__TRACE_WORD(type, reason, (g)->gword.w);                                \
         if ((type) == GORO__EV_GO_START)                                                           \
-            (g)->trace_gen = (uint16_t)(gen_ + 1);                                                 \
-        GORO__TRACE_PUT(m, g, GORO__TRACE_WORD(type, reason, (g)->id, gen_),                       \
-                        goro__trace_go_ev_slow, GORO__TRACE_TR(type, reason, gen_),                \
-                        (type) == GORO__EV_GO_START);                                              \
+            (g)->gword.h.gen++;                                                                    \
+        GORO__TRACE_PUT(m, g, w_, goro__trace_go_ev_slow, (type) == GORO__EV_GO_START);            \
+    } while (0)
+
+/* The same into p, the P m holds. */
+#define GORO__TRACE_GO_ON_P(m, p, g, type, reason)                                                 \
+    do {                                                                                           \
+        uint64_t w_ = GORO__TRACE_WORD(type, reason, (g)->gword.w);                                \
+        if ((type) == GORO__EV_GO_START)                                                           \
+            (g)->gword.h.gen++;                                                                    \
+        GORO__TRACE_PUT_P(p, m, g, w_, goro__trace_go_ev_slow);                                    \
     } while (0)
 
 /* The same, if a trace records. */
@@ -206,11 +242,12 @@ static inline void goro__trace_go_stop(goro__m *m, goro__g *g, int why) {
     GORO__TRACE_GO(m, g, GORO__EV_GO_STOP, why);
 }
 
-/* The one-P yield's inlined switch: from yields, to starts (one test for both). */
-static inline void goro__trace_go_switch(goro__m *m, goro__g *from, goro__g *to) {
+/* The one-P yield's inlined switch on p, m's P: from yields, to starts (one test for
+ * both, and the P the yield loaded already). */
+static inline void goro__trace_go_switch(goro__m *m, goro__p *p, goro__g *from, goro__g *to) {
     if (GORO__TRACING()) {
-        GORO__TRACE_GO_ON(m, from, GORO__EV_GO_STOP, GORO__TRACE_STOP_YIELD);
-        GORO__TRACE_GO_ON(m, to, GORO__EV_GO_START, 0);
+        GORO__TRACE_GO_ON_P(m, p, from, GORO__EV_GO_STOP, GORO__TRACE_STOP_YIELD);
+        GORO__TRACE_GO_ON_P(m, p, to, GORO__EV_GO_START, 0);
     }
 }
 
@@ -227,7 +264,14 @@ static inline void goro__trace_go_unpark(goro__m *m, goro__g *g, bool parked) {
 
 /* goro__ready: m's running goroutine (or the runtime on g0) makes the waiting g runnable,
  * before anything publishes it as runnable (so before it can start and count its
- * generation up). */
+ * generation up). p: m's P (goro__ready's common case, which loaded it already). */
+static inline void goro__trace_go_unblock_p(goro__m *m, goro__p *p, goro__g *g) {
+    if (GORO__TRACING())
+        GORO__TRACE_PUT_P(p, m, g, GORO__TRACE_WORD(GORO__EV_GO_UNBLOCK, 0, g->gword.w),
+                          goro__trace_go_ev_slow);
+}
+
+/* The same, m with or without a P (goro__ready's rare cases). */
 static inline void goro__trace_go_unblock(goro__m *m, goro__g *g) {
     GORO__TRACE_GO(m, g, GORO__EV_GO_UNBLOCK, 0);
 }
@@ -236,12 +280,12 @@ static inline void goro__trace_go_unblock(goro__m *m, goro__g *g) {
  * global stream (R2), with g's generation now, as goro__trace_go_unblock's. */
 static inline void goro__trace_go_unblock_outside(goro__g *g) {
     GORO__TRACE_HOOK(goro__trace_go_ev_slow, 0, g,
-                     GORO__TRACE_TR(GORO__EV_GO_UNBLOCK, 0, g->trace_gen));
+                     GORO__TRACE_WORD(GORO__EV_GO_UNBLOCK, 0, g->gword.w));
 }
 
 /* g_end: g returned from its function or called goro_exit. */
 static inline void goro__trace_go_end(goro__m *m, goro__g *g) {
-    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, GORO__EV_GO_END);
+    GORO__TRACE_HOOK(goro__trace_go_ev_slow, m, g, (goro__tw)GORO__EV_GO_END << 8);
 }
 
 /* acquirep (and the preempted P taken back): m now holds p. */

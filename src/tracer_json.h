@@ -13,30 +13,33 @@
 #define GORO__TRACE_NAME_MAX 128
 
 /* A record's goroutine word (the g field of a full record, the high bits of a compact one):
- * the goroutine's id, mod 2^40, in bits 24-63, and in bits 8-23 its generation (g->trace_gen,
- * mod 2^16) when the event happened: the number of times it started running or returned from a
- * blocking call, counted up by those events (a start or a return records the count it
- * found). The writer applies a goroutine's events in the order of their generations and
- * states (tracer_json.c J2), whatever their times say. Ids past 2^40 are shown mod 2^40
- * (then two live goroutines 2^40 spawns apart would share a track). Bits 0-7 are 0. */
+ * the goroutine's id, mod 2^40, in bits 8-47, and in bits 48-63 its generation (mod 2^16)
+ * when the event happened: the runtime keeps this word ready-made in the descriptor
+ * (goro__gword in runtime.h), so a record costs no shift. The generation is the number of times it
+ * started running or returned from a blocking call, counted up by those events (a start or a return
+ * records the count it found). The writer applies a goroutine's events in the order of their
+ * generations and states (tracer_json.c J2), whatever their times say. Ids past 2^40 are shown mod
+ * 2^40 (then two live goroutines 2^40 spawns apart would share a track). Bits 0-7 are 0. */
 #define GORO__TRACE_GID_BITS 40
 #define GORO__TRACE_GID_MASK ((UINT64_C(1) << GORO__TRACE_GID_BITS) - 1)
-#define GORO__TRACE_GG(gid, gen) ((uint64_t)(gid) << 24 | (uint64_t)(uint16_t)(gen) << 8)
-#define GORO__TRACE_GG_GID(w) ((w) >> 24)
-#define GORO__TRACE_GG_GEN(w) ((uint16_t)((w) >> 8))
+#define GORO__TRACE_GG(gid, gen)                                                                   \
+    (((uint64_t)(gid)&GORO__TRACE_GID_MASK) << 8 | (uint64_t)(uint16_t)(gen) << 48)
+#define GORO__TRACE_GG_GID(w) ((w) >> 8 & GORO__TRACE_GID_MASK)
+#define GORO__TRACE_GG_GEN(w) ((uint16_t)((w) >> 48))
 
 /* A compact record (tracer.h's fast path): this one word, bit 0 set, the type in bits 1-2
  * (GORO__EV_GO_START, STOP, BLOCK or UNBLOCK, less GORO__EV_GO_START), the reason (a block's
- * wait reason, a stop's why) in 3-7, the goroutine word above. Built from the id with a shift,
- * the generation with another and one OR of a small constant. Not stamped: the writer
+ * wait reason, a stop's why, below 32 (tracer.h), so a variable one is one lea) in 3-7, the
+ * goroutine word above: the descriptor's word (gg)
+ * and one OR of a small constant. Not stamped: the writer
  * interpolates its time (tracer.c R7). Stamped (the slow path), it follows a word holding its
  * timestamp: a full record's first word is a timestamp too, but its second a goroutine word,
  * and timestamps and goroutine words are even. Its P is the stream's, its M the one of the
  * stream's last proc start, and an unblock's waker the goroutine running on the P then. */
 #define GORO__TRACE_COMPACT UINT64_C(1)
-#define GORO__TRACE_WORD(type, reason, gid, gen)                                                   \
-    (GORO__TRACE_GG(gid, gen) |                                                                    \
-     (uint64_t)(((reason)&31) << 3 | ((type)-GORO__EV_GO_START) << 1 | 1))
+#define GORO__TRACE_WORD(type, reason, gg)                                                         \
+    ((uint64_t)(gg) |                                                                              \
+     (uint64_t)((uint32_t)(reason)*8 + (uint32_t)(((type)-GORO__EV_GO_START) << 1 | 1)))
 #define GORO__TRACE_WORD_TYPE(w) (GORO__EV_GO_START + (int)((w) >> 1 & 3))
 #define GORO__TRACE_WORD_REASON(w) ((uint8_t)((w) >> 3 & 31))
 #define GORO__TRACE_WORD_GG(w) ((w) & ~(uint64_t)0xff)
