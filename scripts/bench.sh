@@ -14,11 +14,8 @@
 # The raw output goes to <BUILD_DIR>/bench/results.txt. Extra flags for one benchmark can be
 # given in BENCH_ARGS_<name>, e.g. BENCH_ARGS_parked="--n 100000"; both twins get them.
 # BENCH_ONLY="pi yield" runs only those. A last row, "trace", is the execution tracer's
-# overhead (scripts/trace_overhead.sh: ping-pong with tracing off and on, BENCH_TRACE=0
-# skips it; BENCH_TRACE_ROUNDS rounds, default BENCH_ROUNDS but at least 11: each run's
-# timed loop is ~40 ms, short enough for one burst of the machine's other load to move a
-# round's ratio by half, so this row needs more rounds than the others for a steady
-# median). tenmillion (ten million parked goroutines, a few minutes with its twin) is not
+# overhead (bench/trace_onoff.c: ping-pong batches with tracing off and on in one process;
+# BENCH_TRACE=0 skips it). tenmillion (ten million parked goroutines, a few minutes with its twin) is not
 # in the default list: BENCH_ONLY=tenmillion runs it. Both of
 # its twins run under scripts/memcap.sh, capped at BENCH_MEMCAP_MIB (default: three
 # quarters of MemAvailable), Go's with RLIMIT_DATA too, so that Go running out of memory
@@ -194,17 +191,29 @@ END {
 
 # ---------------------------------------------------------------- tracer overhead
 
-# The execution tracer's cost while it records (docs/TRACING.md): ping-pong with 1 P
-# without and with GORO_TRACE, the same binary, BENCH_ROUNDS alternating rounds.
-# BENCH_TRACE=0 skips it; BENCH_TRACE_ROUNDS sets its rounds (header).
-if [ "${BENCH_TRACE:-1}" != 0 ] && [ -x "$outdir/bench_pingpong" ]; then
+# The execution tracer's cost while it records (docs/TRACING.md): bench_trace_onoff runs
+# 1-P ping-pong in batches alternately untraced and traced, in one process, and prints the
+# median of the pairs' ratios (adjacent batches a few ms apart: the machine's slow swings
+# hit both alike). BENCH_TRACE=0 skips it; BENCH_TRACE_ROUNDS sets its runs (default
+# BENCH_ROUNDS), the row shows the median of their medians.
+if [ "${BENCH_TRACE:-1}" != 0 ] && [ -x "$outdir/bench_trace_onoff" ]; then
     echo
     printf 'running trace (pingpong_1p, tracing off vs on)\n'
-    trace_rounds=${BENCH_TRACE_ROUNDS:-$((rounds > 11 ? rounds : 11))}
-    verdict=$("$root/scripts/trace_overhead.sh" -r "$trace_rounds" "$outdir/bench_pingpong" pingpong_1p \
-        -- --n 300000 2>&1 | tail -n 1)
-    printf '%s\n' "$verdict" >>"$raw"
-    printf '%-8s %-18s %s\n' trace "on/off pingpong_1p" "${verdict#median }"
+    trace_rounds=${BENCH_TRACE_ROUNDS:-$rounds}
+    ratios=()
+    for ((r = 1; r <= trace_rounds; r++)); do
+        out=$(timeout "$timeout_s" "$outdir/bench_trace_onoff" 2>&1)
+        printf '%s\n' "$out" >>"$raw"
+        v=$(printf '%s\n' "$out" | awk '$1 == "RESULT" && $2 == "trace_on_off" { print $3 }')
+        if [ -n "$v" ]; then ratios+=("$v"); else failed=1; fi
+    done
+    if [ ${#ratios[@]} -gt 0 ]; then
+        printf '%-8s %-18s median %s of %d runs (%s)\n' trace "on/off pingpong_1p" \
+            "$(awk "$median_awk"'BEGIN { print median(ARGV[1]) }' "${ratios[*]}")" \
+            ${#ratios[@]} "${ratios[*]}"
+    else
+        printf '%-8s %-18s FAIL\n' trace "on/off pingpong_1p"
+    fi
 fi
 
 echo
