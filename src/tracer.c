@@ -32,7 +32,12 @@
  *       the hot path ever waits. The file says how many were dropped. Chunks come from
  *       2 MiB slabs (one per stream at a time) that the kernel backs with a huge page
  *       where it can: a page fault per 4 KiB page cost ~15 ns per event in a KVM guest
- *       (perf), a third of an event's cost.
+ *       (perf), a third of an event's cost. Even so the one fault of a slab clears 2 MiB
+ *       (~300 us here, every ~44,000 ping-pong round trips: 7% of a traced ping-pong's
+ *       time), so the writer thread keeps GORO__TRACE_SPARES slabs faulted in for the
+ *       streams to take, and goro_trace_start maps the first ones before it stops the
+ *       world (the writer has only just started). With a limit under 4 spares' worth
+ *       (GORO_TRACE_BUFFER_MB < 16) there are none: the streams map their own.
  *  (R5) Start and stop stop the world (when called from a goroutine): at start every
  *       live goroutine is written as an "existing" event, so the trace knows the state
  *       of each; at stop no P writes while the streams are taken.
@@ -156,6 +161,8 @@ static stream pstreams[GORO__MAXPROCS_LIMIT]; /* [owner-P] by P id (R1) */
 static stream gstream;                        /* [lock: trace_lock] (R2) */
 
 #define GORO__TRACE_SLAB_CHUNKS 32
+/* Slabs the writer thread keeps faulted in for the streams (R4). */
+#define GORO__TRACE_SPARES 2
 #define GORO__TRACE_SLAB ((size_t)GORO__TRACE_SLAB_CHUNKS * GORO__TRACE_CHUNK)
 
 /* The spool (R6): full chunks wait in a queue for the writer thread, which appends them
@@ -169,6 +176,9 @@ static struct {
     bool quit;                        /* [lock: spool.lock] write the queue, then exit */
     int64_t nqueued;                  /* [lock: spool.lock] chunks in the queue */
     int64_t lazy;                     /* [init-only per trace] the writer starts at this many */
+    void *spare[GORO__TRACE_SPARES];  /* [lock: spool.lock] slabs faulted in ahead (R4) */
+    int nspare;                       /* [lock: spool.lock] */
+    bool spares;                      /* [init-only per trace] the writer keeps spares */
     int fd;                           /* [init-only per trace] the temporary file */
     uint64_t lost;                    /* [writer; read after the join] events not written */
     int err;                          /* [writer; read after the join] first write error */
@@ -265,13 +275,24 @@ static void *slab_map(void) {
 /* A new chunk for s, from its slab or a new one; NULL when out of memory (R4). */
 static __attribute__((noinline)) goro__trace_chunk *chunk_new(stream *s, int16_t p) {
     if (s->slab == s->slab_end) {
-        int64_t i = goro__add_relaxed(&tr.nslabs, 1) - 1;
-        if (i >= tr.max_slabs)
-            return NULL; /* nslabs stays past the end: every later attempt fails fast */
-        void *m = slab_map();
-        if (!m)
-            return NULL;
-        tr.slabs[i] = m;
+        void *m = NULL;
+        if (sp.spares) {
+            pthread_mutex_lock(&sp.lock);
+            if (sp.nspare)
+                m = sp.spare[--sp.nspare];
+            bool wake = sp.waiting;
+            pthread_mutex_unlock(&sp.lock);
+            if (wake)
+                pthread_cond_signal(&sp.cond); /* for another spare */
+        }
+        if (!m) {
+            int64_t i = goro__add_relaxed(&tr.nslabs, 1) - 1;
+            if (i >= tr.max_slabs)
+                return NULL; /* nslabs stays past the end: every later attempt fails fast */
+            if (!(m = slab_map()))
+                return NULL;
+            tr.slabs[i] = m;
+        }
         s->slab = m;
         s->slab_end = s->slab + GORO__TRACE_SLAB;
     }
@@ -700,7 +721,26 @@ static void spool_write(const goro__trace_chunk *c) {
     }
 }
 
-/* The writer thread: writes queued chunks in order, returns them to the free list. */
+/* The writer's spares (R4): maps slabs (the page faults, ~300 us a 2 MiB huge page here)
+ * until GORO__TRACE_SPARES wait, as long as the limit allows. Called and returns with
+ * spool.lock held; drops it while it maps. */
+static void spares_fill(void) {
+    while (sp.spares && sp.nspare < GORO__TRACE_SPARES && !sp.quit &&
+           goro__load_relaxed(&tr.nslabs) < tr.max_slabs) {
+        pthread_mutex_unlock(&sp.lock);
+        int64_t i = goro__add_relaxed(&tr.nslabs, 1) - 1;
+        void *m = i < tr.max_slabs ? slab_map() : NULL;
+        if (m)
+            tr.slabs[i] = m;
+        pthread_mutex_lock(&sp.lock);
+        if (!m)
+            return; /* out of memory or of the limit: the streams find out themselves */
+        sp.spare[sp.nspare++] = m;
+    }
+}
+
+/* The writer thread: writes queued chunks in order, returns them to the free list, and
+ * keeps spare slabs ready. */
 static void *spool_main(void *arg) {
     (void)arg;
     /* The ticker's deadlines are on CLOCK_REALTIME, the clock of the condition's timed
@@ -712,6 +752,7 @@ static void *spool_main(void *arg) {
     pthread_mutex_lock(&sp.lock);
     for (;;) {
         while ((!sp.qhead || sp.nqueued < sp.lazy) && !sp.quit) {
+            spares_fill();
             struct timespec now;
             clock_gettime(CLOCK_REALTIME, &now);
             int64_t ahead =
@@ -756,8 +797,10 @@ static void *spool_main(void *arg) {
     return NULL;
 }
 
-/* Opens the temporary file and starts the writer. Returns 0 or -errno. */
-static int spool_start(void) {
+/* Opens the temporary file and starts the writer, with the slabs of pre (GORO__TRACE_SPARES
+ * entries, NULL ones and all NULL allowed) as its first spares; those it takes it sets to
+ * NULL, the caller unmaps the rest. Returns 0 or -errno. */
+static int spool_start(void **pre) {
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir)
         dir = "/tmp";
@@ -780,6 +823,16 @@ static int spool_start(void) {
     sp.lazy = tr.max_slabs * GORO__TRACE_SLAB_CHUNKS / 2;
     if (sp.lazy < 1)
         sp.lazy = 1;
+    /* Spares only with room for them beside one slab per stream at work: a small limit
+     * (GORO_TRACE_BUFFER_MB=1 in the tests) goes to the streams that ask first. */
+    sp.nspare = 0;
+    sp.spares = tr.max_slabs >= 4 * GORO__TRACE_SPARES;
+    for (int i = 0; sp.spares && pre && i < GORO__TRACE_SPARES; i++)
+        if (pre[i]) {
+            tr.slabs[goro__add_relaxed(&tr.nslabs, 1) - 1] = pre[i]; /* no stream records yet */
+            sp.spare[sp.nspare++] = pre[i];
+            pre[i] = NULL;
+        }
     sp.lost = 0;
     sp.err = 0;
     /* No signal for the writer: the runtime's go to the threads that run goroutines. */
@@ -886,7 +939,7 @@ static void reset_streams(void) {
 }
 
 /* Opens path and arms the recording. The caller made sure no P runs but its own. */
-static int begin(const char *path) {
+static int begin(const char *path, void **pre) {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return -errno;
@@ -904,7 +957,7 @@ static int begin(const char *path) {
         return GORO_ENOMEM;
     }
     reset_streams();
-    int err = spool_start();
+    int err = spool_start(pre);
     if (err) {
         free(tr.slabs);
         tr.slabs = NULL;
@@ -1004,11 +1057,20 @@ int goro_trace_start(const char *path) {
         goro__store_release(&tr.state, TRACE_IDLE);
         return GORO_EPERM;
     }
+    /* The first spare slabs (R4), faulted in before the world stops: otherwise the first
+     * chunk of a P would cost its goroutine the fault (~300 us), as the writer thread has
+     * only just started. */
+    void *pre[GORO__TRACE_SPARES];
+    for (int i = 0; i < GORO__TRACE_SPARES; i++)
+        pre[i] = slab_map();
     if (in_g)
         goro__stop_the_world();
-    int err = begin(path);
+    int err = begin(path, pre);
     if (in_g)
         goro__start_the_world(goro__load_relaxed(&goro__S.gomaxprocs));
+    for (int i = 0; i < GORO__TRACE_SPARES; i++)
+        if (pre[i])
+            munmap(pre[i], GORO__TRACE_SLAB);
     tr.from_env = false;
     goro__store_release(&tr.state, err ? TRACE_IDLE : TRACE_ON);
     return err;
@@ -1049,7 +1111,7 @@ void goro__trace_run_begin(void) {
     if (!goro__cas_acqrel(&tr.state, &idle, TRACE_STARTING))
         return; /* a trace started before goro_run goes on */
     /* goro_run's thread is the only one: nothing else runs yet. */
-    int err = begin(path);
+    int err = begin(path, NULL);
     if (err) {
         fprintf(stderr, "goro: GORO_TRACE=%s: %s\n", path, goro_strerror(err));
         goro__store_release(&tr.state, TRACE_IDLE);
