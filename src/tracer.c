@@ -959,6 +959,9 @@ static int begin(const char *path, void **pre) {
     reset_streams();
     int err = spool_start(pre);
     if (err) {
+        for (int64_t i = 0; i < goro__load_relaxed(&tr.nslabs); i++) /* spares from pre */
+            munmap(tr.slabs[i], GORO__TRACE_SLAB);
+        goro__store_relaxed(&tr.nslabs, 0);
         free(tr.slabs);
         tr.slabs = NULL;
         close(fd);

@@ -59,6 +59,10 @@ def _u32(b, off):
     return struct.unpack_from("<I", b, off)[0]
 
 
+def _u16(b, off):
+    return struct.unpack_from("<H", b, off)[0]
+
+
 def _read_ptr(addr):
     return _u64(bytes(gdb.selected_inferior().read_memory(addr, 8)), 0)
 
@@ -135,7 +139,10 @@ def _goroutines():
             g.addr = base + o
             g.status = status
             g.state = STATE_NAMES.get(status, "?%d" % status)
-            g.id = _u64(mem, o + off["id"])
+            # The id: bits 8-47 of the goroutine word (runtime.h, goro__gword), bits 40-55
+            # in id_hi.
+            g.id = ((_u64(mem, o + off["gword"]) >> 8) & ((1 << 40) - 1)) | \
+                (_u16(mem, o + off["id_hi"]) << 40)
             g.sp = _u64(mem, o + off["sp"])
             g.fn = _u64(mem, o + off["fn"])
             g.stack_lo = _u64(mem, o + off["stack_lo"])
