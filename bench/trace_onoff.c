@@ -8,38 +8,14 @@
  * order within a pair alternates. Figures: the median over pairs of traced/untraced time,
  * and each side's median ns per round trip. No Go twin (scripts/bench.sh's trace row).
  */
-#include "bench.h"
+#include "pingpong_pair.h"
 
 static uint64_t n = 50000;  /* round trips per batch */
 static uint64_t pairs = 41; /* traced/untraced pairs */
 
-typedef struct pair {
-    goro_chan *ping, *pong;
-    goro_waitgroup done;
-} pair;
-
-static void ponger(void *arg) {
-    pair *p = arg;
-    uint64_t v;
-    while (goro_chan_recv(p->ping, &v) == 0)
-        if (goro_chan_send(p->pong, &v) != 0)
-            break;
-    goro_wg_done(&p->done);
-}
-
-/* One batch of n round trips with the ponger of p: ns per round trip. */
+/* One batch of n round trips: ns per round trip. */
 static double batch(pair *p) {
-    int64_t start = goro_now();
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t v = i, back = 0;
-        goro_chan_send(p->ping, &v);
-        goro_chan_recv(p->pong, &back);
-        if (back != i) {
-            fprintf(stderr, "trace_onoff: got %" PRIu64 " back for %" PRIu64 "\n", back, i);
-            exit(1);
-        }
-    }
-    return (double)(goro_now() - start) / (double)n;
+    return pair_round_trips(p, n, "trace_onoff");
 }
 
 /* A batch while a trace records into path; the file is removed after. */
@@ -75,14 +51,8 @@ static void bench_main(void *arg) {
     char path[4096];
     snprintf(path, sizeof path, "%s/goro_trace_onoff.%d.json", dir && *dir ? dir : "/tmp",
              (int)getpid());
-    pair p = {.done = GORO_WAITGROUP_INIT};
-    if (goro_chan_make(&p.ping, sizeof(uint64_t), 0) ||
-        goro_chan_make(&p.pong, sizeof(uint64_t), 0)) {
-        fprintf(stderr, "trace_onoff: goro_chan_make failed\n");
-        exit(1);
-    }
-    goro_wg_add(&p.done, 1);
-    bench_spawn(ponger, &p);
+    pair p;
+    pair_start(&p, "trace_onoff");
     double *off = malloc(pairs * sizeof *off), *on = malloc(pairs * sizeof *on);
     double *ratio = malloc(pairs * sizeof *ratio);
     if (!off || !on || !ratio) {
@@ -100,10 +70,7 @@ static void bench_main(void *arg) {
         }
         ratio[i] = on[i] / off[i];
     }
-    goro_chan_close(p.ping);
-    goro_wg_wait(&p.done);
-    goro_chan_release(p.ping);
-    goro_chan_release(p.pong);
+    pair_stop(&p);
     bench_result("pingpong_1p_untraced", median(off, pairs), "ns");
     bench_result("pingpong_1p_traced", median(on, pairs), "ns");
     bench_result("trace_on_off", median(ratio, pairs), "x");

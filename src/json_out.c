@@ -1,6 +1,7 @@
 /*
- * json_out.c - a buffered writer of JSON text to a file descriptor: raw bytes, printf
- * output, escaped strings and microsecond timestamps. The tracer's output (tracer_json.c)
+ * json_out.c - a buffered writer of JSON text to a file descriptor: raw bytes, decimal
+ * integers, printf output (for the rare lines), escaped strings and microsecond
+ * timestamps. The tracer's output (tracer_json.c)
  * is its only user; it is apart so that file is about the trace, not about bytes.
  *
  * Strings: quotes and backslashes are escaped, control characters written as \u00XX,

@@ -153,7 +153,9 @@ static struct {
     bool from_env;           /* [lock: state] GORO_TRACE started it */
     int64_t max_slabs;       /* [init-only per trace] (R4) */
     int64_t nslabs;          /* [atomic] slabs claimed (entries of slabs) */
-    void **slabs;            /* [init-only per trace] the slabs, each entry written once */
+    void **slabs;            /* [init-only per trace] the slabs: entry i written once, by
+                                whoever claimed i through nslabs (a stream, the writer's
+                                spares_fill); read by the stop after the writer's join */
     goro__trace_clock clock; /* [init-only per trace] */
 } tr = {.lock = PTHREAD_MUTEX_INITIALIZER, .fd = -1};
 
