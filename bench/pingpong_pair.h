@@ -39,6 +39,7 @@ static inline void pair_start(pair *p, const char *prog) {
 /* n round trips, each value checked when it comes back: ns per round trip. */
 static inline double pair_round_trips(pair *p, uint64_t n, const char *prog) {
     int64_t start = goro_now();
+    BENCH_COUNT_BEGIN();
     for (uint64_t i = 0; i < n; i++) {
         uint64_t v = i, back = 0;
         goro_chan_send(p->ping, &v);
@@ -48,6 +49,7 @@ static inline double pair_round_trips(pair *p, uint64_t n, const char *prog) {
             exit(1);
         }
     }
+    BENCH_COUNT_END();
     return (double)(goro_now() - start) / (double)n;
 }
 
