@@ -736,16 +736,24 @@ static void finish_switch(goro__m *m) {
     }
 }
 
+/* How a switch records the start of the goroutine it runs: it tests whether a trace
+ * records (TRACE_TEST), or its caller tested that once at the start of its runtime entry
+ * (goro__park: TRACE_OFF, TRACE_ON; tracer.h, goro__trace_go_start_on). */
+enum { TRACE_TEST, TRACE_OFF, TRACE_ON };
+
 /* Switches from cur to next on m; next is a goroutine of m's P (prepared) or m's g0.
  * Returns, when cur runs again, the M it runs on. Inlined into goro__park (the switch of
  * every channel hand-off), out of line (run) elsewhere. */
 static inline __attribute__((always_inline)) goro__m *run_inline(goro__m *m, goro__g *cur,
-                                                                 goro__g *next) {
+                                                                 goro__g *next, int trace) {
     if (GORO__UNLIKELY(cur->unguarded) && *(uint64_t *)cur->stack_lo != GORO__STACK_CANARY)
         goro__fatal("goroutine %llu stack overflow (stack size %u)",
                     (unsigned long long)goro__g_id(cur), cur->stack_size);
     if (next != &m->g0) {
-        goro__trace_go_start(m, next);
+        if (trace == TRACE_TEST)
+            goro__trace_go_start(m, next);
+        else if (trace == TRACE_ON)
+            goro__trace_go_start_on(m, next);
         goro__store_relaxed(&next->status, GORO__G_RUNNING);
         goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
         goro__store_relaxed(&m->nswitches, m->nswitches + 1);
@@ -760,7 +768,7 @@ static inline __attribute__((always_inline)) goro__m *run_inline(goro__m *m, gor
 }
 
 static goro__m *run(goro__m *m, goro__g *cur, goro__g *next) {
-    return run_inline(m, cur, next);
+    return run_inline(m, cur, next, TRACE_TEST);
 }
 
 /* Runs one due timer of p, if any. Owner P only. One per scheduling round: the goroutine
@@ -785,12 +793,12 @@ static goro__m *switch_to(goro__m *m, goro__g *cur, goro__g *next) {
 
 /* switch_to with the switch inlined: goro__park's. */
 static inline __attribute__((always_inline)) goro__m *switch_to_inline(goro__m *m, goro__g *cur,
-                                                                       goro__g *next) {
+                                                                       goro__g *next, int trace) {
     if (next)
         prepare(m->p, next);
     else
         next = &m->g0;
-    return run_inline(m, cur, next);
+    return run_inline(m, cur, next, trace);
 }
 
 /* pick_next when sched.divert is set: the world is stopping or the runtime exiting (then
@@ -973,15 +981,17 @@ void *goro__wait_saved(goro__g *to) {
     return GORO__SP_HAS_COPY(sp) ? goro__compact_restore(to) : sp;
 }
 
-void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
-    /* No repossess here: the caller may hold the locks unlockf drops. Without a P (the
-     * monitor took it) the switch goes to g0, which looks for one. */
-    goro__m *m = getm_entry();
-    goro__acquirem_m(m);
+/* goro__park's body, m's locks held, in two copies: one for while a trace records
+ * (trace: TRACE_ON), one for while none does (TRACE_OFF). goro__park tests once which
+ * applies: no trace starts or stops before it leaves its runtime entry (tracer.c R5), and
+ * the copy without hooks is the shorter path of every channel hand-off. */
+static inline __attribute__((always_inline)) void
+park_body(int reason, bool (*unlockf)(goro__g *, void *), void *arg, goro__m *m, int trace) {
     goro__g *cur = m->curg;
     GORO_ASSERT(cur != NULL);
     goro__store_relaxed(&cur->wait_reason, (uint8_t)reason);
-    goro__trace_go_block(m, cur, reason);
+    if (trace == TRACE_ON)
+        goro__trace_go_block_on(m, cur, reason);
     /* Relaxed: the monitor's clock, at most one of its rounds (10 ms) behind. A clock
      * read here would cost a fifth of a channel round trip. */
     goro__store_relaxed(&cur->wait_since, goro__load_relaxed(&goro__S.coarse_now));
@@ -1007,7 +1017,8 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
     goro__race_park_end(next == cur ? cur : NULL);
     if (GORO__UNLIKELY(next == cur)) {
         /* Not parked after all, or readied already: cur runs on. */
-        goro__trace_go_unpark(m, cur, parked);
+        if (trace == TRACE_ON)
+            goro__trace_go_unpark_on(m, cur, parked);
         goro__store_relaxed(&cur->status, GORO__G_RUNNING);
         goro__releasem(m);
         return;
@@ -1020,8 +1031,32 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
         goro__runqput(m->p, next, true);
         next = NULL;
     }
-    m = switch_to_inline(m, cur, next);
+    m = switch_to_inline(m, cur, next, trace);
     goro__releasem(m);
+}
+
+/* The two copies, each a function of its own, so that goro__park is a test and a jump
+ * (inlined there, the copies' register saves came before the test); m last, so that the
+ * jump moves no argument register. */
+static __attribute__((noinline)) void park_traced(int reason, bool (*unlockf)(goro__g *, void *),
+                                                  void *arg, goro__m *m) {
+    park_body(reason, unlockf, arg, m, TRACE_ON);
+}
+
+static __attribute__((noinline)) void park_untraced(int reason, bool (*unlockf)(goro__g *, void *),
+                                                    void *arg, goro__m *m) {
+    park_body(reason, unlockf, arg, m, TRACE_OFF);
+}
+
+void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
+    /* No repossess here: the caller may hold the locks unlockf drops. Without a P (the
+     * monitor took it) the switch goes to g0, which looks for one. */
+    goro__m *m = getm_entry();
+    goro__acquirem_m(m);
+    if (GORO__TRACING())
+        park_traced(reason, unlockf, arg, m);
+    else
+        park_untraced(reason, unlockf, arg, m);
 }
 
 static __attribute__((noinline, noreturn)) void ready_not_waiting(goro__g *g) {

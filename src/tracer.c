@@ -40,7 +40,9 @@
  *       (GORO_TRACE_BUFFER_MB < 16) there are none: the streams map their own.
  *  (R5) Start and stop stop the world (when called from a goroutine): at start every
  *       live goroutine is written as an "existing" event, so the trace knows the state
- *       of each; at stop no P writes while the streams are taken.
+ *       of each; at stop no P writes while the streams are taken. So a runtime entry that
+ *       holds its P (m->locks > 0) sees goro__tracing keep its value until it switches
+ *       away: goro__park tests it once for the hooks of its block, pick and start.
  *  (R6) A full chunk goes, under spool.lock, to a queue that one writer thread appends
  *       to an unlinked temporary file (in $TMPDIR, else /tmp) in queue order, once the
  *       queue holds half the memory limit's chunks (lazily: see spool_start), and the

@@ -5,7 +5,8 @@
  * one line each. A hook costs, while no trace records, one load of goro__tracing and one
  * branch the CPU predicts as not taken (GORO__UNLIKELY): the work is out of line, in a
  * cold function of tracer.c, so the inlined part leaves no register pressure and no
- * extra code in the hot path's cache lines.
+ * extra code in the hot path's cache lines. goro__park, the hooks of every hand-off, tests
+ * once for all of its own (the *_on hooks below, tracer.c R5).
  *
  * Where a hook writes (tracer.c, R1-R3): into the buffer of the P the calling M holds,
  * which only the M that holds the P writes (owner-P); or, from an M without a P (the
@@ -158,6 +159,7 @@ void goro__trace_run_end(void);
         __asm__("addq $8, %0" : "+m"(p_->trace_pos)); /* one instruction, not two */               \
         break;                                                                                     \
     full_:                                                                                         \
+        __attribute__((cold));                                                                     \
         GORO__TRACE_CALL(slow, m, g, wp_);                                                         \
     } while (0)
 #else
@@ -237,6 +239,13 @@ static inline void goro__trace_go_start(goro__m *m, goro__g *g) {
     GORO__TRACE_GO(m, g, GORO__EV_GO_START, 0);
 }
 
+/* The same, for a caller that found a trace recording at the start of its runtime entry
+ * (goro__park): nothing can start or stop one before it leaves the entry (tracer.c R5),
+ * so one test serves all of its hooks. */
+static inline void goro__trace_go_start_on(goro__m *m, goro__g *g) {
+    GORO__TRACE_GO_ON(m, g, GORO__EV_GO_START, 0);
+}
+
 /* A yield or a preemption (why: GORO__TRACE_STOP_*): g stops running, stays runnable. */
 static inline void goro__trace_go_stop(goro__m *m, goro__g *g, int why) {
     GORO__TRACE_GO(m, g, GORO__EV_GO_STOP, why);
@@ -251,15 +260,16 @@ static inline void goro__trace_go_switch(goro__m *m, goro__p *p, goro__g *from, 
     }
 }
 
-/* goro__park, before anything publishes g as waiting. */
-static inline void goro__trace_go_block(goro__m *m, goro__g *g, int reason) {
-    GORO__TRACE_GO(m, g, GORO__EV_GO_BLOCK, reason);
+/* goro__park, while a trace records (as goro__trace_go_start_on), before anything
+ * publishes g as waiting. */
+static inline void goro__trace_go_block_on(goro__m *m, goro__g *g, int reason) {
+    GORO__TRACE_GO_ON(m, g, GORO__EV_GO_BLOCK, reason);
 }
 
-/* goro__park when g runs on without a switch: not parked after all (unlockf said no), or
- * readied already by the time it picked. */
-static inline void goro__trace_go_unpark(goro__m *m, goro__g *g, bool parked) {
-    GORO__TRACE_HOOK(goro__trace_go_unpark_slow, m, g, parked);
+/* goro__park, while a trace records, when g runs on without a switch: not parked after
+ * all (unlockf said no), or readied already by the time it picked. */
+static inline void goro__trace_go_unpark_on(goro__m *m, goro__g *g, bool parked) {
+    GORO__TRACE_CALL(goro__trace_go_unpark_slow, m, g, parked);
 }
 
 /* goro__ready: m's running goroutine (or the runtime on g0) makes the waiting g runnable,

@@ -104,7 +104,7 @@ else
     fail=1
 fi
 check "a goroutine that never ran" '^    not started yet: will run never_started$'
-check "frame lines" '^#[0-9]+ +0x[0-9a-f]{16} in goro__park'
+check "frame lines" '^#[0-9]+ +0x[0-9a-f]{16} in (goro__park|park_untraced|park_traced)( |$)'
 check "an unknown id is an error" 'goroutine 999: no such goroutine'
 
 if [ $fail -ne 0 ]; then
