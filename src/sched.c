@@ -756,7 +756,7 @@ static inline __attribute__((always_inline)) goro__m *run_inline(goro__m *m, gor
             goro__trace_go_start_on(m, next);
         goro__store_relaxed(&next->status, GORO__G_RUNNING);
         goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
-        goro__store_relaxed(&m->nswitches, m->nswitches + 1);
+        goro__bump_owned(&m->nswitches);
     } else {
         goro__store_relaxed(&m->curg, NULL);
     }
@@ -899,7 +899,7 @@ static void hand_stack(goro__m *m, goro__g *cur, goro__g *next) {
     goro__trace_go_start(m, next);
     goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
     /* A new goroutine on the M, as after a switch: the monitor sees no hog. */
-    goro__store_relaxed(&m->nswitches, m->nswitches + 1);
+    goro__bump_owned(&m->nswitches);
 }
 
 /* Ends the running goroutine: act is GORO__ACT_EXIT when it returned from its function
@@ -1053,10 +1053,12 @@ void goro__park(int reason, bool (*unlockf)(goro__g *, void *), void *arg) {
      * monitor took it) the switch goes to g0, which looks for one. */
     goro__m *m = getm_entry();
     goro__acquirem_m(m);
-    if (GORO__TRACING())
-        park_traced(reason, unlockf, arg, m);
-    else
-        park_untraced(reason, unlockf, arg, m);
+    GORO__TRACING_GOTO(traced);
+    park_untraced(reason, unlockf, arg, m);
+    return;
+traced:
+    __attribute__((cold));
+    park_traced(reason, unlockf, arg, m);
 }
 
 static __attribute__((noinline, noreturn)) void ready_not_waiting(goro__g *g) {
@@ -1174,7 +1176,7 @@ static bool yield_alone(goro__m *m, goro__g *cur) {
     GORO_ASSERT(m->pending == GORO__ACT_NONE); /* nothing is pending while a goroutine runs */
     goro__store_relaxed(&next->status, GORO__G_RUNNING);
     goro__store_relaxed(&m->curg, next); /* relaxed: the monitor reads it */
-    goro__store_relaxed(&m->nswitches, m->nswitches + 1);
+    goro__bump_owned(&m->nswitches);
     goro__trace_go_switch(m, p, cur, next);
     m = goro__switch(cur, next, false, m);
     if (GORO__UNLIKELY(m->pending != GORO__ACT_NONE))
