@@ -218,7 +218,8 @@ struct goro__m {
     goro__g *pending_g; /* [m-local] */
     void *altstack;     /* [m-local] signal stack for stack-overflow reports */
     uint64_t rand;      /* [m-local] state of the M's random number generator */
-    uint64_t nswitches; /* [atomic] written by the M only (relaxed), summed by stats */
+    uint64_t nswitches; /* [atomic] written by the M only (goro__bump_owned), read relaxed
+                           by stats and the monitor */
 #if GORO_TSAN
     void *race_timer_fiber; /* [m-local] race build: TSan context of timer callbacks */
 #endif
