@@ -3,7 +3,8 @@
  *
  * The runtime's files call these at the points where a goroutine or a P changes state,
  * one line each. A hook costs, while no trace records, one load of goro__tracing and one
- * branch the CPU predicts as not taken (GORO__UNLIKELY): the work is out of line, in a
+ * branch the CPU predicts as not taken (GORO__UNLIKELY; in the hand-off's hooks the load
+ * is the operand of a compare, GORO__TRACING_GOTO): the work is out of line, in a
  * cold function of tracer.c, so the inlined part leaves no register pressure and no
  * extra code in the hot path's cache lines. goro__park, the hooks of every hand-off, tests
  * once for all of its own (the *_on hooks below, tracer.c R5).
