@@ -43,7 +43,7 @@
  *       trace writes them without a fault): the faults and clears run on the writer
  *       thread, off the program's own, but on a machine whose CPUs are all busy they take
  *       a CPU from it (a traced ping-pong batch pinned to one CPU with its writer: 1.33-1.40
- *       times the untraced, 1.15-1.21 with kept slabs; docs/TRACING.md).
+ *       times the untraced, 1.15-1.22 with kept slabs; docs/TRACING.md).
  *  (R5) Start and stop stop the world (when called from a goroutine): at start every
  *       live goroutine is written as an "existing" event, so the trace knows the state
  *       of each; at stop no P writes while the streams are taken. So a runtime entry that
