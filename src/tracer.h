@@ -45,8 +45,9 @@ extern uint32_t goro__tracing __attribute__((visibility("hidden")));
 #define GORO__TRACING() GORO__UNLIKELY(goro__load_relaxed(&goro__tracing))
 
 /* Jumps to label while a trace records: for the tests of every channel hand-off
- * (goro__park, goro__ready), on x86-64 one compare with memory and a branch, where
- * GORO__TRACING()'s load, test and branch are three instructions. */
+ * (goro__park, goro__ready) and of the one-P yield's switch, on x86-64 one compare with
+ * memory and a branch, where GORO__TRACING()'s load, test and branch are three
+ * instructions. */
 #if defined(__x86_64__) && !GORO_TSAN
 #define GORO__TRACING_GOTO(label)                                                                  \
     __asm__ goto("cmpl $0, %0\n\tjne %l1" : : "m"(goro__tracing) : "cc" : label)
